@@ -1,0 +1,1 @@
+"""Territoire: the territorial open-data platform."""
