@@ -1,0 +1,150 @@
+"""The PostgreSQL warehouse: one URL, or an embedded server when none is configured.
+
+`WAREHOUSE_URL` points at a server. When it is unset (a laptop, `make demo`), the platform starts
+the PostgreSQL server shipped inside the `pgserver` wheel, in `var/warehouse/pgdata`, and creates
+the database `territoire` in it. Everything else (loader, dbt, Great Expectations, Airflow's
+`warehouse` connection) derives its settings from `get_url()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import psycopg
+
+from territoire import settings
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "territoire"
+
+SCHEMAS = ("raw", "ingest", "staging", "intermediate", "audit", "published", "quality")
+
+
+@dataclass(frozen=True)
+class ConnectionParts:
+    """The pieces of a PostgreSQL URL, as dbt and Airflow want them."""
+
+    host: str  # a host name, or the directory of a Unix socket
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+    def url(self, driver: str = "postgresql") -> str:
+        auth = quote(self.user, safe="")
+        if self.password:
+            auth += ":" + quote(self.password, safe="")
+        if self.host.startswith("/"):
+            return f"{driver}://{auth}@/{self.dbname}?host={quote(self.host)}&port={self.port}"
+        return f"{driver}://{auth}@{self.host}:{self.port}/{self.dbname}"
+
+
+def parse_url(url: str) -> ConnectionParts:
+    parts = urlsplit(url)
+    if parts.scheme.split("+")[0] not in ("postgresql", "postgres"):
+        raise ValueError(f"WAREHOUSE_URL must be a postgresql:// URL, got scheme {parts.scheme!r}")
+    query = parse_qs(parts.query)
+    host = query.get("host", [parts.hostname or "127.0.0.1"])[0]
+    port = int(query.get("port", [parts.port or 5432])[0])
+    return ConnectionParts(
+        host=unquote(host),
+        port=port,
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        dbname=(parts.path or "/postgres").lstrip("/") or "postgres",
+    )
+
+
+def start_embedded() -> str:
+    """Start (or reuse) the embedded PostgreSQL server and return the URL of its `territoire` database."""
+    import pgserver  # heavy import, only when the embedded server is really needed
+
+    pgdata = settings.embedded_pgdata_dir()
+    pgdata.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process, so Airflow tasks, dbt and GX share it.
+    server = pgserver.get_server(pgdata, cleanup_mode=None)
+    admin_url = server.get_uri()
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("select 1 from pg_database where datname = %s", (EMBEDDED_DATABASE,)).fetchone()
+        if not exists:
+            conn.execute(f'create database "{EMBEDDED_DATABASE}"')
+    parts = parse_url(admin_url)
+    return ConnectionParts(parts.host, parts.port, parts.user, parts.password, EMBEDDED_DATABASE).url()
+
+
+def stop_embedded() -> None:
+    """Stop the embedded server if it runs (used by `make clean` and tests)."""
+    import subprocess
+
+    pgdata = settings.embedded_pgdata_dir()
+    if (pgdata / "postmaster.pid").exists():
+        import pgserver._commands as cmds
+
+        subprocess.run(
+            [str(cmds.POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "stop", "-m", "fast"],
+            check=False,
+            capture_output=True,
+        )
+
+
+def get_url() -> str:
+    """The warehouse URL: `WAREHOUSE_URL`, else the embedded server (started on demand)."""
+    url = os.environ.get("WAREHOUSE_URL")
+    if url:
+        return url
+    url = start_embedded()
+    # Children (dbt, Airflow tasks, GX) reuse it without starting anything.
+    os.environ["WAREHOUSE_URL"] = url
+    return url
+
+
+def get_parts() -> ConnectionParts:
+    return parse_url(get_url())
+
+
+def sqlalchemy_url() -> str:
+    """URL for SQLAlchemy with the psycopg 3 driver (used by Great Expectations)."""
+    return get_parts().url(driver="postgresql+psycopg")
+
+
+def airflow_connection_uri(url: str | None = None) -> str:
+    """The `AIRFLOW_CONN_WAREHOUSE` value for the warehouse (a Unix socket directory is URL-encoded as host)."""
+    p = parse_url(url or get_url())
+    auth = quote(p.user, safe="") + (":" + quote(p.password, safe="") if p.password else "")
+    return f"postgres://{auth}@{quote(p.host, safe='')}:{p.port}/{p.dbname}"
+
+
+def dbt_env(url: str | None = None) -> dict[str, str]:
+    """Environment variables read by `dbt_project/profiles.yml`."""
+    p = parse_url(url or get_url())
+    return {
+        "WAREHOUSE_HOST": p.host,
+        "WAREHOUSE_PORT": str(p.port),
+        "WAREHOUSE_USER": p.user,
+        "WAREHOUSE_PASSWORD": p.password,
+        "WAREHOUSE_DB": p.dbname,
+    }
+
+
+def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
+    return psycopg.connect(url or get_url(), **kwargs)
+
+
+@contextmanager
+def transaction(url: str | None = None) -> Iterator[psycopg.Connection]:
+    """A connection whose work commits at the end of the block, or rolls back on error."""
+    with connect(url) as conn:
+        with conn.transaction():
+            yield conn
+
+
+def ensure_schemas(url: str | None = None) -> None:
+    with connect(url, autocommit=True) as conn:
+        for schema in SCHEMAS:
+            conn.execute(f'create schema if not exists "{schema}"')
