@@ -1,0 +1,143 @@
+"""Connectors: fetch a catalog resource into the landing zone. `fetch` is the only entry point.
+
+    from territoire.connectors import fetch
+    result = fetch(resource)               # location of the current profile (TERRITOIRE_PROFILE)
+    if not result.same_as_previous:
+        for table, path in result.tables().items():
+            load(table, path)
+
+The connector is the location's `connector` field: `local`, `http`, `opendatasoft`, `udata`, `gtfs`
+(see docs/connectors.md). Every failure raises a `FetchError` subclass whose message names the
+source, resource, URL, HTTP status and what to do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+
+import httpx
+
+from territoire import landing
+from territoire.catalog import Location, Resource
+from territoire.connectors import archive, gtfs, opendatasoft, udata
+from territoire.connectors.base import (
+    ConfigurationError,
+    EmptyBodyError,
+    FetchError,
+    FetchResult,
+    GTFSFeedError,
+    HTTPStatusError,
+    InvalidZipError,
+    NetworkError,
+    NoMatchingResourceError,
+    SourceFileNotFoundError,
+    TruncatedBodyError,
+    UnexpectedContentError,
+    UnsafeArchiveError,
+)
+from territoire.connectors.http import RetryPolicy, Target, download, get_json
+from territoire.connectors.local import fetch_local
+
+__all__ = [
+    "ConfigurationError", "EmptyBodyError", "FetchError", "FetchResult", "GTFSFeedError", "HTTPStatusError",
+    "InvalidZipError", "NetworkError", "NoMatchingResourceError", "RetryPolicy", "SourceFileNotFoundError",
+    "TruncatedBodyError", "UnexpectedContentError", "UnsafeArchiveError", "fetch",
+]
+
+log = logging.getLogger("territoire.connectors")
+
+
+def _need(target: Target, loc: Location, field: str) -> str:
+    value = getattr(loc, field)
+    if not value:
+        raise ConfigurationError(
+            f"connector {loc.connector!r} needs the location field {field!r}", source_id=target.source_id,
+            resource=target.resource, hint=f"add `{field}` to this location in catalog/sources.yml",
+        )
+    return value
+
+
+def fetch(
+    resource: Resource,
+    *,
+    profile: str | None = None,
+    force: bool = False,
+    policy: RetryPolicy | None = None,
+    client: httpx.Client | None = None,
+) -> FetchResult:
+    """Fetch `resource` (its location for `profile`, default TERRITOIRE_PROFILE) into the landing zone.
+
+    `force` skips the conditional request (downloads even when the server would answer 304).
+    `policy` overrides the retry policy (default: `RetryPolicy.from_env()`); `client` lets a caller
+    reuse one `httpx.Client` for many resources.
+    """
+    loc = resource.location(profile)
+    fmt = "gtfs" if loc.connector == "gtfs" else resource.format
+    # With `member`, what travels is a ZIP (checked as such); the member keeps the declared format.
+    target = Target(resource.source_id, resource.name, "zip" if loc.member and fmt != "gtfs" else fmt)
+    policy = policy or RetryPolicy.from_env()
+    kw = {"force": force, "policy": policy, "client": client}
+
+    if loc.connector == "local":
+        result = fetch_local(target, _local_path(target, loc))
+    elif loc.connector == "http":
+        result = download(target, _need(target, loc, "url"), params=loc.params or None, **kw)
+    elif loc.connector == "opendatasoft":
+        url = opendatasoft.export_url(_need(target, loc, "base_url"), _need(target, loc, "dataset"), fmt,
+                                      source_id=target.source_id, resource=target.resource)
+        result = download(target, url, params=opendatasoft.export_params(loc.params), **kw)
+    elif loc.connector == "udata":
+        api = udata.dataset_url(loc.base_url, _need(target, loc, "dataset"))
+        payload = get_json(target, api, policy=policy, client=client)
+        chosen = udata.pick_resource(target, payload, url=api, resource_id=loc.resource,
+                                     title=loc.resource_title, fmt=loc.resource_format)
+        log.info("%s/%s: data.gouv.fr dataset %s -> resource %r (%s, modified %s)", target.source_id,
+                 target.resource, loc.dataset, chosen.get("title"), chosen.get("id"), chosen.get("last_modified"))
+        result = download(target, chosen["url"], **kw)
+    elif loc.connector == "gtfs":
+        if loc.url:
+            result = download(target, loc.url, params=loc.params or None, **kw)
+        else:
+            result = fetch_local(target, _local_path(target, loc))
+    else:  # the catalog validates connectors; this guards a Location built by hand
+        raise ConfigurationError(
+            f"unknown connector {loc.connector!r}", source_id=target.source_id, resource=target.resource,
+            hint="use one of local, http, opendatasoft, udata, gtfs",
+        )
+
+    if fmt == "gtfs" and result.landed is not None:
+        files = gtfs.extract_landed(result.landed, source_id=target.source_id, resource=target.resource)
+        return dataclasses.replace(result, files=files)
+    if loc.member and result.landed is not None:
+        return dataclasses.replace(result, format=fmt,
+                                   files={loc.member: _extract_member(target, result, loc.member)})
+    return result
+
+
+def _local_path(target: Target, loc: Location) -> Path:
+    _need(target, loc, "path")
+    path = loc.resolved_path()
+    assert path is not None
+    return path
+
+
+def _extract_member(target: Target, result: FetchResult, member: str) -> Path:
+    """A zip resource with a `member`: extract that file once per content, next to the archive."""
+    assert result.landed is not None
+    d = landing.resource_dir(target.source_id, target.resource)
+    final = d / f"{result.landed.sha256}.extracted"
+    existing = final / member.replace("\\", "/")
+    if existing.is_file():
+        return existing
+    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=d))
+    try:
+        archive.extract_member(result.landed.path, member, tmp, source_id=target.source_id,
+                               resource=target.resource)
+        archive.publish_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return existing

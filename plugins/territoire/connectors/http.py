@@ -1,0 +1,500 @@
+"""HTTP(S) download into the landing zone: streamed, conditional, retried, and checked.
+
+Every network connector (http, opendatasoft, udata, gtfs over http) ends here, so the retry
+policy and the body checks are the same everywhere:
+
+- streamed to a temp file next to its final place in the landing zone (never whole in memory),
+  hashed on the way;
+- conditional: `If-None-Match` / `If-Modified-Since` from the last fetch of the same URL, when
+  the file it archived is still there; a 304 means "not modified" (unless `force`);
+- retried with exponential backoff on 5xx (but 501/505), 408, 425, 429, connection errors,
+  timeouts and truncated bodies; `Retry-After` is honoured (capped);
+- checked: an empty body, a body shorter than its Content-Length or an unfinished chunked body,
+  an HTML/XML page where CSV/JSON/ZIP was declared, a ZIP that does not open.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import time
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import httpx
+
+from territoire import landing
+from territoire.connectors.base import (
+    EmptyBodyError,
+    FetchError,
+    FetchResult,
+    HTTPStatusError,
+    InvalidZipError,
+    NetworkError,
+    TruncatedBodyError,
+    UnexpectedContentError,
+)
+
+log = logging.getLogger("territoire.connectors")
+
+USER_AGENT = "territoire/0.1 (open territorial data platform; +https://github.com/)"
+CHUNK = 256 * 1024
+HEAD_BYTES = 2048
+RETRY_STATUSES = frozenset({408, 425, 429})
+NO_RETRY_5XX = frozenset({501, 505})
+ACCEPT = {
+    "csv": "text/csv, text/plain;q=0.8, application/octet-stream;q=0.5, */*;q=0.1",
+    "json": "application/json, */*;q=0.1",
+    "ndjson": "application/x-ndjson, application/json;q=0.9, */*;q=0.1",
+    "geojson": "application/geo+json, application/json;q=0.9, */*;q=0.1",
+    "zip": "application/zip, application/octet-stream;q=0.8, */*;q=0.1",
+    "gtfs": "application/zip, application/octet-stream;q=0.8, */*;q=0.1",
+}
+EXTENSION = {"csv": "csv", "json": "json", "ndjson": "ndjson", "geojson": "geojson", "zip": "zip", "gtfs": "zip"}
+
+T = TypeVar("T")
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={value!r} must be a number") from None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. Wait before attempt n+1: `min(max_delay, backoff * factor**(n-1))` plus up to
+    10 % jitter (so workers retrying the same portal spread out), or the server's `Retry-After` when it
+    is longer (capped at `max_retry_after`)."""
+
+    attempts: int = 4
+    backoff: float = 1.0
+    factor: float = 2.0
+    max_delay: float = 60.0
+    max_retry_after: float = 300.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValueError(f"RetryPolicy.attempts must be >= 1, got {self.attempts}")
+
+    @classmethod
+    def from_env(cls) -> RetryPolicy:
+        """Defaults, overridable with TERRITOIRE_HTTP_ATTEMPTS / _BACKOFF / _TIMEOUT / _MAX_RETRY_AFTER."""
+        d = cls()
+        return cls(
+            attempts=int(_env_float("TERRITOIRE_HTTP_ATTEMPTS", d.attempts)),
+            backoff=_env_float("TERRITOIRE_HTTP_BACKOFF", d.backoff),
+            read_timeout=_env_float("TERRITOIRE_HTTP_TIMEOUT", d.read_timeout),
+            max_retry_after=_env_float("TERRITOIRE_HTTP_MAX_RETRY_AFTER", d.max_retry_after),
+        )
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        base = min(self.max_delay, self.backoff * self.factor ** (attempt - 1))
+        base += random.uniform(0, base * 0.1)
+        if retry_after is not None:
+            base = max(base, min(retry_after, self.max_retry_after))
+        return base
+
+    def timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Who is fetching: used in every error message and to place files in the landing zone."""
+
+    source_id: str
+    resource: str
+    format: str
+
+
+class _Retry(Exception):
+    """Raised inside a response handler: this attempt failed in a way worth retrying."""
+
+    def __init__(self, error: FetchError, retry_after: float | None = None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
+
+
+def make_client(policy: RetryPolicy) -> httpx.Client:
+    return httpx.Client(
+        timeout=policy.timeout(), follow_redirects=True, headers={"User-Agent": USER_AGENT},
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """`Retry-After` as seconds: either a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _status_hint(status: int) -> str:
+    if status in (404, 410):
+        return ("the file is gone or the address is wrong: check the location in catalog/sources.yml "
+                "against the producer's portal (files are often renamed when republished)")
+    if status in (401, 403):
+        return "the portal refuses access: the resource may be private or need a key; check it in a browser"
+    if status == 400:
+        return "the server rejected the request: check the location's `params` (where/refine syntax, names)"
+    if status == 429:
+        return "the portal rate-limits us: run later or schedule this source less often"
+    if status >= 500:
+        return ("the portal is failing: run the task again later (or raise TERRITOIRE_HTTP_ATTEMPTS); "
+                "if it persists, tell the producer")
+    return "check the location in catalog/sources.yml"
+
+
+def _is_retryable_status(status: int) -> bool:
+    return status in RETRY_STATUSES or (500 <= status < 600 and status not in NO_RETRY_5XX)
+
+
+def request_with_retries(
+    client: httpx.Client,
+    target: Target,
+    url: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    policy: RetryPolicy,
+    handle: Callable[[httpx.Response], T],
+) -> T:
+    """GET `url` (streamed) up to `policy.attempts` times and return `handle(response)`.
+
+    `handle` sees every response the retry logic lets through (2xx, 304, and non-retryable errors)
+    and may raise `_Retry` to ask for another attempt.
+    """
+    last: FetchError | None = None
+    shown_url = str(httpx.URL(url).copy_merge_params(params)) if params else url
+    for attempt in range(1, policy.attempts + 1):
+        retry_after: float | None = None
+        try:
+            with client.stream("GET", url, params=params, headers=headers) as resp:
+                if _is_retryable_status(resp.status_code):
+                    retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                    last = HTTPStatusError(
+                        f"the server answered {resp.status_code} {resp.reason_phrase} "
+                        f"{policy.attempts} time(s) in a row",
+                        source_id=target.source_id, resource=target.resource, url=shown_url,
+                        status=resp.status_code, hint=_status_hint(resp.status_code),
+                    )
+                else:
+                    return handle(resp)
+        except _Retry as exc:
+            last, retry_after = exc.error, exc.retry_after
+        except httpx.TimeoutException as exc:
+            last = NetworkError(
+                f"timed out ({type(exc).__name__}) on each of {policy.attempts} attempt(s)",
+                source_id=target.source_id, resource=target.resource, url=shown_url,
+                hint=(f"the server is too slow or unreachable (read timeout {policy.read_timeout}s): run "
+                      "again later, or raise TERRITOIRE_HTTP_TIMEOUT for a large export"),
+            )
+        except httpx.TransportError as exc:
+            last = NetworkError(
+                f"could not talk to the server ({type(exc).__name__}: {exc}) on each of "
+                f"{policy.attempts} attempt(s)",
+                source_id=target.source_id, resource=target.resource, url=shown_url,
+                hint="check the host name and the network/proxy of the worker, then run again",
+            )
+        if attempt == policy.attempts:
+            break
+        wait = policy.delay(attempt, retry_after)
+        log.warning("%s/%s: attempt %d/%d failed (%s); retrying in %.2fs",
+                    target.source_id, target.resource, attempt, policy.attempts, last.what, wait)
+        time.sleep(wait)
+    assert last is not None
+    raise last
+
+
+# --- body checks -------------------------------------------------------------------------------
+
+_HTML = re.compile(rb"^\s*(<!doctype\s+html|<html|<head|<body|<!--|<\?xml|<title|<div|<p[\s>]|<h1)", re.I)
+_BOMS = (b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _strip_bom(head: bytes) -> bytes:
+    for bom in _BOMS:
+        if head.startswith(bom):
+            return head[len(bom):]
+    return head
+
+
+def check_head(target: Target, head: bytes, content_type: str | None, where: str, status: int | None) -> None:
+    """Refuse a body that is plainly not the declared format, from its first bytes."""
+    fmt = target.format
+    body = _strip_bom(head)
+    ctype = (content_type or "").split(";")[0].strip().lower()
+
+    def wrong(what: str, hint: str) -> UnexpectedContentError:
+        snippet = body[:120].decode("utf-8", "replace").replace("\n", " ").strip()
+        return UnexpectedContentError(
+            f"expected a {fmt.upper()} file but got {what} (Content-Type {ctype or 'none'}; starts with "
+            f"{snippet!r})", source_id=target.source_id, resource=target.resource, url=where, status=status,
+            hint=hint,
+        )
+
+    if _HTML.match(body) or (ctype in ("text/html", "application/xhtml+xml") and body.lstrip()[:1] == b"<"):
+        raise wrong("an HTML/XML page", "the portal served an error or login page instead of the file: open "
+                    "the URL in a browser; the file may have moved (update catalog/sources.yml)")
+    if fmt in ("zip", "gtfs"):
+        if not body.startswith(ZIP_MAGIC):
+            raise wrong("something that is not a ZIP archive", "check that the location points to the ZIP "
+                        "itself, not to a page describing it")
+    elif body.startswith(ZIP_MAGIC):
+        raise wrong("a ZIP archive", "declare the resource with format 'zip' and the `member` to extract, "
+                    "or point to the uncompressed file")
+    elif fmt in ("json", "geojson", "ndjson") and body.lstrip()[:1] not in (b"{", b"["):
+        raise wrong("something that is not JSON", "check the location; an export endpoint may need another "
+                    "format in its URL")
+
+
+def check_zip(target: Target, path: Path, where: str, status: int | None) -> None:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()  # reads every member: catches a corrupt or cut archive before extraction
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise InvalidZipError(
+            f"the downloaded file is not a valid ZIP archive ({exc})", source_id=target.source_id,
+            resource=target.resource, url=where, status=status,
+            hint="the download may be cut or the producer's file broken: run again; if it persists, tell the producer",
+        ) from None
+    if bad is not None:
+        raise InvalidZipError(
+            f"the ZIP archive is corrupt (CRC error in member {bad!r})", source_id=target.source_id,
+            resource=target.resource, url=where, status=status,
+            hint="run again; if it persists, the producer's archive is broken: tell them",
+        )
+
+
+def check_file(target: Target, path: Path, content_type: str | None, where: str, status: int | None) -> None:
+    """The checks of a complete file (local copies go through the same ones as downloads)."""
+    size = path.stat().st_size
+    if size == 0:
+        raise EmptyBodyError(
+            "the file is empty (0 bytes)", source_id=target.source_id, resource=target.resource, url=where,
+            status=status, hint="the producer published an empty file or the export failed: run again later, "
+            "then tell the producer; the previous snapshot stays loaded",
+        )
+    with open(path, "rb") as f:
+        head = f.read(HEAD_BYTES)
+    check_head(target, head, content_type, where, status)
+    if target.format in ("zip", "gtfs"):
+        check_zip(target, path, where, status)
+
+
+# --- naming ------------------------------------------------------------------------------------
+
+_CD_FILENAME_STAR = re.compile(r"filename\*\s*=\s*[^']*'[^']*'([^;]+)", re.I)
+_CD_FILENAME = re.compile(r'filename\s*=\s*"?([^";]+)"?', re.I)
+
+
+def original_name(url: str, content_disposition: str | None, fmt: str, fallback: str) -> str:
+    """The file's own name: Content-Disposition, else the URL's last segment; given the format's
+    extension when it has none (an export endpoint ends in `/exports/csv`)."""
+    name = ""
+    if content_disposition:
+        m = _CD_FILENAME_STAR.search(content_disposition) or _CD_FILENAME.search(content_disposition)
+        if m:
+            name = unquote(m.group(1).strip())
+    if not name:
+        name = unquote(urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1])
+    name = name.replace("\\", "/").rsplit("/", 1)[-1] or fallback
+    if "." not in name:
+        name = f"{name}.{EXTENSION.get(fmt, 'bin')}"
+    return name
+
+
+# --- the download ------------------------------------------------------------------------------
+
+
+def download(
+    target: Target,
+    url: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    force: bool = False,
+    policy: RetryPolicy | None = None,
+    client: httpx.Client | None = None,
+) -> FetchResult:
+    """Download `url` into the landing zone for `target`, conditionally, with retries and checks."""
+    policy = policy or RetryPolicy.from_env()
+    location = str(httpx.URL(url).copy_merge_params(params)) if params else url
+    previous = landing.read_state(target.source_id, target.resource)
+    previous_file = previous.landed() if previous and previous.location == location else None
+    headers = {"Accept": ACCEPT.get(target.format, "*/*")}
+    conditional = previous_file is not None and not force
+    if conditional:
+        assert previous is not None
+        if previous.etag:
+            headers["If-None-Match"] = previous.etag
+        if previous.last_modified:
+            headers["If-Modified-Since"] = previous.last_modified
+        conditional = len(headers) > 1
+
+    def handle(resp: httpx.Response) -> FetchResult:
+        status = resp.status_code
+        if status == 304:
+            if not conditional or previous is None or previous_file is None:
+                raise HTTPStatusError(
+                    "the server answered 304 Not Modified to a request that was not conditional",
+                    source_id=target.source_id, resource=target.resource, url=location, status=status,
+                    hint="the server or a proxy in between is misbehaving; run again with force",
+                )
+            state = dataclasses.replace(previous, checked_at=landing.now_iso())
+            landing.write_state(target.source_id, target.resource, state)
+            log.info("%s/%s: not modified since %s (%s)", target.source_id, target.resource,
+                     previous.fetched_at, location)
+            return FetchResult(
+                source_id=target.source_id, resource=target.resource, location=location,
+                landed=previous_file, not_modified=True, etag=resp.headers.get("etag") or previous.etag,
+                last_modified=resp.headers.get("last-modified") or previous.last_modified,
+                content_type=previous.content_type, format=target.format, same_as_previous=True,
+            )
+        if status >= 300:
+            raise HTTPStatusError(
+                f"the server answered {status} {resp.reason_phrase}", source_id=target.source_id,
+                resource=target.resource, url=location, status=status, hint=_status_hint(status),
+            )
+        content_type = resp.headers.get("content-type")
+        name = original_name(str(resp.url), resp.headers.get("content-disposition"), target.format,
+                             f"{target.resource}.{EXTENSION.get(target.format, 'bin')}")
+        with landing.incoming(target.source_id, target.resource) as tmp:
+            digest = hashlib.sha256()
+            size = 0
+            head = b""
+            try:
+                with open(tmp, "wb") as f:
+                    for chunk in resp.iter_bytes(CHUNK):
+                        if len(head) < HEAD_BYTES:
+                            head += chunk[: HEAD_BYTES - len(head)]
+                            # Refuse an HTML page as soon as it shows, not after downloading all of it.
+                            if len(head) >= HEAD_BYTES:
+                                check_head(target, head, content_type, location, status)
+                        digest.update(chunk)
+                        f.write(chunk)
+                        size += len(chunk)
+            except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                raise _Retry(TruncatedBodyError(
+                    f"the download was cut after {size} bytes ({exc})", source_id=target.source_id,
+                    resource=target.resource, url=location, status=status,
+                    hint="the connection dropped mid-file on every attempt: run again later; a proxy "
+                         "limiting body sizes can also cause this",
+                )) from exc
+            declared = resp.headers.get("content-length")
+            if declared and declared.isdigit() and "content-encoding" not in resp.headers \
+                    and resp.num_bytes_downloaded != int(declared):
+                raise _Retry(TruncatedBodyError(
+                    f"received {resp.num_bytes_downloaded} bytes but Content-Length announced {declared}",
+                    source_id=target.source_id, resource=target.resource, url=location, status=status,
+                    hint="the download was cut on every attempt: run again later",
+                ))
+            check_file(target, tmp, content_type, location, status)
+            landed = landing.store(tmp, target.source_id, target.resource, name,
+                                   sha256=digest.hexdigest(), move=True)
+        etag = resp.headers.get("etag")
+        last_modified = resp.headers.get("last-modified")
+        landing.write_state(target.source_id, target.resource, landing.FetchState(
+            location=location, sha256=landed.sha256, size=landed.size, path=str(landed.path),
+            original_name=name, fetched_at=landing.now_iso(), etag=etag, last_modified=last_modified,
+            content_type=content_type,
+        ))
+        same = previous is not None and previous.sha256 == landed.sha256
+        log.info("%s/%s: fetched %s (%d bytes, sha256 %s%s)", target.source_id, target.resource, location,
+                 landed.size, landed.sha256[:12], ", unchanged" if same else "")
+        return FetchResult(
+            source_id=target.source_id, resource=target.resource, location=location, landed=landed,
+            not_modified=False, etag=etag, last_modified=last_modified, content_type=content_type,
+            format=target.format, same_as_previous=same,
+        )
+
+    own = client is None
+    client = client or make_client(policy)
+    try:
+        return request_with_retries(client, target, url, params=params, headers=headers, policy=policy,
+                                    handle=handle)
+    finally:
+        if own:
+            client.close()
+
+
+def get_json(
+    target: Target,
+    url: str,
+    *,
+    params: Mapping[str, Any] | None = None,
+    policy: RetryPolicy | None = None,
+    client: httpx.Client | None = None,
+    max_bytes: int = 50 * 1024 * 1024,
+) -> Any:
+    """GET a JSON API answer (small: metadata, not data) with the same retries and clear errors."""
+    policy = policy or RetryPolicy.from_env()
+    shown = str(httpx.URL(url).copy_merge_params(params)) if params else url
+
+    def handle(resp: httpx.Response) -> Any:
+        if resp.status_code >= 300:
+            raise HTTPStatusError(
+                f"the API answered {resp.status_code} {resp.reason_phrase}", source_id=target.source_id,
+                resource=target.resource, url=shown, status=resp.status_code,
+                hint=_status_hint(resp.status_code),
+            )
+        body = bytearray()
+        try:
+            for chunk in resp.iter_bytes(CHUNK):
+                body += chunk
+                if len(body) > max_bytes:
+                    raise UnexpectedContentError(
+                        f"the API answer exceeds {max_bytes} bytes", source_id=target.source_id,
+                        resource=target.resource, url=shown, status=resp.status_code,
+                        hint="this is not a metadata answer: check the API base URL",
+                    )
+        except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            raise _Retry(TruncatedBodyError(
+                f"the API answer was cut ({exc})", source_id=target.source_id, resource=target.resource,
+                url=shown, status=resp.status_code, hint="run again later",
+            )) from exc
+        try:
+            return json.loads(bytes(body))
+        except ValueError:
+            snippet = bytes(body[:120]).decode("utf-8", "replace")
+            raise UnexpectedContentError(
+                f"the API did not answer JSON (starts with {snippet!r})", source_id=target.source_id,
+                resource=target.resource, url=shown, status=resp.status_code,
+                hint="check the API base URL in catalog/sources.yml (base_url)",
+            ) from None
+
+    own = client is None
+    client = client or make_client(policy)
+    try:
+        return request_with_retries(client, target, url, params=params,
+                                    headers={"Accept": "application/json"}, policy=policy, handle=handle)
+    finally:
+        if own:
+            client.close()
