@@ -36,6 +36,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 
+from territoire.naming import normalise_columns
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = PROJECT_ROOT / "data" / "samples"
 MAX_DELAY = 30.0  # no scripted wait may exceed this: a test can never hang on the server
@@ -325,8 +327,10 @@ def _make_handler(server: LocalHTTPServer):
                                         "message": f"Unknown export format: {fmt}"})
             source, delimiter, encoding = server._ods[dataset]
             with open(source, encoding=encoding, newline="") as f:
-                rows = list(csv.DictReader(f, delimiter=delimiter))
-            header = list(rows[0].keys()) if rows else []
+                reader = csv.reader(f, delimiter=delimiter)
+                # ODS exposes field names (lowercase, `_`), not the producer's labels.
+                header = normalise_columns(next(reader, []))
+                rows = [dict(zip(header, r, strict=False)) for r in reader]
             for value in [v for k, v in request.query if k == "refine"]:
                 facet, _, wanted = value.partition(":")
                 if facet not in header:
