@@ -2,9 +2,9 @@
 
     from territoire.connectors import fetch
     result = fetch(resource)               # location of the current profile (TERRITOIRE_PROFILE)
-    if not result.same_as_previous:
-        for table, path in result.tables().items():
-            load(table, path)
+    for t in result.load_targets():        # one per raw table (several for a GTFS feed)
+        loader.load(resource, t.path, table=t.table, fmt=t.format, sha256=t.sha256,
+                    location=result.location)
 
 The connector is the location's `connector` field: `local`, `http`, `opendatasoft`, `udata`, `gtfs`
 (see docs/connectors.md). Every failure raises a `FetchError` subclass whose message names the
@@ -32,6 +32,7 @@ from territoire.connectors.base import (
     GTFSFeedError,
     HTTPStatusError,
     InvalidZipError,
+    LoadTarget,
     NetworkError,
     NoMatchingResourceError,
     SourceFileNotFoundError,
@@ -44,7 +45,7 @@ from territoire.connectors.local import fetch_local
 
 __all__ = [
     "ConfigurationError", "EmptyBodyError", "FetchError", "FetchResult", "GTFSFeedError", "HTTPStatusError",
-    "InvalidZipError", "NetworkError", "NoMatchingResourceError", "RetryPolicy", "SourceFileNotFoundError",
+    "InvalidZipError", "LoadTarget", "NetworkError", "NoMatchingResourceError", "RetryPolicy", "SourceFileNotFoundError",
     "TruncatedBodyError", "UnexpectedContentError", "UnsafeArchiveError", "fetch",
 ]
 

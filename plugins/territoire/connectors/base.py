@@ -89,6 +89,16 @@ class ConfigurationError(FetchError):
 
 
 @dataclass(frozen=True)
+class LoadTarget:
+    """One file to load: into raw table `table` (no schema), parsed as `format`; `sha256` when known."""
+
+    table: str
+    path: Path
+    format: str
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
 class FetchResult:
     """The outcome of `territoire.connectors.fetch`.
 
@@ -131,3 +141,19 @@ class FetchResult:
             return {raw_table(self.source_id, stem): path for stem, path in self.files.items()}
         path = self.data_path
         return {raw_table(self.source_id, self.resource): path} if path else {}
+
+    def load_targets(self) -> list[LoadTarget]:
+        """What a loader does with this fetch: `[LoadTarget(table, path, format, sha256)]`.
+
+        GTFS `.txt` files are CSV (`locations.geojson` is GeoJSON); a zip `member` keeps the
+        resource's declared format; the landed file's checksum is passed on when it is the file loaded.
+        """
+        targets = []
+        for table, path in self.tables().items():
+            if self.format == "gtfs":
+                fmt = "geojson" if path.suffix == ".geojson" else "csv"
+            else:
+                fmt = self.format
+            sha = self.landed.sha256 if self.landed and path == self.landed.path else None
+            targets.append(LoadTarget(table=table, path=path, format=fmt, sha256=sha))
+        return targets

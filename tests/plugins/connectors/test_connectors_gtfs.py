@@ -56,6 +56,9 @@ def test_fetch_gtfs_from_a_local_path(fast):
     assert tables["transport__stops"].parent.name == f"{result.landed.sha256}.extracted"
     again = fetch(res, policy=fast)  # same content: same archive and same extracted folder
     assert again.files == result.files and again.same_as_previous
+    targets = {t.table: t for t in result.load_targets()}
+    assert set(targets) == {f"transport__{s}" for s in result.files}
+    assert targets["transport__stops"].format == "csv" and targets["transport__stops"].sha256 is None
 
 
 def test_fetch_gtfs_over_http_with_conditional_request(http_server, fast):
@@ -162,6 +165,8 @@ def test_zip_member_location(tmp_path, http_server, fast):
     assert result.format == "csv" and result.landed.path.suffix == ".zip"
     assert result.data_path.read_bytes() == csv_bytes
     assert result.tables() == {"src__res": result.data_path}
+    [target] = result.load_targets()
+    assert (target.table, target.path, target.format, target.sha256) == ("src__res", result.data_path, "csv", None)
     with pytest.raises(InvalidZipError, match="no member 'nope.csv'.*data/comptages.csv"):
         fetch(make_resource("http", fmt="csv", name="other", url=url, member="nope.csv"), policy=fast)
 

@@ -43,6 +43,8 @@ def test_download_lands_the_exact_bytes_with_their_checksum(http_server, fast, l
     assert not result.not_modified and not result.same_as_previous
     assert result.etag and result.last_modified and result.content_type.startswith("text/csv")
     assert result.tables() == {"src__res": result.landed.path}
+    [target] = result.load_targets()
+    assert (target.table, target.path, target.format, target.sha256) == ("src__res", result.landed.path, "csv", expected)
     state = json.loads((landing_dir / "src" / "res" / "state.json").read_text())
     assert state["sha256"] == expected and state["etag"] == result.etag
     assert state["location"] == http_server.file_url(BIKES)
