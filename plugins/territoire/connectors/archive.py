@@ -32,7 +32,7 @@ def max_total_bytes() -> int:
     return int(value) if value else DEFAULT_MAX_TOTAL_BYTES
 
 
-def _fail(cls, what: str, zip_path: Path, source_id: str, resource: str, hint: str):
+def _fail(cls, what: str, zip_path: Path | str, source_id: str, resource: str, hint: str):
     return cls(f"{what} in archive {zip_path}", source_id=source_id, resource=resource, hint=hint)
 
 
@@ -43,7 +43,7 @@ def member_name(info: zipfile.ZipInfo) -> str:
 
 def check_members(
     zf: zipfile.ZipFile,
-    zip_path: Path,
+    zip_path: Path | str,
     dest_dir: Path,
     *,
     source_id: str,

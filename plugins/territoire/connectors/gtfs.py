@@ -38,6 +38,47 @@ def stem(file_name: str) -> str:
     return PurePosixPath(file_name).stem
 
 
+def _feed_members(zf, zip_path: Path | str, dest_dir: Path, *, source_id: str, resource: str,
+                  max_bytes: int | None, log_extras: bool = True) -> list:
+    """Check the archive and the required files; return the GTFS members to extract."""
+    members = archive.check_members(zf, zip_path, dest_dir, source_id=source_id, resource=resource,
+                                    max_bytes=max_bytes)
+    names = {archive.member_name(i): i for i in members}
+    missing = [f for f in REQUIRED if f not in names]
+    if not any(c in names for c in CALENDARS):
+        missing.append(" or ".join(CALENDARS))
+    if missing:
+        nested = sorted({n.rsplit("/", 1)[0] for n in names if "/" in n and n.rsplit("/", 1)[1] in GTFS_FILES})
+        hint = ("the GTFS files are in a sub-folder " + ", ".join(repr(d) for d in nested)
+                + ": GTFS wants them at the root of the ZIP; ask the producer to fix the export") if nested \
+            else "the producer's export is incomplete: tell them; the previous feed stays loaded"
+        raise GTFSFeedError(
+            f"GTFS feed {zip_path} misses required file(s): {', '.join(missing)} "
+            f"(has: {', '.join(sorted(names)) or 'nothing'})",
+            source_id=source_id, resource=resource, hint=hint,
+        )
+    extras = sorted(n for n in names if n not in GTFS_FILES)
+    if extras and log_extras:
+        log.info("%s/%s: GTFS feed %s: ignoring non-GTFS file(s): %s", source_id, resource, zip_path,
+                 ", ".join(extras))
+    return [names[n] for n in sorted(names) if n in GTFS_FILES]
+
+
+def check_feed(zip_path: Path | str, *, source_id: str = "-", resource: str = "-",
+               max_bytes: int | None = None, label: str | None = None) -> list[str]:
+    """Run every check of `extract_feed` without writing anything; return the GTFS file names.
+
+    Used before a downloaded feed is archived, so a broken feed never enters the landing zone.
+    `label` names the feed in errors (its URL, rather than the temp file it was downloaded to).
+    """
+    zip_path = Path(zip_path)
+    probe = zip_path.parent / ".gtfs-check"  # never created: only used to resolve member paths
+    with archive.open_zip(zip_path, source_id=source_id, resource=resource) as zf:
+        members = _feed_members(zf, label or zip_path, probe, source_id=source_id, resource=resource,
+                                max_bytes=max_bytes, log_extras=False)
+    return [archive.member_name(i) for i in members]
+
+
 def extract_feed(
     zip_path: Path | str,
     dest_dir: Path | str,
@@ -55,27 +96,8 @@ def extract_feed(
     """
     zip_path, dest_dir = Path(zip_path), Path(dest_dir)
     with archive.open_zip(zip_path, source_id=source_id, resource=resource) as zf:
-        members = archive.check_members(zf, zip_path, dest_dir, source_id=source_id, resource=resource,
-                                        max_bytes=max_bytes)
-        names = {archive.member_name(i): i for i in members}
-        missing = [f for f in REQUIRED if f not in names]
-        if not any(c in names for c in CALENDARS):
-            missing.append(" or ".join(CALENDARS))
-        if missing:
-            nested = sorted({n.rsplit("/", 1)[0] for n in names if "/" in n and n.rsplit("/", 1)[1] in GTFS_FILES})
-            hint = ("the GTFS files are in a sub-folder " + ", ".join(repr(d) for d in nested)
-                    + ": GTFS wants them at the root of the ZIP; ask the producer to fix the export") if nested \
-                else "the producer's export is incomplete: tell them; the previous feed stays loaded"
-            raise GTFSFeedError(
-                f"GTFS feed {zip_path} misses required file(s): {', '.join(missing)} "
-                f"(has: {', '.join(sorted(names)) or 'nothing'})",
-                source_id=source_id, resource=resource, hint=hint,
-            )
-        extras = sorted(n for n in names if n not in GTFS_FILES)
-        if extras:
-            log.info("%s/%s: GTFS feed %s: ignoring non-GTFS file(s): %s", source_id, resource, zip_path,
-                     ", ".join(extras))
-        wanted = [names[n] for n in sorted(names) if n in GTFS_FILES]
+        wanted = _feed_members(zf, zip_path, dest_dir, source_id=source_id, resource=resource,
+                               max_bytes=max_bytes)
         extracted = archive.extract(zf, zip_path, wanted, dest_dir, source_id=source_id, resource=resource,
                                     max_bytes=max_bytes)
     return {stem(name): path for name, path in extracted.items()}

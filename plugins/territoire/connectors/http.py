@@ -35,6 +35,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 
 from territoire import landing
+from territoire.connectors import gtfs
 from territoire.connectors.base import (
     EmptyBodyError,
     FetchError,
@@ -308,6 +309,9 @@ def check_file(target: Target, path: Path, content_type: str | None, where: str,
     check_head(target, head, content_type, where, status)
     if target.format in ("zip", "gtfs"):
         check_zip(target, path, where, status)
+    if target.format == "gtfs":
+        # A broken or hostile feed must not enter the landing zone (nor move the fetch state on).
+        gtfs.check_feed(path, source_id=target.source_id, resource=target.resource, label=where)
 
 
 # --- naming ------------------------------------------------------------------------------------

@@ -11,7 +11,14 @@ from support.connectors import make_resource
 from support.http_server import PROJECT_ROOT, Reply
 from support.zips import build_zip, folder_members
 
-from territoire.connectors import GTFSFeedError, InvalidZipError, UnsafeArchiveError, fetch
+from territoire import landing
+from territoire.connectors import (
+    GTFSFeedError,
+    InvalidZipError,
+    UnexpectedContentError,
+    UnsafeArchiveError,
+    fetch,
+)
 from territoire.connectors.gtfs import extract_feed, raw_tables
 
 SYNTHETIC_DIR = PROJECT_ROOT / "data/samples/transport/synthetic_gtfs"
@@ -73,8 +80,6 @@ def test_fetch_gtfs_over_http_with_conditional_request(http_server, fast):
 def test_gtfs_over_http_html_page_instead_of_zip(http_server, fast):
     url = http_server.script("/gtfs.zip", Reply(body=b"<!DOCTYPE html><html>Not found</html>",
                                                 headers={"Content-Type": "text/html"}))
-    from territoire.connectors import UnexpectedContentError
-
     with pytest.raises(UnexpectedContentError, match="expected a GTFS file but got an HTML"):
         fetch(make_resource("gtfs", fmt="gtfs", url=url), policy=fast)
 
@@ -89,6 +94,18 @@ def test_missing_required_file_is_rejected_with_its_name(tmp_path, fast):
     assert "stop_times.txt" in message and str(zip_path) in message and "'transport'" in message
     assert "agency.txt" in message  # lists what the feed has
     assert not (tmp_path / "out").exists()  # nothing written before the checks pass
+
+
+def test_incomplete_feed_over_http_is_not_archived(tmp_path, http_server, fast, landing_dir):
+    feed = minimal_feed()
+    del feed["routes.txt"]
+    url = http_server.add_file("broken.zip", build_zip(feed, tmp_path / "broken.zip"))
+    with pytest.raises(GTFSFeedError, match="routes.txt") as err:
+        fetch(make_resource("gtfs", fmt="gtfs", source_id="transport", name="navette", url=url), policy=fast)
+    assert f"GTFS feed {url} misses" in str(err.value)
+    assert landing.landed_files("transport", "navette") == []
+    assert landing.read_state("transport", "navette") is None
+    assert http_server.hits("/files/broken.zip") == 1  # a broken feed is not retried
 
 
 def test_missing_both_calendars_is_rejected(tmp_path):
