@@ -193,7 +193,9 @@ def request_with_retries(
     and may raise `_Retry` to ask for another attempt.
     """
     last: FetchError | None = None
+    failures: list[str] = []  # one short reason per attempt, for the final message
     shown_url = str(httpx.URL(url).copy_merge_params(params)) if params else url
+    attempt = 0
     for attempt in range(1, policy.attempts + 1):
         retry_after: float | None = None
         try:
@@ -201,29 +203,31 @@ def request_with_retries(
                 if _is_retryable_status(resp.status_code):
                     retry_after = parse_retry_after(resp.headers.get("retry-after"))
                     last = HTTPStatusError(
-                        f"the server answered {resp.status_code} {resp.reason_phrase} "
-                        f"{policy.attempts} time(s) in a row",
+                        f"the server answered {resp.status_code} {resp.reason_phrase}",
                         source_id=target.source_id, resource=target.resource, url=shown_url,
                         status=resp.status_code, hint=_status_hint(resp.status_code),
                     )
+                    failures.append(f"HTTP {resp.status_code}")
                 else:
                     return handle(resp)
         except _Retry as exc:
             last, retry_after = exc.error, exc.retry_after
+            failures.append(type(exc.error).__name__)
         except httpx.TimeoutException as exc:
             last = NetworkError(
-                f"timed out ({type(exc).__name__}) on each of {policy.attempts} attempt(s)",
+                f"the request timed out ({type(exc).__name__})",
                 source_id=target.source_id, resource=target.resource, url=shown_url,
                 hint=(f"the server is too slow or unreachable (read timeout {policy.read_timeout}s): run "
                       "again later, or raise TERRITOIRE_HTTP_TIMEOUT for a large export"),
             )
+            failures.append(type(exc).__name__)
         except httpx.TransportError as exc:
             last = NetworkError(
-                f"could not talk to the server ({type(exc).__name__}: {exc}) on each of "
-                f"{policy.attempts} attempt(s)",
+                f"could not talk to the server ({type(exc).__name__}: {exc})",
                 source_id=target.source_id, resource=target.resource, url=shown_url,
                 hint="check the host name and the network/proxy of the worker, then run again",
             )
+            failures.append(type(exc).__name__)
         if attempt == policy.attempts:
             break
         wait = policy.delay(attempt, retry_after)
@@ -231,7 +235,10 @@ def request_with_retries(
                     target.source_id, target.resource, attempt, policy.attempts, last.what, wait)
         time.sleep(wait)
     assert last is not None
-    raise last
+    raise type(last)(
+        f"{last.what}; gave up after {attempt} attempt(s): {', '.join(failures)}",
+        source_id=last.source_id, resource=last.resource, url=last.url, status=last.status, hint=last.hint,
+    )
 
 
 # --- body checks -------------------------------------------------------------------------------

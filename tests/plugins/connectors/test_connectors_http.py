@@ -131,6 +131,15 @@ def test_persistent_5xx_fails_after_the_bounded_attempts(http_server, fast):
     assert landing.read_state("energie", "conso") is None
 
 
+def test_the_final_error_lists_every_attempt(http_server):
+    policy = RetryPolicy(attempts=3, backoff=0.01, read_timeout=0.3)
+    url = http_server.script("/mixed.csv", Reply(status=503), Reply(delay=2), Reply(status=500))
+    with pytest.raises(HTTPStatusError) as err:
+        fetch(make_resource("http", url=url), policy=policy)
+    assert err.value.status == 500
+    assert "gave up after 3 attempt(s): HTTP 503, ReadTimeout, HTTP 500" in str(err.value)
+
+
 def test_404_is_not_retried(http_server, fast):
     url = http_server.url("/files/nope.csv")
     with pytest.raises(HTTPStatusError) as err:
