@@ -279,6 +279,10 @@ def check_head(target: Target, head: bytes, content_type: str | None, where: str
     elif body.startswith(ZIP_MAGIC):
         raise wrong("a ZIP archive", "declare the resource with format 'zip' and the `member` to extract, "
                     "or point to the uncompressed file")
+    elif fmt == "csv" and ctype in ("application/json", "application/problem+json") \
+            and body.lstrip()[:1] in (b"{", b"["):
+        raise wrong("a JSON document", "an API answered with a JSON (error) message instead of the CSV: "
+                    "read it above, then fix the location or its `params`")
     elif fmt in ("json", "geojson", "ndjson") and body.lstrip()[:1] not in (b"{", b"["):
         raise wrong("something that is not JSON", "check the location; an export endpoint may need another "
                     "format in its URL")
@@ -420,8 +424,8 @@ def download(
                          "limiting body sizes can also cause this",
                 )) from exc
             declared = resp.headers.get("content-length")
-            if declared and declared.isdigit() and "content-encoding" not in resp.headers \
-                    and resp.num_bytes_downloaded != int(declared):
+            # num_bytes_downloaded counts bytes on the wire, as Content-Length does (even when gzipped).
+            if declared and declared.isdigit() and resp.num_bytes_downloaded != int(declared):
                 raise _Retry(TruncatedBodyError(
                     f"received {resp.num_bytes_downloaded} bytes but Content-Length announced {declared}",
                     source_id=target.source_id, resource=target.resource, url=location, status=status,
