@@ -1,0 +1,72 @@
+"""The pipeline's stages as plain functions: Airflow tasks, the CLI and the tests call these.
+
+- ingest: fetch a catalog resource (connector) into the landing zone, load it into its raw table(s);
+- transform: dbt build (outside Airflow; in Airflow, Cosmos renders one task per model);
+- publish: audit a dataset with its GX suite, switch it into `published` if it passes, export files.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from territoire import warehouse
+from territoire.catalog import load_catalog
+from territoire.datasets import get_dataset
+
+log = logging.getLogger(__name__)
+
+
+def ingest_resource(source_id: str, resource_name: str, *, force: bool = False, profile: str | None = None,
+                    url: str | None = None) -> list[dict]:
+    """Fetch then load one resource. Returns one summary dict per raw table loaded."""
+    from territoire.connectors import fetch
+    from territoire.loader import Loader
+
+    resource = load_catalog().get(source_id).resource(resource_name)
+    result = fetch(resource, profile=profile, force=force)
+    if result.not_modified:
+        log.info("%s/%s: the source answered 'not modified': nothing to load", source_id, resource_name)
+        return [{"source_id": source_id, "resource": resource_name, "status": "not_modified"}]
+    loader = Loader(url)
+    summaries = []
+    for target in result.load_targets():
+        batch = loader.load(resource, target.path, table=target.table, fmt=target.format, sha256=target.sha256,
+                            location=result.location, force=force)
+        summaries.append({
+            "source_id": source_id, "resource": resource_name, "raw_table": batch.raw_table,
+            "batch_id": batch.batch_id, "status": batch.status, "rows_loaded": batch.rows_loaded,
+            "rows_rejected": batch.rows_rejected,
+        })
+    return summaries
+
+
+@dataclass
+class PublishOutcome:
+    dataset_id: str
+    verdict: str
+    run_id: str
+    published_rows: int | None
+    files: list[str]
+    changed: bool
+
+    def as_dict(self) -> dict:
+        return self.__dict__.copy()
+
+
+def publish_dataset(dataset_id: str, *, url: str | None = None, override_by: str | None = None,
+                    override_reason: str | None = None) -> PublishOutcome:
+    """Write-audit-publish for one dataset. Raises QualityGateFailed (nothing published) when blocked."""
+    from territoire.publication.export import export_dataset
+    from territoire.publication.publish import publish_table
+    from territoire.quality.gate import audit, check_publishable
+
+    url = url or warehouse.get_url()
+    dataset = get_dataset(dataset_id)
+    outcome = audit(dataset_id, url)
+    check_publishable(outcome, override_by=override_by, override_reason=override_reason)
+    rows = publish_table(dataset, outcome.run_id, url, override_by=override_by, override_reason=override_reason)
+    exported = export_dataset(dataset, url)
+    log.info("%s: published %s rows; files in %s", dataset_id, rows, exported.folder)
+    return PublishOutcome(dataset_id, outcome.verdict, outcome.run_id, rows, [str(p) for p in exported.files],
+                          exported.changed)

@@ -1,0 +1,1 @@
+"""Publication: switching audited tables into `published` and exporting open-data files."""

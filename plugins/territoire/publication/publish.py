@@ -1,0 +1,45 @@
+"""Switch an audited table into the `published` schema, in one transaction.
+
+Readers of `published.<id>` (analysts, exports) see either the previous version or the new one,
+never a half-built table: the new copy is built under a temporary name, then the old table is
+dropped and the new one renamed, and the grants re-applied, before a single commit.
+"""
+
+from __future__ import annotations
+
+from territoire import warehouse
+from territoire.datasets import Dataset
+from territoire.naming import quote_ident
+
+ANALYST_ROLE = "territoire_analyst"
+
+
+def publish_table(dataset: Dataset, run_id: str, url: str | None = None, *, override_by: str | None = None,
+                  override_reason: str | None = None) -> int:
+    """Copy `audit.<id>` to `published.<id>` atomically; returns the published row count."""
+    from territoire.quality.gate import ensure_history_tables, mark_published
+
+    name = quote_ident(dataset.id)
+    nxt = quote_ident(dataset.id + "__next")
+    order = ", ".join(quote_ident(c) for c in dataset.sort_columns)
+    with warehouse.transaction(url) as conn:
+        ensure_history_tables(conn)
+        conn.execute("create schema if not exists published")
+        conn.execute(f"drop table if exists published.{nxt}")
+        conn.execute(f"create table published.{nxt} as select * from audit.{name} order by {order}")
+        conn.execute(f"drop table if exists published.{name}")
+        conn.execute(f"alter table published.{nxt} rename to {name}")
+        if dataset.primary_key:
+            pk = ", ".join(quote_ident(c) for c in dataset.primary_key)
+            conn.execute(f"alter table published.{name} add primary key ({pk})")
+        comment = f"{dataset.title} (published after quality run {run_id})"
+        conn.execute(f"comment on table published.{name} is {_literal(comment)}")
+        role_exists = conn.execute("select 1 from pg_roles where rolname = %s", (ANALYST_ROLE,)).fetchone()
+        if role_exists:
+            conn.execute(f"grant select on published.{name} to {quote_ident(ANALYST_ROLE)}")
+        mark_published(run_id, conn, override_by, override_reason)
+        return conn.execute(f"select count(*) from published.{name}").fetchone()[0]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
