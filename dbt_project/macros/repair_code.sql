@@ -6,7 +6,9 @@
     case
         when nullif(btrim({{ column }}), '') is null then null
         when btrim({{ column }}) ~ '^[0-9]+(\.0+)?$'
-            then lpad(split_part(btrim({{ column }}), '.', 1), {{ width }}, '0')
+            -- greatest(): lpad() truncates longer strings (`971` padded to 2 would become `97`).
+            then lpad(split_part(btrim({{ column }}), '.', 1),
+                      greatest({{ width }}, length(split_part(btrim({{ column }}), '.', 1))), '0')
         else upper(btrim({{ column }}))
     end
 {%- endmacro %}
