@@ -40,7 +40,7 @@ from territoire.connectors.base import (
     UnexpectedContentError,
     UnsafeArchiveError,
 )
-from territoire.connectors.http import RetryPolicy, Target, download, get_json
+from territoire.connectors.http import RetryPolicy, Target, download, get_json, make_client
 from territoire.connectors.local import fetch_local
 
 __all__ = [
@@ -81,6 +81,26 @@ def fetch(
     # With `member`, what travels is a ZIP (checked as such); the member keeps the declared format.
     target = Target(resource.source_id, resource.name, "zip" if loc.member and fmt != "gtfs" else fmt)
     policy = policy or RetryPolicy.from_env()
+    own_client = client is None and loc.connector != "local" and not (loc.connector == "gtfs" and not loc.url)
+    if own_client:
+        client = make_client(policy)  # one connection pool for the API call and the download
+    try:
+        result = _fetch(target, loc, fmt, force=force, policy=policy, client=client)
+    finally:
+        if own_client and client is not None:
+            client.close()
+
+    if fmt == "gtfs" and result.landed is not None:
+        files = gtfs.extract_landed(result.landed, source_id=target.source_id, resource=target.resource)
+        return dataclasses.replace(result, files=files)
+    if loc.member and result.landed is not None:
+        return dataclasses.replace(result, format=fmt,
+                                   files={loc.member: _extract_member(target, result, loc.member)})
+    return result
+
+
+def _fetch(target: Target, loc: Location, fmt: str, *, force: bool, policy: RetryPolicy,
+           client: httpx.Client | None) -> FetchResult:
     kw = {"force": force, "policy": policy, "client": client}
 
     if loc.connector == "local":
@@ -109,13 +129,6 @@ def fetch(
             f"unknown connector {loc.connector!r}", source_id=target.source_id, resource=target.resource,
             hint="use one of local, http, opendatasoft, udata, gtfs",
         )
-
-    if fmt == "gtfs" and result.landed is not None:
-        files = gtfs.extract_landed(result.landed, source_id=target.source_id, resource=target.resource)
-        return dataclasses.replace(result, files=files)
-    if loc.member and result.landed is not None:
-        return dataclasses.replace(result, format=fmt,
-                                   files={loc.member: _extract_member(target, result, loc.member)})
     return result
 
 
