@@ -94,6 +94,15 @@ def etag_of(data: bytes) -> str:
     return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
+def file_etag(path: Path) -> str:
+    """A strong ETag from the file's content (hashed in chunks: files may be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1024 * 1024):
+            h.update(chunk)
+    return '"' + h.hexdigest()[:32] + '"'
+
+
 class LocalHTTPServer:
     def __init__(self) -> None:
         self._scripts: dict[str, list[Reply]] = {}
@@ -291,8 +300,7 @@ def _make_handler(server: LocalHTTPServer):
             path = server._resolve_file(relative)
             if path is None:
                 return self._send(Reply(status=404, body=b"no such file\n", headers={"Content-Type": "text/plain"}))
-            data = path.read_bytes()
-            etag = etag_of(data)
+            etag = file_etag(path)
             mtime = int(path.stat().st_mtime)
             headers = {"Content-Type": _ctype(path)}
             if server.send_etag:
@@ -311,7 +319,21 @@ def _make_handler(server: LocalHTTPServer):
                     since = None
                 if since is not None and mtime <= since:
                     return self._send(Reply(status=304, headers=headers))
-            self._send(Reply(body=data, headers=headers))
+            self._send_file(path, headers)
+
+        def _send_file(self, path: Path, headers: dict[str, str]) -> None:
+            # Streamed in chunks, so a test can serve a large file and measure the client's memory.
+            try:
+                self.send_response(200)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(path.stat().st_size))
+                self.end_headers()
+                with open(path, "rb") as f:
+                    while chunk := f.read(64 * 1024):
+                        self.wfile.write(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
 
         def _ods(self, request: Request, path: str) -> None:
             parts = path.strip("/").split("/")

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import time
+import tracemalloc
 
 import pytest
 from support.connectors import make_resource
@@ -51,6 +52,24 @@ def test_download_lands_the_exact_bytes_with_their_checksum(http_server, fast, l
     assert state["location"] == http_server.file_url(BIKES)
     # nothing half-written is left behind
     assert [p.name for p in (landing_dir / "src" / "res").iterdir() if p.name.startswith(".")] == []
+
+
+def test_download_is_streamed_not_held_in_memory(http_server, fast, tmp_path):
+    big = tmp_path / "big.csv"
+    line = b"12345;Saint-Etienne;42.5;2024-01-01\n"
+    with open(big, "wb") as f:
+        f.write(b"code;nom;valeur;date\n")
+        for _ in range(40):
+            f.write(line * 25_000)  # 40 x ~0.9 MB = ~36 MB
+    url = http_server.add_file("big.csv", big)
+    tracemalloc.start()
+    try:
+        result = fetch(make_resource("http", url=url), policy=RetryPolicy(attempts=1, read_timeout=10))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.landed.size == big.stat().st_size and result.landed.sha256 == sha(big)
+    assert peak < 8_000_000, f"peak Python memory {peak} bytes for a {big.stat().st_size}-byte download"
 
 
 def test_second_fetch_is_conditional_and_not_modified(http_server, fast, landing_dir):
