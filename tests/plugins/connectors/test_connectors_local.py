@@ -80,3 +80,23 @@ def test_profile_selects_the_location(http_server, fast):
     assert "velo__stop_times" in feed.tables()
     with pytest.raises(Exception, match="no location for profile 'demo'"):
         fetch(source.resource("departements"), profile="demo", policy=fast)
+
+
+def test_every_demo_location_of_the_shipped_catalog_fetches(fast):
+    from territoire.catalog import load_catalog
+
+    fetched = 0
+    for source in load_catalog():
+        for resource in source.resources:
+            if "demo" not in resource.locations:
+                continue
+            result = fetch(resource, profile="demo", policy=fast)
+            assert result.landed.path.is_file() and result.landed.size > 0
+            targets = result.load_targets()
+            assert targets and all(t.path.is_file() for t in targets)
+            if resource.format == "gtfs":
+                assert {f"{source.id}__stops", f"{source.id}__stop_times"} <= {t.table for t in targets}
+            else:
+                assert [t.table for t in targets] == [resource.raw_table]
+            fetched += 1
+    assert fetched > 0
