@@ -392,14 +392,17 @@ def download(
                     source_id=target.source_id, resource=target.resource, url=location, status=status,
                     hint="the server or a proxy in between is misbehaving; run again with force",
                 )
-            state = dataclasses.replace(previous, checked_at=landing.now_iso())
+            # A 304 may carry refreshed validators (RFC 9110 §15.4.5): keep them for the next request.
+            state = dataclasses.replace(
+                previous, checked_at=landing.now_iso(), etag=resp.headers.get("etag") or previous.etag,
+                last_modified=resp.headers.get("last-modified") or previous.last_modified,
+            )
             landing.write_state(target.source_id, target.resource, state)
             log.info("%s/%s: not modified since %s (%s)", target.source_id, target.resource,
                      previous.fetched_at, location)
             return FetchResult(
                 source_id=target.source_id, resource=target.resource, location=location,
-                landed=previous_file, not_modified=True, etag=resp.headers.get("etag") or previous.etag,
-                last_modified=resp.headers.get("last-modified") or previous.last_modified,
+                landed=previous_file, not_modified=True, etag=state.etag, last_modified=state.last_modified,
                 content_type=previous.content_type, format=target.format, same_as_previous=True,
             )
         if status >= 300:
