@@ -22,6 +22,7 @@ from pathlib import Path
 from territoire import settings, warehouse
 from territoire.datasets import Dataset
 from territoire.naming import quote_ident
+from territoire.publication import secrecy
 
 BATCH_ROWS = 50_000
 
@@ -120,9 +121,17 @@ def write_parquet(conn, dataset: Dataset, columns: list[tuple[str, str]], path: 
                     [pa.array(list(col), type=schema.field(i).type) for i, col in enumerate(arrays)], schema=schema))
 
 
-Writer = Callable[[object, Dataset, list, Path], None]
-# Extra files (GeoJSON, datapackage.json...) are added by other modules through this registry.
-EXTRA_WRITERS: list[Callable[[object, Dataset, list[tuple[str, str]], Path], list[Path]]] = []
+Writer = Callable[[object, Dataset, list[tuple[str, str]], Path], list[Path]]
+# Extra data files can be added by other modules through this registry. They run after CSV,
+# Parquet and GeoJSON and before datapackage.json, which describes (size, sha256) every file.
+EXTRA_WRITERS: list[Writer] = []
+
+
+def writers() -> list[Writer]:
+    from territoire.publication.datapackage import write_datapackage
+    from territoire.publication.geojson import write_geojson
+
+    return [write_geojson, *EXTRA_WRITERS, write_datapackage]
 
 
 def _folder_digest(folder: Path) -> str:
@@ -154,11 +163,14 @@ def export_dataset(dataset: Dataset, url: str | None = None) -> ExportResult:
     staging.mkdir()
     try:
         with warehouse.connect(url) as conn:
+            # Defence in depth: the quality gate checks secrecy in `audit`; the files are never
+            # written from a published table that breaks a rule either.
+            secrecy.check(conn, dataset)
             columns = exported_columns(conn, dataset)
             names = [n for n, _ in columns]
             rows = write_csv(conn, dataset, names, staging / f"{dataset.id}.csv")
             write_parquet(conn, dataset, columns, staging / f"{dataset.id}.parquet")
-            for writer in EXTRA_WRITERS:
+            for writer in writers():
                 writer(conn, dataset, columns, staging)
         digest = _folder_digest(staging)
         final = versions / f"{dataset.id}-{digest}"

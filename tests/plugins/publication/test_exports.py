@@ -1,0 +1,132 @@
+"""Exports of a published table: CSV, Parquet, GeoJSON, datapackage.json, atomic and deterministic."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+
+import psycopg
+import pyarrow.parquet as pq
+import pytest
+
+from territoire.datasets import load_datasets
+from territoire.publication import metadata
+from territoire.publication.export import export_dataset
+from territoire.publication.secrecy import SecrecyError
+
+pytestmark = pytest.mark.integration
+
+
+def test_export_writes_every_format_with_metadata(fresh_database, publication_dir, points):
+    make_points_table, points_dataset = points
+    make_points_table(fresh_database)
+    ds = points_dataset()
+    result = export_dataset(ds, fresh_database)
+    folder = publication_dir / "datasets" / ds.id
+    assert folder.is_symlink() and result.rows == 3
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "datapackage.json", "pub_test_points.csv", "pub_test_points.geojson", "pub_test_points.parquet"]
+
+    with open(folder / "pub_test_points.csv", encoding="utf-8", newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    # personal and technical columns never leave the warehouse
+    assert "contact_email" not in header and "_loaded_at" not in header
+    assert [r[0] for r in rows[1:]] == ["P1", "P2", "P3"]  # sorted by the key
+    assert rows[3][header.index("nom")] == "Vieux-Port, quai « nord »"
+    assert rows[1][header.index("date_mise_en_service")] == "2021-01-15"
+    assert b"example.org" not in (folder / "pub_test_points.csv").read_bytes()
+
+    table = pq.read_table(folder / "pub_test_points.parquet")
+    assert table.column_names == header and "contact_email" not in table.column_names
+
+    geo = json.loads((folder / "pub_test_points.geojson").read_text(encoding="utf-8"))
+    assert geo["type"] == "FeatureCollection" and len(geo["features"]) == 3
+    by_id = {f["properties"]["id_point"]: f for f in geo["features"]}
+    assert by_id["P3"]["geometry"] == {"type": "Point", "coordinates": [5.3698, 43.2965]}
+    assert by_id["P2"]["geometry"] is None  # no coordinates: kept, geometry null
+    assert "contact_email" not in by_id["P1"]["properties"]
+
+    pkg = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
+    assert pkg["profile"] == "tabular-data-package"
+    assert pkg["licenses"][0]["name"] == "etalab-2.0"
+    assert pkg["temporal"] == {"start": "2021-01-15", "end": "2024-06-30"}
+    assert pkg["spatial"]["bbox"] == [4.8694, 43.2965, 5.3698, 45.7339]
+    assert pkg["spatial"]["departements"] == ["13", "69", "90"]
+    assert pkg["accrualPeriodicityUri"].endswith("/frequency/WEEKLY")
+    assert any("IRVE" in s["title"] or "recharge" in s["title"] for s in pkg["sources"])
+    by_name = {r["path"]: r for r in pkg["resources"]}
+    assert set(by_name) == {"pub_test_points.csv", "pub_test_points.parquet", "pub_test_points.geojson"}
+    for path, res in by_name.items():
+        data = (folder / path).read_bytes()
+        assert res["bytes"] == len(data) and res["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
+    schema = by_name["pub_test_points.csv"]["schema"]
+    fields = {f["name"]: f for f in schema["fields"]}
+    assert [f["name"] for f in schema["fields"]] == header
+    assert schema["primaryKey"] == ["id_point"]
+    assert fields["id_point"]["constraints"] == {"required": True, "unique": True}
+    assert fields["puissance_kw"]["type"] == "number" and fields["puissance_kw"]["unit"] == "kW"
+    assert fields["puissance_kw"]["description"] == "Puissance nominale du point de charge."
+    assert fields["nombre_logements"]["type"] == "integer"
+    assert fields["date_mise_en_service"]["type"] == "date"
+    assert fields["consommation_mwh"]["unit"] == "MWh" and "secret" in fields["consommation_mwh"]["secrecy"]
+    assert pkg["excludedColumns"] == {"personal": ["contact_email"]}
+
+
+def test_reexport_is_byte_identical_and_change_switches_version(fresh_database, publication_dir, points):
+    make_points_table, points_dataset = points
+    make_points_table(fresh_database)
+    ds = points_dataset()
+    first = export_dataset(ds, fresh_database)
+    before = {p.name: p.read_bytes() for p in first.version_folder.iterdir()}
+    second = export_dataset(ds, fresh_database)
+    assert not second.changed and second.version_folder == first.version_folder
+    assert {p.name: p.read_bytes() for p in second.version_folder.iterdir()} == before
+
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("update published.pub_test_points set nom = 'Lyon huitième' where id_point = 'P1'")
+    third = export_dataset(ds, fresh_database)
+    assert third.changed and third.version_folder != first.version_folder
+    pkg = json.loads((third.folder / "datapackage.json").read_text(encoding="utf-8"))
+    old_pkg = json.loads(before["datapackage.json"])
+    assert pkg["resources"][0]["hash"] != old_pkg["resources"][0]["hash"]
+    assert (publication_dir / "datasets" / ds.id).resolve() == third.version_folder.resolve()
+
+
+def test_secrecy_violation_blocks_export_and_keeps_previous_files(fresh_database, publication_dir, points):
+    make_points_table, points_dataset = points
+    make_points_table(fresh_database)
+    ds = points_dataset()
+    good = export_dataset(ds, fresh_database)
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        # 9 dwellings: the consumption must stay masked
+        conn.execute("update published.pub_test_points set consommation_mwh = 10.25 where id_point = 'P1'")
+    with pytest.raises(SecrecyError, match=r"nombre_logements < 10.*consommation_mwh"):
+        export_dataset(ds, fresh_database)
+    assert (publication_dir / "datasets" / ds.id).resolve() == good.version_folder.resolve()
+    assert not list((publication_dir / "datasets" / ".versions").glob(".*partial"))
+
+
+def test_odbl_source_makes_the_dataset_odbl(fresh_database, publication_dir, points):
+    make_points_table, points_dataset = points
+    make_points_table(fresh_database, "pub_test_velo")
+    ds = points_dataset("pub_test_velo", sources=("velo_paris", "cog"), licence="etalab-2.0")
+    result = export_dataset(ds, fresh_database)
+    pkg = json.loads((result.folder / "datapackage.json").read_text(encoding="utf-8"))
+    assert pkg["licenses"][0]["name"] == "ODbL-1.0"
+    assert [c["title"] for c in pkg["contributors"] if c["role"] == "author"] == ["Ville de Paris", "INSEE"]
+
+
+def test_every_declared_dataset_has_consistent_publication_metadata():
+    """Licence, frequency, sources and producers resolve for every dataset of catalog/datasets.yml."""
+    datasets = load_datasets()
+    assert datasets
+    for ds in datasets.values():
+        assert metadata.licence_of(ds).url.startswith("https://")
+        assert metadata.frequency_of(ds)[0].startswith(metadata.EU_FREQUENCY)
+        assert metadata.producers_of(ds)
+        odbl = any(s.licence == "odbl-1.0" for s in metadata.sources_of(ds))
+        assert (metadata.licence_of(ds).id == "odbl-1.0") == odbl
+        for col in ds.personal_columns:
+            assert col not in ds.primary_key, f"{ds.id}: personal column {col} cannot be the key"
