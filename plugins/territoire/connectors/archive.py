@@ -38,7 +38,11 @@ def _fail(cls, what: str, zip_path: Path | str, source_id: str, resource: str, h
 
 def member_name(info: zipfile.ZipInfo) -> str:
     # Archives made on Windows may use backslashes: treat them as separators before any check.
-    return info.filename.replace("\\", "/")
+    # Some tools write `./stops.txt`: the same file as `stops.txt`.
+    name = info.filename.replace("\\", "/")
+    while name.startswith("./"):
+        name = name[2:]
+    return name
 
 
 def check_members(

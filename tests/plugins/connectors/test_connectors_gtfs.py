@@ -117,6 +117,12 @@ def test_missing_both_calendars_is_rejected(tmp_path):
     assert "calendar_dates" in extract_feed(build_zip(feed, tmp_path / "g.zip"), tmp_path / "out2")
 
 
+def test_dot_slash_member_names_are_the_root(tmp_path):
+    feed = {f"./{k}": v for k, v in minimal_feed().items()}
+    files = extract_feed(build_zip(feed, tmp_path / "f.zip"), tmp_path / "out")
+    assert files["stops"] == tmp_path / "out" / "stops.txt"
+
+
 def test_feed_in_a_subfolder_says_so(tmp_path):
     feed = {f"gtfs/{k}": v for k, v in minimal_feed().items()}
     with pytest.raises(GTFSFeedError, match="sub-folder 'gtfs'"):
