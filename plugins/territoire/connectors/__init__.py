@@ -6,6 +6,9 @@
         loader.load(resource, t.path, table=t.table, fmt=t.format, sha256=t.sha256,
                     location=result.location)
 
+Load even on `result.not_modified` (then `landed` is the previously archived file): the loader's
+ledger skips unchanged content, while skipping on a 304 would lose a load that failed after its fetch.
+
 The connector is the location's `connector` field: `local`, `http`, `opendatasoft`, `udata`, `gtfs`
 (see docs/connectors.md). Every failure raises a `FetchError` subclass whose message names the
 source, resource, URL, HTTP status and what to do.
