@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -92,6 +92,8 @@ class BatchResult:
     rows_rejected: int = 0
     seconds: float = 0.0
     message: str = ""
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per phase (prepare, copy, ...)
+    report: dict[str, str] | None = None  # the conformity report's files: {"html": ..., "csv": ...}
 
     def summary(self) -> str:
         return (f"{self.source_id}/{self.resource} -> raw.{self.raw_table}: {self.status}, "
@@ -130,8 +132,12 @@ class StagedInput:
     headers: list[str]          # as published
     fast_chunks: Callable[[], Iterator[bytes]] | None  # CSV bytes for server-side parsing, if possible
     copy_options: str           # COPY options for the fast path
-    rows: Callable[[], Iterator[tuple[int, list[str | None]]]]  # (line, values), the careful path
+    # (line, values) for the careful path; a `parsing.BadRecord` instead of values is quarantined.
+    rows: Callable[[], Iterator[tuple[int, list[str | None] | parsing.BadRecord]]]
     description: dict
+    header_lines: int = 1
+    # Rows known bad before reading (lines in another encoding): (line, rule, message, raw line).
+    pre_rejected: list[tuple[int, str, str, str]] = field(default_factory=list)
 
 
 def _csv_input(path: Path, resource: Resource) -> StagedInput:
@@ -139,31 +145,43 @@ def _csv_input(path: Path, resource: Resource) -> StagedInput:
     dialect = parsing.sniff_csv(path, delimiter=opts.get("delimiter"), encoding=opts.get("encoding"))
     columns = normalise_columns(dialect.header)
     delim = dialect.delimiter.replace("'", "''")
+    pre: list[tuple[int, str, str, str]] = []
+    if dialect.bad_lines:
+        wanted = set(dialect.bad_lines)
+        with open(path, "rb") as f:
+            for n, raw in enumerate(f, start=1):
+                if n in wanted:
+                    pre.append((n, "encoding",
+                                f"ligne {n} : écrite en {dialect.other_encoding} alors que le reste du fichier est en "
+                                f"{dialect.encoding} ; ré-enregistrer le fichier dans un seul encodage (UTF-8)",
+                                raw.decode(dialect.other_encoding or "utf-8", errors="replace").rstrip("\r\n")[:2000]))
     return StagedInput(
         columns=columns, headers=dialect.header,
-        fast_chunks=lambda: parsing.iter_text_chunks(path, dialect),
-        copy_options=f"format csv, delimiter E'{delim if delim != chr(9) else chr(92) + 't'}', null ''",
+        # A file mixing encodings cannot be converted by PostgreSQL as one stream: careful path only.
+        fast_chunks=None if dialect.bad_lines else (lambda: parsing.iter_byte_chunks(path, dialect)),
+        copy_options=(f"format csv, delimiter E'{delim if delim != chr(9) else chr(92) + 't'}', null '', "
+                      f"encoding '{dialect.postgres_encoding}'"),
         rows=lambda: parsing.iter_csv_rows(path, dialect),
-        description={"encoding": dialect.encoding, "delimiter": dialect.delimiter, "format": "csv"},
+        description={"encoding": dialect.encoding, "delimiter": dialect.delimiter, "format": "csv",
+                     **({"mixed_encoding_lines": len(dialect.bad_lines)} if dialect.bad_lines else {})},
+        header_lines=parsing.header_line_count(path),
+        pre_rejected=pre,
     )
 
 
-def _json_records(path: Path, fmt: str) -> Iterator[tuple[int, dict]]:
+def _json_records(path: Path, fmt: str) -> Iterator[tuple[int, dict | parsing.BadRecord]]:
     text_encoding = parsing.detect_encoding(path)
     if fmt == "ndjson":
-        with open(path, encoding=text_encoding) as f:
-            for line_number, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    yield line_number, json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise parsing.ParseError(f"{path}: line {line_number}: not valid JSON: {exc.msg}") from exc
+        yield from parsing.iter_json_lines(path, text_encoding)
         return
     with open(path, encoding=text_encoding) as f:
         try:
             data = json.load(f)
         except json.JSONDecodeError as exc:
+            if exc.msg == "Extra data":
+                # Several JSON values one after the other (NDJSON-like, blank lines...): read them one by one.
+                yield from parsing.iter_json_lines(path, text_encoding)
+                return
             raise parsing.ParseError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from exc
     if fmt == "geojson" or (isinstance(data, dict) and data.get("type") == "FeatureCollection"):
         for i, feature in enumerate(data.get("features", []), start=1):
@@ -176,24 +194,31 @@ def _json_records(path: Path, fmt: str) -> Iterator[tuple[int, dict]]:
             if isinstance(data.get(key), list):
                 data = data[key]
                 break
+    if isinstance(data, dict):
+        data = [data]
     if not isinstance(data, list):
         raise parsing.ParseError(f"{path}: line 1: expected a JSON array of records")
     for i, record in enumerate(data, start=1):
         yield i, record if isinstance(record, dict) else {"value": record}
 
 
-def _json_input(path: Path, resource: Resource) -> StagedInput:
+def _json_input(path: Path, resource: Resource, fmt: str) -> StagedInput:
     keys: dict[str, None] = {}
-    for _, record in _json_records(path, resource.format):
-        for k in record:
-            keys.setdefault(str(k), None)
+    for _, record in _json_records(path, fmt):
+        if isinstance(record, dict):
+            for k in record:
+                keys.setdefault(str(k), None)
     headers = list(keys)
     if not headers:
         raise parsing.ParseError(f"{path}: no records found")
     columns = normalise_columns(headers)
 
-    def rows() -> Iterator[tuple[int, list[str | None]]]:
-        for line, record in _json_records(path, resource.format):
+    def rows() -> Iterator[tuple[int, list[str | None] | parsing.BadRecord]]:
+        for line, record in _json_records(path, fmt):
+            if not isinstance(record, dict):
+                yield line, record if isinstance(record, parsing.BadRecord) else parsing.BadRecord(
+                    "json", f"ligne {line} : un objet JSON était attendu", str(record)[:2000])
+                continue
             values = []
             for k in headers:
                 v = record.get(k)
@@ -208,7 +233,7 @@ def _json_input(path: Path, resource: Resource) -> StagedInput:
             yield line, values
 
     return StagedInput(columns=columns, headers=headers, fast_chunks=None, copy_options="", rows=rows,
-                       description={"format": resource.format})
+                       description={"format": fmt})
 
 
 def open_input(path: Path, resource: Resource, fmt: str | None = None) -> StagedInput:
@@ -216,24 +241,51 @@ def open_input(path: Path, resource: Resource, fmt: str | None = None) -> Staged
     if fmt == "csv":
         return _csv_input(path, resource)
     if fmt in ("json", "ndjson", "geojson"):
-        return _json_input(path, resource)
+        return _json_input(path, resource, fmt)
     raise LoadError(f"{resource.source_id}/{resource.name}: the loader cannot read format {fmt!r} ({path})")
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-class Loader:
-    """Loads files into raw tables of one warehouse."""
+class _Progress:
+    """Throttled progress messages (at most one a second) for long loads."""
 
-    def __init__(self, url: str | None = None, progress: Callable[[str], None] | None = None):
+    def __init__(self, sink: Callable[[str], None], prefix: str, interval: float = 1.0):
+        self.sink, self.prefix, self.interval = sink, prefix, interval
+        self.last = time.monotonic()
+
+    def tick(self, message: Callable[[], str]) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            self.sink(f"{self.prefix}: {message()}")
+
+    def say(self, message: str) -> None:
+        self.sink(f"{self.prefix}: {message}")
+
+
+class Loader:
+    """Loads files into raw tables of one warehouse.
+
+    `progress` receives human-readable messages as a load goes (bytes and rows streamed, at most one
+    a second, then the validation and the summary); the CLI prints them, Airflow logs them.
+    """
+
+    def __init__(self, url: str | None = None, progress: Callable[[str], None] | None = None,
+                 reports: bool = True):
         self.url = url or warehouse.get_url()
         self.progress = progress or (lambda msg: log.info(msg))
-        with warehouse.connect(self.url, autocommit=True) as conn:
-            ensure_ingest_tables(conn)
+        self.reports = reports
+        with warehouse.connect(self.url) as conn:
+            with conn.transaction():
+                # Several workers may start at once: CREATE OR REPLACE FUNCTION is not concurrency-safe.
+                conn.execute("select pg_advisory_xact_lock(%s)", (_lock_key("territoire.ingest.ddl"),))
+                ensure_ingest_tables(conn)
 
     # -- ledger ---------------------------------------------------------------------------
     def _ledger_start(self, conn, resource: Resource, table: str, location: str, path: Path, sha: str) -> int:
+        # We hold the table's advisory lock, so a batch still `running` belongs to a process that died.
         conn.execute(
             """update ingest.load_batches set status = 'failed', finished_at = clock_timestamp(),
                    error = 'interrupted: the process stopped before the load finished; nothing of it was kept'
@@ -255,22 +307,30 @@ class Loader:
         ).fetchone()
         if not row or row[1] != sha or not _table_exists(conn, "raw", table):
             return None
+        # Every row of a raw table carries the batch that wrote it: one row tells.
         current = conn.execute(
-            sql.SQL("select max(_batch_id) from raw.{}").format(sql.Identifier(table))).fetchone()[0]
-        return row[0] if current == row[0] else None
+            sql.SQL("select _batch_id from raw.{} limit 1").format(sql.Identifier(table))).fetchone()
+        return row[0] if current and current[0] == row[0] else None
 
     # -- public ---------------------------------------------------------------------------
     def load(self, resource: Resource, path: Path, *, location: str | None = None, force: bool = False,
              table: str | None = None, fmt: str | None = None, quarantine_threshold: float | None = None,
-             sha256: str | None = None) -> BatchResult:
-        """Load `path` into `raw.<table>` (default: the resource's raw table)."""
+             sha256: str | None = None, strict: bool | None = None, check_header: bool = True) -> BatchResult:
+        """Load `path` into `raw.<table>` (default: the resource's raw table).
+
+        `strict` reads typed values exactly as the Table Schema specification writes them (default: the
+        resource option `strict`, else False: French forms such as `1 234,5` or `01/03/2024` are accepted
+        and normalised). `check_header=False` loads even when required columns are missing (the rows
+        are still checked; used by `territoire validate` to report everything at once).
+        """
         path = Path(path)
         table = table or resource.raw_table
         location = location or str(path)
         if not path.is_file():
             raise LoadError(f"{resource.source_id}/{resource.name}: file not found: {path}")
-        sha = sha256 or file_sha256(path)
         started = time.monotonic()
+        sha = sha256 or file_sha256(path)
+        strict = bool(resource.options.get("strict", False)) if strict is None else strict
         with warehouse.connect(self.url, autocommit=True) as conn:
             conn.execute("select pg_advisory_lock(%s)", (_lock_key(table),))
             try:
@@ -293,59 +353,137 @@ class Loader:
                 batch_id = self._ledger_start(conn, resource, table, location, path, sha)
                 try:
                     result = self._load_batch(conn, batch_id, resource, path, table, fmt, sha,
-                                              resource_threshold(resource, quarantine_threshold))
+                                              resource_threshold(resource, quarantine_threshold), strict,
+                                              check_header)
+                except QuarantineThresholdExceeded:
+                    self._report(conn, batch_id)
+                    raise
                 except Exception as exc:
                     conn.execute(
                         """update ingest.load_batches set status = 'failed', finished_at = clock_timestamp(),
                                error = %s where batch_id = %s""",
                         (str(exc)[:4000], batch_id),
                     )
+                    self._report(conn, batch_id)
                     if isinstance(exc, LoadError):
                         raise
                     raise LoadError(f"{resource.source_id}/{resource.name}: loading {path} failed: {exc}") from exc
+                result.report = self._report(conn, batch_id)
             finally:
                 conn.execute("select pg_advisory_unlock(%s)", (_lock_key(table),))
         result.seconds = time.monotonic() - started
         self.progress(result.summary())
         return result
 
+    def _report(self, conn, batch_id: int) -> dict | None:
+        """Write the batch's conformity report beside it in the landing zone; a report failure never fails a load."""
+        if not self.reports:
+            return None
+        try:
+            from territoire import conformity
+
+            paths = conformity.write_batch_report(conn, batch_id)
+        except Exception as exc:  # noqa: BLE001 - the load's outcome matters more than its report
+            log.warning("batch %s: the conformity report could not be written: %s", batch_id, exc)
+            return None
+        return {k: str(v) for k, v in paths.items()}
+
     # -- the batch itself -----------------------------------------------------------------
     def _load_batch(self, conn, batch_id: int, resource: Resource, path: Path, table: str, fmt: str | None,
-                    sha: str, threshold: float) -> BatchResult:
+                    sha: str, threshold: float, strict: bool, check_header: bool = True) -> BatchResult:
+        timings: dict[str, float] = {}
+        clock = time.monotonic()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.monotonic()
+            timings[name] = round(now - clock, 3)
+            clock = now
+
+        where = f"{resource.source_id}/{resource.name} ({path})"
+        progress = _Progress(self.progress, f"{resource.source_id}/{resource.name}")
         try:
             staged = open_input(path, resource, fmt)
         except parsing.ParseError as exc:
             raise LoadError(f"{resource.source_id}/{resource.name}: {exc}") from exc
-        schema = tableschema.load_schema(resource.schema_path()) if resource.schema else None
-        where = f"{resource.source_id}/{resource.name} ({path})"
-        if schema:
-            _, missing = tableschema.rules_for(schema, staged.columns)
-            if missing:
-                raise LoadError(
-                    f"{where}: line 1: the header lacks required column(s) {', '.join(missing)} of schema "
-                    f"{resource.schema}; found: {', '.join(staged.headers)}")
-        stage = f"_load_{batch_id}"
-        stage_q = f"raw.{quote_ident(stage)}"
+        try:
+            schema = tableschema.load_schema(resource.schema_path()) if resource.schema else None
+        except tableschema.SchemaError as exc:
+            raise LoadError(f"{resource.source_id}/{resource.name}: {exc}") from exc
+        plan = tableschema.build_plan(schema, staged.columns, strict=strict,
+                                      pattern_ok=lambda p: _regex_ok(conn, p))
+        for skipped in plan.skipped:
+            progress.say(f"check skipped: {skipped}")
+        if plan.missing_required and check_header:
+            raise LoadError(
+                f"{where}: line 1: the header lacks required column(s) {', '.join(plan.missing_required)} of schema "
+                f"{resource.schema}; found: {', '.join(staged.headers)}. Rename the columns in the file, or fix "
+                f"the schema if the producer's format changed.")
+        lap("prepare")
+        stage = f"raw.{quote_ident(f'_load_{batch_id}')}"
+        new_name = f"{table}__new"
+        new = f"raw.{quote_ident(new_name)}"
         cols_sql = ", ".join(f"{quote_ident(c)} text" for c in staged.columns)
         cols_list = ", ".join(quote_ident(c) for c in staged.columns)
-        rejected = 0
         with conn.transaction():
-            # On the fast path the identity numbers the records from line 2 (line 1 is the header);
-            # the careful path gives each row's physical line explicitly.
-            conn.execute(f"create table {stage_q} ({cols_sql}, "
-                         f"_line_number bigint generated by default as identity (start with 2))")
-            path_used = self._copy_fast(conn, stage_q, cols_list, staged) if staged.fast_chunks else False
-            if not path_used:
-                rejected += self._copy_careful(conn, stage_q, cols_list, staged, batch_id, resource, path)
-            rows_read = conn.execute(f"select count(*) from {stage_q}").fetchone()[0] + rejected
+            # Seq scans must return rows in insertion order (= line order) for the raw table.
+            conn.execute("set local synchronize_seqscans = off")
+            # Unlogged: the staging table never outlives this transaction, so WAL for it is wasted work.
+            # The identity numbers the records from the line after the header; the careful path gives
+            # each row's physical line explicitly.
+            conn.execute(f"create unlogged table {stage} ({cols_sql}, _line_number bigint generated by default "
+                         f"as identity (start with {staged.header_lines + 1}))")
+            _insert_rejections(conn, [(batch_id, resource.source_id, resource.name, line, None, rule, None, msg, raw)
+                                      for line, rule, msg, raw in staged.pre_rejected])
+            early_rejects = len(staged.pre_rejected)
+            copied = self._copy_fast(conn, stage, cols_list, staged, path, progress) if staged.fast_chunks else None
+            if copied is None:
+                copied, careful_rejects = self._copy_careful(conn, stage, cols_list, staged, batch_id, resource,
+                                                             path, progress)
+                early_rejects += careful_rejects
+            lap("copy")
+            rows_read = copied + early_rejects
             if rows_read == 0:
                 raise LoadError(f"{where}: the file has a header but no data rows")
-            if schema:
-                rejected += self._validate(conn, stage_q, staged.columns, schema, batch_id, resource)
+            progress.say(f"{copied:,} rows copied in {timings['copy']:.1f} s; checking them against "
+                         f"{'schema ' + str(resource.schema) if schema else 'no schema'}")
+            # One scan builds the new raw table: normalised values, and for each row the rules it breaks.
+            conn.execute(f"drop table if exists {new}")
+            conn.execute(
+                f"create table {new} as select {', '.join(plan.outer)}, {int(batch_id)}::bigint as _batch_id, "
+                f"_line_number::integer as _line_number, now() as _loaded_at, "
+                f"{plan.rejected_expression()} as _rejected "
+                f"from (select {', '.join(plan.inner)}, _line_number from {stage} offset 0) s")
+            conn.execute(f"drop table {stage}")
+            lap("transform_and_check")
+            if plan.rules:
+                cur = conn.execute(
+                    f"insert into ingest.rejected_rows (batch_id, source_id, resource, line_number, column_name, "
+                    f"rule, value, message) "
+                    f"select %s, %s, %s, n._line_number, r.col, r.rule, left(v.value, 1000), r.message "
+                    f"from {new} n cross join lateral unnest(n._rejected) as x(idx) "
+                    f"join (values {plan.rules_values_sql()}) r(idx, col, rule, message) on r.idx = x.idx "
+                    f"cross join lateral (select (to_jsonb(n) ->> r.col) as value) v "
+                    f"where n._rejected is not null",
+                    (batch_id, resource.source_id, resource.name))
+                if cur.rowcount:
+                    conn.execute(f"delete from {new} where _rejected is not null")
+            conn.execute(f"alter table {new} drop column _rejected")
+            for key in tableschema.key_columns(schema, staged.columns, resource.primary_key):
+                self._reject_duplicates(conn, new, key, batch_id, resource)
+            lap("quarantine")
+            rejected = conn.execute(
+                "select count(distinct line_number) from ingest.rejected_rows where batch_id = %s",
+                (batch_id,)).fetchone()[0]
             share = rejected / rows_read if rows_read else 0.0
+            details = {**staged.description, "strict": strict, "timings": timings,
+                       "headers": dict(zip(staged.columns, staged.headers, strict=True)),
+                       "columns_missing_required": plan.missing_required,
+                       "schema": resource.schema, "checks_skipped": plan.skipped,
+                       "columns_missing": plan.missing_optional, "columns_unknown": plan.extra_columns}
             if share > threshold:
                 summary = self._rejection_summary(conn, batch_id)
-                conn.execute(f"drop table {stage_q}")
+                conn.execute(f"drop table {new}")
                 conn.execute(
                     """update ingest.load_batches set rows_read = %s, rows_loaded = 0, rows_rejected = %s,
                            status = 'failed', finished_at = clock_timestamp(), error = %s, details = %s
@@ -353,163 +491,150 @@ class Loader:
                     (rows_read, rejected,
                      f"{rejected} of {rows_read} rows ({share:.1%}) broke the schema, above the threshold "
                      f"{threshold:.1%} of source {resource.source_id}; raw.{table} left unchanged",
-                     json.dumps({**staged.description, "rejections": summary}), batch_id),
+                     json.dumps({**details, "rejections": summary}, default=str), batch_id),
                 )
                 failed = True
             else:
                 failed = False
-                select_list = []
-                for c in staged.columns:
-                    f = schema.field_for_column(c) if schema else None
-                    missing_values = schema.missing_values if schema else ("",)
-                    select_list.append(f"{tableschema.normalised_expression(c, f, missing_values)} as {quote_ident(c)}")
-                new = f"raw.{quote_ident(table + '__new')}"
-                conn.execute(f"drop table if exists {new}")
-                conn.execute(
-                    f"create table {new} as select {', '.join(select_list)}, "
-                    f"{int(batch_id)}::bigint as _batch_id, _line_number, "
-                    f"clock_timestamp() as _loaded_at from {stage_q} "
-                    f"where not exists (select 1 from ingest.rejected_rows r where r.batch_id = {int(batch_id)} "
-                    f"and r.line_number = {stage_q}._line_number) order by _line_number"
-                )
-                conn.execute(f"drop table {stage_q}")
+                loaded = rows_read - rejected
                 conn.execute(f"drop table if exists raw.{quote_ident(table)}")
                 conn.execute(f"alter table {new} rename to {quote_ident(table)}")
-                loaded = conn.execute(f"select count(*) from raw.{quote_ident(table)}").fetchone()[0]
+                lap("swap")
+                details["timings"] = timings
                 conn.execute(
                     """update ingest.load_batches set rows_read = %s, rows_loaded = %s, rows_rejected = %s,
                            status = 'succeeded', finished_at = clock_timestamp(), details = %s
                        where batch_id = %s""",
-                    (rows_read, loaded, rejected, json.dumps(staged.description), batch_id),
+                    (rows_read, loaded, rejected, json.dumps(details), batch_id),
                 )
+        lap("commit")
         if failed:
             raise QuarantineThresholdExceeded(
                 f"{where}: {rejected} of {rows_read} rows ({share:.1%}) broke schema {resource.schema}, above the "
                 f"threshold of {threshold:.1%}. They are in ingest.rejected_rows (batch {batch_id}); raw.{table} "
                 f"is unchanged. Main problems: " + "; ".join(
-                    f"{s['column']}/{s['rule']}: {s['count']} rows (e.g. line {s['example_line']}: {s['example_value']!r})"
-                    for s in self._rejection_summary_from_db(batch_id)[:5]))
+                    f"{s['column'] or '(row)'}/{s['rule']}: {s['count']} rows (e.g. line {s['example_line']}: "
+                    f"{s['example_value']!r})" for s in summary[:5])
+                + ". Send the conformity report to the producer, or raise quarantine_threshold in the catalog.")
         return BatchResult(batch_id, resource.source_id, resource.name, table, "succeeded", sha,
-                           rows_read=rows_read, rows_loaded=loaded, rows_rejected=rejected)
+                           rows_read=rows_read, rows_loaded=loaded, rows_rejected=rejected, timings=timings)
 
-    def _copy_fast(self, conn, stage_q: str, cols_list: str, staged: StagedInput) -> bool:
-        """Let PostgreSQL parse the CSV stream. False when it refuses the file (the careful path follows)."""
+    def _copy_fast(self, conn, stage: str, cols_list: str, staged: StagedInput, path: Path,
+                   progress: _Progress) -> int | None:
+        """Let PostgreSQL parse (and convert) the CSV stream. None when it refuses the file (the careful path follows)."""
+        size = max(path.stat().st_size, 1)
+        sent = newlines = returns = 0
+        last = b""
         try:
             with conn.transaction():  # a savepoint: a refused file leaves the staging table empty
-                with conn.cursor().copy(f"copy {stage_q} ({cols_list}) from stdin with ({staged.copy_options})") as cp:
-                    for chunk in staged.fast_chunks():
-                        cp.write(chunk)
-                # Line numbers: the record's ordinal + 1 (header), shifted by the newlines quoted inside
-                # the fields of the records before it (only computed when some field holds one).
-                conn.execute(f"analyze {stage_q}")
-                any_newline = " or ".join(f"strpos({c}, E'\\n') > 0" for c in cols_list.split(", "))
-                if not conn.execute(f"select exists (select 1 from {stage_q} where {any_newline})").fetchone()[0]:
-                    return True
-                nl = " + ".join(f"coalesce(length({c}) - length(replace({c}, E'\\n', '')), 0)"
-                                for c in cols_list.split(", "))
-                conn.execute(
-                    f"update {stage_q} s set _line_number = s._line_number + x.before "
-                    f"from (select _line_number, sum({nl}) over (order by _line_number rows between unbounded "
-                    f"preceding and 1 preceding) as before from {stage_q}) x "
-                    f"where x._line_number = s._line_number and x.before > 0"
-                )
-            return True
-        except (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat, UnicodeDecodeError) as exc:
-            self.progress(f"fast COPY refused the file ({str(exc).splitlines()[0]}); reading it row by row")
-            return False
+                with conn.cursor() as cur:
+                    with cur.copy(f"copy {stage} ({cols_list}) from stdin with ({staged.copy_options})") as cp:
+                        for chunk in staged.fast_chunks():
+                            cp.write(chunk)
+                            sent += len(chunk)
+                            newlines += chunk.count(b"\n")
+                            returns += chunk.count(b"\r")
+                            last = chunk
+                            progress.tick(lambda s=sent, n=newlines: f"{s / 1e6:,.0f} of {size / 1e6:,.0f} MB streamed "
+                                                                      f"({100 * s / size:.0f}%), ~{n:,} rows")
+                    copied = cur.rowcount
+                # Line numbers: the identity numbers records; a field holding a newline shifts the
+                # records after it. Physical lines equal records unless some field holds one.
+                breaks = newlines if newlines else returns
+                lines = breaks + (0 if last.endswith((b"\n", b"\r")) else 1) if sent else 0
+                if lines != copied:
+                    nl = " + ".join(f"coalesce(length({c}) - length(replace({c}, E'\\n', '')), 0)"
+                                    for c in cols_list.split(", "))
+                    conn.execute(
+                        f"update {stage} s set _line_number = s._line_number + x.before "
+                        f"from (select _line_number, sum({nl}) over (order by _line_number rows between unbounded "
+                        f"preceding and 1 preceding) as before from {stage}) x "
+                        f"where x._line_number = s._line_number and x.before > 0"
+                    )
+            return copied
+        except (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat, psycopg.errors.CharacterNotInRepertoire,
+                psycopg.errors.UntranslatableCharacter) as exc:
+            progress.say(f"fast COPY refused the file ({str(exc).splitlines()[0]}); reading it row by row")
+            return None
 
-    def _copy_careful(self, conn, stage_q: str, cols_list: str, staged: StagedInput, batch_id: int,
-                      resource: Resource, path: Path) -> int:
-        """Row by row: rows with the wrong number of fields go to quarantine. Returns how many."""
+    def _copy_careful(self, conn, stage: str, cols_list: str, staged: StagedInput, batch_id: int,
+                      resource: Resource, path: Path, progress: _Progress) -> tuple[int, int]:
+        """Row by row: rows with the wrong number of fields go to quarantine. Returns (copied, rejected)."""
         width = len(staged.columns)
         rejected: list[tuple] = []
-        with conn.cursor().copy(f"copy {stage_q} ({cols_list}, _line_number) from stdin") as cp:
+        copied = 0
+        with conn.cursor().copy(f"copy {stage} ({cols_list}, _line_number) from stdin") as cp:
             try:
                 for line, values in staged.rows():
+                    if isinstance(values, parsing.BadRecord):
+                        rejected.append((batch_id, resource.source_id, resource.name, line, None, values.rule,
+                                         None, values.message, values.raw))
+                        continue
                     if len(values) != width:
                         rejected.append((batch_id, resource.source_id, resource.name, line, None, "field-count",
-                                         None, f"expected {width} fields as in the header, found {len(values)}",
+                                         None, f"ligne {line} : {len(values)} champs au lieu des {width} de l'en-tête "
+                                               f"(séparateur ou guillemets mal placés ?)",
                                          _clip(staged, values)))
                         continue
-                    cp.write_row([*(v.replace("\x00", "") if isinstance(v, str) else v for v in values), line])
+                    cp.write_row([*(v.replace("\x00", "") if v else None for v in values), line])
+                    copied += 1
+                    progress.tick(lambda n=copied: f"{n:,} rows read (careful path)")
             except UnicodeDecodeError as exc:
                 raise LoadError(f"{resource.source_id}/{resource.name} ({path}): bytes that are not "
-                                f"{staged.description.get('encoding')}: {exc}") from exc
+                                f"{staged.description.get('encoding')} at byte offset {exc.start}: {exc.reason}. "
+                                f"Re-save the file in UTF-8.") from exc
             except parsing.ParseError as exc:
                 raise LoadError(f"{resource.source_id}/{resource.name}: {exc}") from exc
         _insert_rejections(conn, rejected)
-        return len(rejected)
+        return copied, len(rejected)
 
-    def _validate(self, conn, stage_q: str, columns: list[str], schema: tableschema.Schema, batch_id: int,
-                  resource: Resource) -> int:
-        rules, _ = tableschema.rules_for(schema, columns)
-        usable = []
-        for r in rules:
-            if r.rule == "pattern":
-                pattern = schema.field_for_column(r.column).pattern
-                if not conn.execute("select ingest.regex_ok(%s)", (pattern,)).fetchone()[0]:
-                    self.progress(f"pattern of {r.column} cannot be checked by PostgreSQL, skipped: {pattern}")
-                    continue
-            usable.append(r)
-        if usable:
-            # One scan of the staging table evaluates every rule on every row.
-            checks = ", ".join(
-                f"({_sqlstr(r.column)}, {_sqlstr(r.rule)}, {quote_ident(r.column)}, {_sqlstr(r.message)}, {r.condition})"
-                for r in usable
-            )
-            conn.execute(
-                f"insert into ingest.rejected_rows (batch_id, source_id, resource, line_number, column_name, rule, "
-                f"value, message) select %s, %s, %s, s._line_number, v.col, v.rule, left(v.value, 1000), v.message "
-                f"from {stage_q} s cross join lateral (values {checks}) v(col, rule, value, message, bad) where v.bad",
-                (batch_id, resource.source_id, resource.name),
-            )
-        keys = [list(resource.primary_key) or list(schema.primary_key)]
-        keys += [[f.column] for f in schema.fields if f.unique]
-        for key in keys:
-            if not key or not all(k in columns for k in key):
-                continue
-            key_sql = ", ".join(quote_ident(k) for k in key)
-            conn.execute(
-                f"insert into ingest.rejected_rows (batch_id, source_id, resource, line_number, column_name, rule, "
-                f"value, message) select %s, %s, %s, _line_number, %s, 'unique', concat_ws('|', {key_sql}), "
-                f"'duplicate key (' || %s || '): first seen on line ' || first_line "
-                f"from (select _line_number, {key_sql}, first_value(_line_number) over w as first_line, "
-                f"row_number() over w as n from {stage_q} window w as (partition by {key_sql} order by _line_number)) d "
-                f"where n > 1",
-                (batch_id, resource.source_id, resource.name, ",".join(key), ",".join(key)),
-            )
-        after = conn.execute(
-            "select count(distinct line_number) from ingest.rejected_rows where batch_id = %s and rule <> 'field-count'",
-            (batch_id,)).fetchone()[0]
-        return after
+    def _reject_duplicates(self, conn, new: str, key: list[str], batch_id: int, resource: Resource) -> None:
+        """Rows repeating a key already seen on an earlier line go to quarantine (rule `unique`)."""
+        key_sql = ", ".join(quote_ident(k) for k in key)
+        not_null = " and ".join(f"{quote_ident(k)} is not null" for k in key)
+        # A hash aggregate finds the (few) repeated keys; only their rows are then sorted.
+        cur = conn.execute(
+            f"insert into ingest.rejected_rows (batch_id, source_id, resource, line_number, column_name, rule, "
+            f"value, message) select %s, %s, %s, _line_number, %s, 'unique', concat_ws('|', {key_sql}), "
+            f"'clé en double (' || %s || ') : déjà vue ligne ' || first_line "
+            f"from (select _line_number, {key_sql}, first_value(_line_number) over w as first_line, "
+            f"row_number() over w as n from {new} where ({key_sql}) in "
+            f"(select {key_sql} from {new} where {not_null} group by {key_sql} having count(*) > 1) "
+            f"window w as (partition by {key_sql} order by _line_number)) d where n > 1",
+            (batch_id, resource.source_id, resource.name, ",".join(key), ",".join(key)),
+        )
+        if cur.rowcount:
+            conn.execute(f"delete from {new} where _line_number in (select line_number from ingest.rejected_rows "
+                         f"where batch_id = %s and rule = 'unique')", (batch_id,))
 
     def _rejection_summary(self, conn, batch_id: int) -> list[dict]:
-        rows = conn.execute(
-            """select column_name, rule, count(*), min(line_number),
-                      (array_agg(value order by line_number))[1]
-               from ingest.rejected_rows where batch_id = %s group by 1, 2 order by 3 desc""",
-            (batch_id,)).fetchall()
-        return [{"column": c, "rule": r, "count": n, "example_line": line, "example_value": v}
-                for c, r, n, line, v in rows]
+        return rejection_summary(conn, batch_id)
 
-    def _rejection_summary_from_db(self, batch_id: int) -> list[dict]:
-        with warehouse.connect(self.url) as conn:
-            return self._rejection_summary(conn, batch_id)
+
+def rejection_summary(conn, batch_id: int) -> list[dict]:
+    """Rejections of a batch grouped by column and rule, most frequent first, with a first example."""
+    rows = conn.execute(
+        """select column_name, rule, count(*), min(line_number),
+                  (array_agg(value order by line_number))[1], (array_agg(message order by line_number))[1]
+           from ingest.rejected_rows where batch_id = %s group by 1, 2 order by 3 desc, 1, 2""",
+        (batch_id,)).fetchall()
+    return [{"column": c, "rule": r, "count": n, "example_line": line, "example_value": v, "message": m}
+            for c, r, n, line, v, m in rows]
+
+
+def _regex_ok(conn, pattern: str) -> bool:
+    return conn.execute("select ingest.regex_ok(%s)", (pattern,)).fetchone()[0]
 
 
 def resource_threshold(resource: Resource, override: float | None) -> float:
     if override is not None:
         return override
-    from territoire.catalog import load_catalog
+    from territoire.catalog import CatalogError, load_catalog
 
     try:
         return load_catalog().get(resource.source_id).quarantine_threshold
-    except KeyError:
+    except (KeyError, CatalogError, FileNotFoundError):
         return 0.05
-
-
-def _sqlstr(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _clip(staged: StagedInput, values: list) -> str:

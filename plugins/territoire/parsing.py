@@ -1,7 +1,10 @@
 """Reading files as French open-data portals publish them.
 
-Detects the encoding (UTF-8, UTF-8 with BOM, CP1252), the delimiter (`;`, `,`, tab, `|`) and the
-header, and gives the loader what it needs to stream the file into PostgreSQL.
+Detects the encoding (UTF-8, UTF-8 with BOM, CP1252 - never CP1250 or plain Latin-1, which garble
+or lose `œ`, `€`), files mixing two encodings (the lines in the minority encoding are named so the
+loader can quarantine them), the delimiter (`;`, `,`, tab, `|`) and the header, and gives the loader
+what it needs to stream the file into PostgreSQL. Also reads JSON that is neither valid JSON nor
+strict NDJSON (one object per line with blank lines and trailing spaces, as FIWARE exports are).
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,26 +33,73 @@ class CsvDialect:
     delimiter: str
     header: list[str]
     has_bom: bool = False
+    # A file mixing encodings: the physical lines written in `other_encoding` (quarantined by the loader).
+    bad_lines: tuple[int, ...] = ()
+    other_encoding: str | None = None
+
+    @property
+    def postgres_encoding(self) -> str:
+        """The COPY `encoding` option: PostgreSQL converts the bytes itself (no Python on the fast path)."""
+        return "WIN1252" if self.encoding == "cp1252" else "UTF8"
 
 
-def detect_encoding(path: Path) -> str:
-    """UTF-8 (with or without BOM) if the whole file decodes as UTF-8, else CP1252.
+@dataclass(frozen=True)
+class EncodingInfo:
+    encoding: str                   # utf-8, utf-8-sig or cp1252
+    bom: bool = False
+    bad_lines: tuple[int, ...] = ()  # lines written in `other_encoding` (mixed files only)
+    other_encoding: str | None = None
+
+
+# A valid UTF-8 multi-byte sequence in a file that is not valid UTF-8 means the file mixes both
+# encodings: in CP1252 French text such byte pairs read as "Ã©", "â€™" and practically never occur.
+
+
+def inspect_encoding(path: Path) -> EncodingInfo:
+    """UTF-8 (with or without BOM) if the whole file decodes as UTF-8; CP1252 if no line is UTF-8;
+    otherwise a mixed file: the majority encoding wins and the other lines are listed.
 
     The whole file is checked, in chunks, because a single accented character deep in a file
-    decides it. CP1252 rather than Latin-1: it is what Windows tools write and it keeps `œ`, `€`.
+    decides it. No statistical detector: one guessed CP1250 on a short French CP1252 sample and
+    garbled it. CP1252 rather than Latin-1: it is what Windows tools write and it keeps `œ`, `€`.
     """
     with open(path, "rb") as f:
-        head = f.read(3)
-        bom = head == codecs.BOM_UTF8
+        bom = f.read(3) == codecs.BOM_UTF8
         f.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         try:
             while chunk := f.read(CHUNK):
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
+            return EncodingInfo("utf-8-sig" if bom else "utf-8", bom)
         except UnicodeDecodeError:
-            return "cp1252"
-    return "utf-8-sig" if bom else "utf-8"
+            pass
+        f.seek(0)
+        # Decoding with errors="ignore" drops the CP1252 bytes and keeps valid UTF-8 sequences as
+        # non-ASCII characters: any left means the file mixes both encodings (C speed, no regex).
+        while chunk := f.read(CHUNK):
+            if not chunk.decode("utf-8", errors="ignore").isascii():
+                break
+        else:
+            return EncodingInfo("cp1252", False)
+        # Mixed: classify each line holding non-ASCII bytes.
+        f.seek(0)
+        utf8_lines, cp_lines = [], []
+        for n, line in enumerate(f, start=1):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                utf8_lines.append(n)
+            except UnicodeDecodeError:
+                cp_lines.append(n)
+    if len(utf8_lines) >= len(cp_lines):
+        return EncodingInfo("utf-8-sig" if bom else "utf-8", bom, tuple(cp_lines), "cp1252")
+    return EncodingInfo("cp1252", False, tuple(utf8_lines), "utf-8")
+
+
+def detect_encoding(path: Path) -> str:
+    return inspect_encoding(path).encoding
 
 
 def detect_delimiter(lines: list[str], path: Path | str = "") -> str:
@@ -77,7 +129,8 @@ def sniff_csv(path: Path, delimiter: str | None = None, encoding: str | None = N
     path = Path(path)
     if path.stat().st_size == 0:
         raise ParseError(f"{path}: the file is empty (0 bytes)")
-    enc = encoding or detect_encoding(path)
+    info = EncodingInfo(encoding) if encoding else inspect_encoding(path)
+    enc = info.encoding
     with open(path, encoding=enc, errors="replace", newline="") as f:
         sample = f.read(SAMPLE_BYTES)
     lines = [line for line in sample.splitlines() if line.strip()][:50]
@@ -87,13 +140,35 @@ def sniff_csv(path: Path, delimiter: str | None = None, encoding: str | None = N
     header = next(csv.reader(io.StringIO(sample), delimiter=delim), None)
     if not header or not any(h.strip() for h in header):
         raise ParseError(f"{path}: line 1: the header is empty")
-    return CsvDialect(encoding=enc, delimiter=delim, header=[h.strip() for h in header], has_bom=enc == "utf-8-sig")
+    return CsvDialect(encoding=enc, delimiter=delim, header=[h.strip() for h in header], has_bom=enc == "utf-8-sig",
+                      bad_lines=info.bad_lines, other_encoding=info.other_encoding)
+
+
+def _mixed_lines(path: Path, dialect: CsvDialect) -> Iterator[str]:
+    """Physical lines decoded with the file's encoding; lines in the other encoding become blank
+    (the loader quarantines them by number), so csv line numbers stay exact."""
+    bad = set(dialect.bad_lines)
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            if n in bad:
+                yield "\n"
+            else:
+                yield raw.decode("utf-8-sig" if n == 1 and dialect.encoding == "utf-8-sig" else dialect.encoding)
+
+
+def read_line(path: Path, number: int, encoding: str) -> str:
+    """One physical line (1-based), decoded leniently: for messages and the quarantine."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            if n == number:
+                return raw.decode(encoding, errors="replace").rstrip("\r\n")
+    return ""
 
 
 def iter_csv_rows(path: Path, dialect: CsvDialect) -> Iterator[tuple[int, list[str]]]:
     """(physical line number, fields) for each data row; line 1 is the header. Blank lines are skipped."""
     with open(path, encoding=dialect.encoding, errors="strict", newline="") as f:
-        reader = csv.reader(f, delimiter=dialect.delimiter)
+        reader = csv.reader(_mixed_lines(path, dialect) if dialect.bad_lines else f, delimiter=dialect.delimiter)
         next(reader, None)
         start = reader.line_num + 1
         try:
@@ -118,3 +193,86 @@ def iter_text_chunks(path: Path, dialect: CsvDialect) -> Iterator[bytes]:
             header += more
         while chunk := f.read(CHUNK):
             yield chunk.encode("utf-8")
+
+
+_TRAILING_NEWLINES = re.compile(rb"(\r\n|\n|\r)[\r\n]*\Z")
+
+
+def iter_byte_chunks(path: Path, dialect: CsvDialect) -> Iterator[bytes]:
+    """The file's bytes after the header record, as published (PostgreSQL converts the encoding).
+
+    Blank lines at the very end are dropped (COPY would read them as a record of one empty field);
+    the last record keeps its own line terminator, so CRLF files stay consistently CRLF.
+    """
+    with open(path, "rb") as f:
+        header = f.readline()
+        while header.count(b'"') % 2 == 1:
+            more = f.readline()
+            if not more:
+                break
+            header += more
+        pending = b""
+        while chunk := f.read(CHUNK):
+            if pending:
+                yield pending
+            pending = chunk
+        if pending:
+            m = _TRAILING_NEWLINES.search(pending)
+            if m:
+                pending = pending[:m.start()] + m.group(1)
+            if pending.strip(b"\r\n"):
+                yield pending
+
+
+def header_line_count(path: Path) -> int:
+    """How many physical lines the header record spans (1 unless a header field holds a newline)."""
+    with open(path, "rb") as f:
+        header = f.readline()
+        n = 1
+        while header.count(b'"') % 2 == 1:
+            more = f.readline()
+            if not more:
+                break
+            header += more
+            n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A record the reader could not parse; the loader quarantines it by line."""
+
+    rule: str
+    message: str
+    raw: str
+
+
+def iter_json_lines(path: Path, encoding: str) -> Iterator[tuple[int, dict | BadRecord]]:
+    """One JSON value per line, tolerating what real exports hold: blank lines, trailing spaces,
+    CRLF, and values pretty-printed over several lines. A line that never parses is a BadRecord."""
+    buffer: list[str] = []
+    start = 0
+    with open(path, encoding=encoding, newline="") as f:
+        for n, line in enumerate(f, start=1):
+            text = line.strip()
+            if not buffer:
+                if not text:
+                    continue
+                start = n
+            buffer.append(text)
+            joined = "\n".join(buffer)
+            try:
+                value = json.loads(joined)
+            except json.JSONDecodeError as exc:
+                # Keep reading only while the value is plausibly unfinished (an open brace).
+                if exc.msg.startswith(("Expecting", "Unterminated")) and exc.pos >= len(joined) - 1 and \
+                        len(buffer) < 1000:
+                    continue
+                yield start, BadRecord("json", f"ligne {start} : JSON invalide ({exc.msg})", joined[:2000])
+                buffer = []
+                continue
+            buffer = []
+            yield start, value
+        if buffer:
+            yield start, BadRecord("json", f"ligne {start} : JSON incomplet en fin de fichier",
+                                   "\n".join(buffer)[:2000])

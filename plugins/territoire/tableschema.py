@@ -2,9 +2,9 @@
 
 The loader streams a file into a staging table of text columns, then this module builds one SQL
 statement that finds every violation of the resource's Table Schema (type, required, pattern,
-enum, minimum/maximum, unique keys) with the line number, column, rule and value, and the SQL
-expressions that normalise French-formatted values (`1 234,5`, `01/03/2024`, `Vrai`) into
-canonical text for the raw table.
+enum, minimum/maximum, min/maxLength, string formats, unique keys) with the line number, column,
+rule and value, and the SQL expressions that normalise French-formatted values (`1 234,5`,
+`01/03/2024`, `1er mars 2024`, `Vrai`) into canonical text for the raw table.
 
 Doing this in the database keeps loads at COPY speed: Python never touches each value.
 """
@@ -12,6 +12,8 @@ Doing this in the database keeps loads at COPY speed: Python never touches each 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -64,6 +66,7 @@ language plpgsql immutable parallel safe as $$
 declare
     s text := btrim(v);
     d date;
+    m int;
 begin
     if s ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}$' then
         d := to_date(s, 'YYYY-MM-DD');
@@ -75,6 +78,19 @@ begin
         d := to_date(s, 'DD-MM-YYYY');
     elsif s ~ '^[0-9]{8}$' then
         d := to_date(s, 'YYYYMMDD');
+    elsif lower(s) ~ '^[0-9]{1,2}(er)? +[^ 0-9]+ +[0-9]{4}$' then
+        -- "1er mars 2024", "14 juillet 2023", "3 févr. 2022"
+        m := case rtrim(split_part(regexp_replace(lower(s), ' +', ' ', 'g'), ' ', 2), '.')
+            when 'janvier' then 1 when 'janv' then 1 when 'février' then 2 when 'fevrier' then 2
+            when 'févr' then 2 when 'fevr' then 2 when 'mars' then 3 when 'avril' then 4 when 'avr' then 4
+            when 'mai' then 5 when 'juin' then 6 when 'juillet' then 7 when 'juil' then 7 when 'août' then 8
+            when 'aout' then 8 when 'septembre' then 9 when 'sept' then 9 when 'octobre' then 10
+            when 'oct' then 10 when 'novembre' then 11 when 'nov' then 11 when 'décembre' then 12
+            when 'decembre' then 12 when 'déc' then 12 when 'dec' then 12 end;
+        if m is null then return null; end if;
+        s := regexp_replace(lower(s), ' +', ' ', 'g');
+        d := make_date(split_part(s, ' ', 3)::int, m, regexp_replace(split_part(s, ' ', 1), 'er$', '')::int);
+        return to_char(d, 'YYYY-MM-DD');
     else
         return null;
     end if;
@@ -95,12 +111,20 @@ create or replace function ingest.to_datetime(v text) returns text
 language plpgsql immutable parallel safe as $$
 declare
     s text := btrim(v);
+    d text;
 begin
-    if s !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$' then
-        return null;
+    if s ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)?$' then
+        perform s::timestamptz;
+        return replace(s, ' ', 'T');
     end if;
-    perform s::timestamptz;
-    return s;
+    -- French: 01/03/2024 10:00[:00]
+    if s ~ '^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}[ T][0-9]{1,2}[:h][0-9]{2}(:[0-9]{2})?$' then
+        d := ingest.to_date(substring(s from '^[^ T]+'));
+        if d is null then return null; end if;
+        return d || 'T' || to_char(replace(substring(s from '[0-9]{1,2}[:h][0-9]{2}(:[0-9]{2})?$'), 'h', ':')::time,
+                                   'HH24:MI:SS');
+    end if;
+    return null;
 exception when others then
     return null;
 end
@@ -109,6 +133,40 @@ $$;
 create or replace function ingest.to_year(v text) returns text
 language sql immutable parallel safe as $$
     select case when btrim(v) ~ '^[0-9]{4}(\.0+)?$' then left(btrim(v), 4) else null end
+$$;
+
+create or replace function ingest.geopoint_ok(v text, fmt text) returns boolean
+language plpgsql immutable parallel safe as $$
+declare
+    s text := btrim(v);
+    m text[];
+    lon numeric;
+    lat numeric;
+begin
+    if fmt = 'object' then
+        lon := (s::jsonb ->> 'lon')::numeric;
+        lat := (s::jsonb ->> 'lat')::numeric;
+    else
+        m := regexp_match(s, case when fmt = 'array'
+            then '^\[\s*([+-]?[0-9]+(?:\.[0-9]+)?)\s*,\s*([+-]?[0-9]+(?:\.[0-9]+)?)\s*\]$'
+            else '^([+-]?[0-9]+(?:\.[0-9]+)?)\s*,\s*([+-]?[0-9]+(?:\.[0-9]+)?)$' end);
+        lon := m[1]::numeric;
+        lat := m[2]::numeric;
+    end if;
+    return coalesce(lon between -180 and 180 and lat between -90 and 90, false);
+exception when others then
+    return false;
+end
+$$;
+
+create or replace function ingest.is_json(v text) returns boolean
+language plpgsql immutable parallel safe as $$
+begin
+    perform v::jsonb;
+    return true;
+exception when others then
+    return false;
+end
 $$;
 
 create or replace function ingest.regex_ok(pattern text) returns boolean
@@ -122,15 +180,53 @@ end
 $$;
 """
 
-# Values already in (nearly) canonical form: recognised by one regex and normalised inline, so the
-# plpgsql functions above only run for the unusual values (thousands separators, French dates...).
-FAST_PATHS = {
-    "number": (r"^[+-]?[0-9]+([.,][0-9]+)?$", "replace({v}, ',', '.')"),
-    "integer": (r"^[+-]?[0-9]+$", "{v}"),
-    "boolean": (r"^(true|false)$", "{v}"),
-    "date": (r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9])$", "{v}"),
-    "year": (r"^[0-9]{4}$", "{v}"),
-}
+# Values already in canonical form are recognised without a regex (PostgreSQL's regex engine costs
+# ~1-3 us a call, which at a million rows and a dozen typed columns dominated the load): `translate`
+# strips the digits, and what is left says whether the value is canonical. The plpgsql normalisers
+# above only run for the unusual values (signs, thousands separators, French dates...).
+DIGITS = "'0123456789'"
+
+
+def _fast_value(t: str, col: str) -> str | None:
+    """SQL: the canonical text of `col` when it is in a common canonical form, else NULL."""
+    rest = f"translate({col}, {DIGITS}, '')"
+    if t == "integer":
+        return f"(case when {rest} = '' then {col} end)"
+    if t == "number":
+        return (f"(case {rest} when '' then {col} "
+                f"when ',' then (case when left({col}, 1) <> ',' and right({col}, 1) <> ',' then replace({col}, ',', '.') end) "
+                f"when '.' then (case when left({col}, 1) <> '.' and right({col}, 1) <> '.' then {col} end) end)")
+    if t == "year":
+        return f"(case when length({col}) = 4 and {rest} = '' then {col} end)"
+    if t == "boolean":
+        return f"(case when {col} in ('true', 'false') then {col} end)"
+    if t == "date":
+        return (f"(case when length({col}) = 10 and {rest} = '--' and substr({col}, 5, 1) = '-' "
+                f"and substr({col}, 6, 2) collate \"C\" between '01' and '12' "
+                f"and substr({col}, 9, 2) collate \"C\" between '01' and '28' then {col} end)")
+    return None
+
+
+_SIMPLE_DIGITS_PATTERN = re.compile(r"^\^?(?:\\d|\[0-9\])(?:\{(\d+)(?:,(\d*))?\}|(\+))\$?$")
+
+
+def fast_pattern(pattern: str, col: str) -> str | None:
+    """SQL matching `pattern` without the regex engine, for the frequent digit-code patterns
+    (`^\\d{14}$` SIRET, `^[0-9]{5}$` INSEE codes, `^\\d+$`); None for any other pattern."""
+    m = _SIMPLE_DIGITS_PATTERN.match(pattern)
+    if not m:
+        return None
+    lo, hi, plus = m.groups()
+    if plus:
+        length = f"length({col}) >= 1"
+    elif hi is None:
+        length = f"length({col}) = {int(lo)}"
+    elif hi == "":
+        length = f"length({col}) >= {int(lo)}"
+    else:
+        length = f"length({col}) between {int(lo)} and {int(hi)}"
+    return f"(translate({col}, {DIGITS}, '') = '' and {length})"
+
 
 NORMALISERS = {
     "number": "ingest.to_number",
@@ -141,21 +237,60 @@ NORMALISERS = {
     "year": "ingest.to_year",
 }
 
+# Types whose canonical text replaces the published value in the raw table (the raw table contract).
+NORMALISED_TYPES = {"number", "integer", "date", "datetime", "boolean", "year"}
+
+# Strict reading (schema.data.gouv.fr / Validata semantics): the value must already be in the
+# format the Table Schema specification defines for its type.
+STRICT_PATTERNS = {
+    "number": r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$",
+    "integer": r"^[+-]?[0-9]+$",
+    "date": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+    "datetime": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:?[0-9]{2})?$",
+    "year": r"^[0-9]{4}$",
+}
+OTHER_TYPE_PATTERNS = {
+    "yearmonth": r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+    "time": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]+)?)?$",
+    "duration": r"^P(?!$)([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+(\.[0-9]+)?S)?)?$",
+}
+# `format` of string fields (Table Schema): checked with a regex, as frictionless does.
+STRING_FORMATS = {
+    "email": r"^[^@\s]+@[^@\s]+\.[^@\s]+$",
+    "uri": r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$",
+    "uuid": r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$",
+}
+DEFAULT_TRUE = ("true", "True", "TRUE", "1")
+DEFAULT_FALSE = ("false", "False", "FALSE", "0")
+
+TYPE_LABELS_FR = {
+    "number": "un nombre", "integer": "un entier", "boolean": "un booléen (true/false)",
+    "date": "une date (AAAA-MM-JJ)", "datetime": "une date-heure ISO 8601", "year": "une année (AAAA)",
+    "yearmonth": "une année-mois (AAAA-MM)", "time": "une heure (HH:MM:SS)", "duration": "une durée ISO 8601",
+    "geopoint": "un point géographique", "object": "un objet JSON", "array": "un tableau JSON",
+    "geojson": "une géométrie GeoJSON",
+}
+
 
 @dataclass(frozen=True)
 class Field:
     name: str
     column: str
     type: str = "string"
+    format: str | None = None
     required: bool = False
     pattern: str | None = None
     enum: tuple[str, ...] = ()
-    minimum: float | None = None
-    maximum: float | None = None
+    minimum: Any = None
+    maximum: Any = None
+    min_length: int | None = None
+    max_length: int | None = None
     unique: bool = False
     description: str = ""
     true_values: tuple[str, ...] = ()
     false_values: tuple[str, ...] = ()
+    decimal_char: str | None = None
+    group_char: str | None = None
 
 
 @dataclass(frozen=True)
@@ -166,6 +301,10 @@ class Schema:
     missing_values: tuple[str, ...] = ("",)
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def title(self) -> str:
+        return str(self.extra.get("title") or self.extra.get("name") or self.path.name)
+
     def field_for_column(self, column: str) -> Field | None:
         for f in self.fields:
             if f.column == column:
@@ -173,25 +312,43 @@ class Schema:
         return None
 
 
+class SchemaError(ValueError):
+    """A Table Schema file cannot be read; the message names the file and the field."""
+
+
 @lru_cache(maxsize=64)
 def load_schema(path: Path) -> Schema:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SchemaError(f"Table Schema not found: {path}") from None
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("fields"), list):
+        raise SchemaError(f"{path}: a Table Schema needs a 'fields' list")
     fields = []
-    for i, f in enumerate(data.get("fields", []), start=1):
+    for i, f in enumerate(data["fields"], start=1):
+        if not isinstance(f, dict) or "name" not in f:
+            raise SchemaError(f"{path}: field #{i} has no 'name'")
         c = f.get("constraints") or {}
         fields.append(Field(
             name=f["name"], column=normalise_column(f["name"], i), type=f.get("type", "string"),
+            format=f.get("format") if f.get("format") not in (None, "default") else None,
             required=bool(c.get("required", False)), pattern=c.get("pattern"),
             enum=tuple(str(v) for v in c.get("enum", ()) or ()),
-            minimum=c.get("minimum"), maximum=c.get("maximum"), unique=bool(c.get("unique", False)),
+            minimum=c.get("minimum"), maximum=c.get("maximum"),
+            min_length=c.get("minLength"), max_length=c.get("maxLength"), unique=bool(c.get("unique", False)),
             description=f.get("description", ""),
+            true_values=tuple(f.get("trueValues") or ()), false_values=tuple(f.get("falseValues") or ()),
+            decimal_char=f.get("decimalChar"), group_char=f.get("groupChar"),
         ))
     pk = data.get("primaryKey") or ()
     if isinstance(pk, str):
         pk = (pk,)
     by_name = {f.name: f.column for f in fields}
     return Schema(
-        path=Path(path), fields=tuple(fields),
+        path=path, fields=tuple(fields),
         primary_key=tuple(by_name.get(k, normalise_column(k, 0)) for k in pk),
         missing_values=tuple(data.get("missingValues", [""])),
         extra={k: v for k, v in data.items() if k not in ("fields",)},
@@ -202,40 +359,14 @@ def _lit(value: Any) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def normalised_expression(column: str, f: Field | None, missing: tuple[str, ...]) -> str:
-    """SQL expression turning the staged text of `column` into its canonical raw text."""
-    col = quote_ident(column)
-    nulls = ", ".join(_lit(m) for m in missing if m != "")
-    base = f"nullif(btrim({col}), '')" if f and f.type != "string" else col
-    if nulls:
-        base = f"(case when btrim({col}) in ({nulls}) then null else {base} end)"
-    if f is None or f.type not in NORMALISERS:
-        return base
-    slow = f"coalesce({NORMALISERS[f.type]}({base}), {base})"
-    if f.type in FAST_PATHS:
-        pattern, fast = FAST_PATHS[f.type]
-        return f"(case when {col} ~ {_lit(pattern)} then {fast.format(v=col)} else {slow} end)"
-    return slow
-
-
-def valid_expression(column: str, ftype: str) -> str:
-    """SQL condition: the (present) value of `column` can be read as `ftype`."""
-    col = quote_ident(column)
-    check = f"{NORMALISERS[ftype]}({col}) is not null"
-    if ftype in FAST_PATHS:
-        return f"(case when {col} ~ {_lit(FAST_PATHS[ftype][0])} then true else {check} end)"
-    return f"({check})"
-
-
-def numeric_expression(column: str, ftype: str) -> str:
-    col = quote_ident(column)
-    pattern, fast = FAST_PATHS[ftype]
-    return f"(case when {col} ~ {_lit(pattern)} then {fast.format(v=col)} else {NORMALISERS[ftype]}({col}) end)::numeric"
+def anchored(pattern: str) -> str:
+    """Table Schema patterns match the whole value (XML Schema semantics); PostgreSQL's `~` searches."""
+    return f"^(?:{pattern})$"
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One check: a SQL condition that is true when the row violates it."""
+    """One check: a SQL condition (over the plan's inner select) that is true when the row violates it."""
 
     column: str
     rule: str
@@ -243,47 +374,180 @@ class Rule:
     message: str
 
 
-def rules_for(schema: Schema, columns: list[str]) -> tuple[list[Rule], list[str]]:
-    """The row-level rules of `schema` for a file with `columns`, and the schema's missing required columns."""
+@dataclass
+class Plan:
+    """How to turn the staging table into the raw table, and which rows break the schema.
+
+    `inner` selects from the staging table: every column, plus `_a<i>` (the value is missing) and
+    `_p<i>` (the value read as its type: canonical text, NULL when unreadable) for the columns the
+    schema describes, so that each value is parsed once however many rules use it. `outer` gives
+    the raw table's columns from `inner`; `rejected` is an int[] of the violated rules' indexes
+    (NULL for a valid row).
+    """
+
+    columns: list[str]
+    inner: list[str]
+    outer: list[str]
+    rules: list[Rule]
+    missing_required: list[str] = field(default_factory=list)
+    missing_optional: list[str] = field(default_factory=list)
+    extra_columns: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def rejected_expression(self) -> str:
+        if not self.rules:
+            return "null::int[]"
+        conds = [f"coalesce({r.condition}, false)" for r in self.rules]
+        # Valid rows (nearly all) only pay for the OR chain; the array is built for bad rows only.
+        any_bad = " or ".join(conds)
+        items = ", ".join(f"case when {c} then {i} end" for i, c in enumerate(conds))
+        return f"(case when {any_bad} then array_remove(array[{items}], null) end)"
+
+    def rules_values_sql(self) -> str:
+        """A VALUES list (idx, column, rule, message) to join the rule indexes back to their description."""
+        return ", ".join(f"({i}, {_lit(r.column)}, {_lit(r.rule)}, {_lit(r.message)})"
+                         for i, r in enumerate(self.rules))
+
+
+def _parse_expression(col: str, f: Field, strict: bool) -> str | None:
+    """SQL giving the value of `col` read as the field's type (canonical text), NULL when unreadable."""
+    t = f.type
+    if t == "number" and (f.decimal_char or f.group_char):
+        # Declared separators: strip the group char, turn the decimal char into '.', then read strictly.
+        v = col
+        if f.group_char:
+            v = f"replace({v}, {_lit(f.group_char)}, '')"
+        if f.decimal_char and f.decimal_char != ".":
+            v = f"replace({v}, {_lit(f.decimal_char)}, '.')"
+        expr = f"(case when {v} ~ {_lit(STRICT_PATTERNS['number'])} then {v} end)"
+        return expr if strict else f"coalesce({expr}, {NORMALISERS['number']}({col}))"
+    if t == "boolean":
+        trues = f.true_values or (DEFAULT_TRUE if strict else ())
+        falses = f.false_values or (DEFAULT_FALSE if strict else ())
+        parts = []
+        if trues:
+            parts.append(f"when {col} in ({', '.join(_lit(v) for v in trues)}) then 'true'")
+        if falses:
+            parts.append(f"when {col} in ({', '.join(_lit(v) for v in falses)}) then 'false'")
+        if strict:
+            return f"(case {' '.join(parts)} end)"
+        return f"(case {' '.join(parts)} else ingest.to_boolean({col}) end)" if parts else f"ingest.to_boolean({col})"
+    if strict and t in STRICT_PATTERNS:
+        check = f"{col} ~ {_lit(STRICT_PATTERNS[t])}"
+        if t in ("integer", "year"):
+            fast = _fast_value(t, col)
+            return f"coalesce({fast}, case when {check} then {col} end)"
+        if t in ("date", "datetime"):  # the regex admits 2024-02-31: let the normaliser reject it
+            return f"(case when {check} then {NORMALISERS[t]}({col}) end)"
+        return f"(case when {check} then {col} end)"
+    if t in NORMALISERS:
+        fast = _fast_value(t, col)
+        # coalesce: the plpgsql normaliser only runs when the fast reading fails.
+        return f"coalesce({fast}, {NORMALISERS[t]}({col}))" if fast else f"{NORMALISERS[t]}({col})"
+    if t in OTHER_TYPE_PATTERNS:
+        return f"(case when btrim({col}) ~ {_lit(OTHER_TYPE_PATTERNS[t])} then btrim({col}) end)"
+    if t == "geopoint":
+        return f"(case when ingest.geopoint_ok({col}, {_lit(f.format or 'default')}) then {col} end)"
+    if t in ("object", "array", "geojson"):
+        opener = {"object": "{", "array": "[", "geojson": "{"}[t]
+        return f"(case when left(btrim({col}), 1) = {_lit(opener)} and ingest.is_json({col}) then {col} end)"
+    return None  # string, any: nothing to read
+
+
+def build_plan(schema: Schema | None, columns: list[str], *, strict: bool = False,
+               pattern_ok: Callable[[str], bool] | None = None) -> Plan:
+    """The SQL plan of one load: normalisation of typed values and every row-level rule of `schema`.
+
+    `strict` reads values as the Table Schema specification defines them (what Validata checks);
+    otherwise French forms are accepted and normalised (`1 234,5`, `01/03/2024`, `Vrai`).
+    `pattern_ok(pattern)` says whether PostgreSQL can run a pattern; the others are listed in `skipped`.
+    """
+    inner = [quote_ident(c) for c in columns]
+    outer = []
     rules: list[Rule] = []
+    plan = Plan(columns=list(columns), inner=inner, outer=outer, rules=rules)
+    if schema is None:
+        plan.outer.extend(quote_ident(c) for c in columns)
+        return plan
     present = set(columns)
-    missing_columns = [f.name for f in schema.fields if f.required and f.column not in present]
+    known = {f.column for f in schema.fields}
+    plan.missing_required = [f.name for f in schema.fields if f.column not in present
+                             and (f.required or f.column in schema.primary_key)]
+    plan.missing_optional = [f.name for f in schema.fields if f.column not in present
+                             and f.name not in plan.missing_required]
+    plan.extra_columns = [c for c in columns if c not in known]
     nulls = [m for m in schema.missing_values if m != ""]
-    for f in schema.fields:
-        if f.column not in present:
+    for i, c in enumerate(columns):
+        f = schema.field_for_column(c)
+        col = quote_ident(c)
+        if f is None:
+            outer.append(f"{col}")
             continue
-        col = quote_ident(f.column)
-        absent = f"(nullif(btrim({col}), '') is null" + (
-            f" or btrim({col}) in ({', '.join(_lit(m) for m in nulls)}))" if nulls else ")"
-        )
-        if f.required:
-            rules.append(Rule(f.column, "required", absent, f"field {f.name!r} is required"))
-        if f.type in NORMALISERS:
-            rules.append(Rule(
-                f.column, f"type:{f.type}", f"(not {absent} and not {valid_expression(f.column, f.type)})",
-                f"field {f.name!r} must be a {f.type}",
-            ))
+        a, p = f"_a{i}", f"_p{i}"
+        absent = f"({col} is null or btrim({col}) = ''" + (
+            f" or btrim({col}) in ({', '.join(_lit(m) for m in nulls)}))" if nulls else ")")
+        inner.append(f"{absent} as {a}")
+        parse = _parse_expression(col, f, strict)
+        if parse is not None:
+            inner.append(f"(case when {absent} then null else {parse} end) as {p}")
+        # The raw value: canonical text for normalised types, as published otherwise; missing -> NULL.
+        if parse is not None and f.type in NORMALISED_TYPES:
+            outer.append(f"(case when {a} then null else coalesce({p}, {col}) end) as {col}")
+        elif nulls or f.type != "string":
+            outer.append(f"(case when {a} then null else {col} end) as {col}")
+        else:
+            outer.append(col)
+        label = f"« {f.name} »"
+        if f.required or f.column in schema.primary_key:
+            rules.append(Rule(c, "required", a, f"{label} est obligatoire : la valeur manque"))
+        if parse is not None:
+            what = TYPE_LABELS_FR.get(f.type, f.type)
+            if f.type == "geopoint":
+                what += {"array": " au format [lon, lat]", "object": " au format {\"lon\":…, \"lat\":…}"}.get(
+                    f.format or "", " au format « lon, lat »")
+            rules.append(Rule(c, f"type:{f.type}", f"(not {a} and {p} is null)", f"{label} doit être {what}"))
+        if f.type == "string" and f.format in STRING_FORMATS:
+            rules.append(Rule(c, f"format:{f.format}", f"(not {a} and {col} !~ {_lit(STRING_FORMATS[f.format])})",
+                              f"{label} doit être au format {f.format}"))
         if f.pattern:
-            rules.append(Rule(
-                f.column, "pattern", f"(not {absent} and not ({col} ~ {_lit(f.pattern)}))",
-                f"field {f.name!r} must match the pattern {f.pattern}",
-            ))
+            if pattern_ok is not None and not pattern_ok(anchored(f.pattern)):
+                plan.skipped.append(f"{f.name}: pattern {f.pattern} (PostgreSQL cannot run it)")
+            else:
+                ok = fast_pattern(f.pattern, col) or f"{col} ~ {_lit(anchored(f.pattern))}"
+                rules.append(Rule(c, "pattern", f"(not {a} and not {ok})",
+                                  f"{label} doit respecter le motif {f.pattern}"))
         if f.enum:
-            values = ", ".join(_lit(v) for v in f.enum)
-            rules.append(Rule(
-                f.column, "enum", f"(not {absent} and {col} not in ({values}))",
-                f"field {f.name!r} must be one of: {', '.join(f.enum)}",
-            ))
-        if f.type in ("number", "integer") and (f.minimum is not None or f.maximum is not None):
-            num = numeric_expression(f.column, f.type)
-            if f.minimum is not None:
-                rules.append(Rule(
-                    f.column, "minimum", f"(coalesce({num} < {float(f.minimum)}, false))",
-                    f"field {f.name!r} must be >= {f.minimum}",
-                ))
-            if f.maximum is not None:
-                rules.append(Rule(
-                    f.column, "maximum", f"(coalesce({num} > {float(f.maximum)}, false))",
-                    f"field {f.name!r} must be <= {f.maximum}",
-                ))
-    return rules, missing_columns
+            value = f"coalesce({p}, {col})" if parse is not None and f.type in NORMALISED_TYPES else col
+            rules.append(Rule(c, "enum", f"(not {a} and {value} not in ({', '.join(_lit(v) for v in f.enum)}))",
+                              f"{label} doit valoir l'une de ces valeurs : {' | '.join(f.enum)}"))
+        if f.min_length is not None:
+            rules.append(Rule(c, "minLength", f"(not {a} and length({col}) < {int(f.min_length)})",
+                              f"{label} doit compter au moins {f.min_length} caractères"))
+        if f.max_length is not None:
+            rules.append(Rule(c, "maxLength", f"(not {a} and length({col}) > {int(f.max_length)})",
+                              f"{label} doit compter au plus {f.max_length} caractères"))
+        for bound, op, word in (("minimum", "<", "supérieur ou égal à"), ("maximum", ">", "inférieur ou égal à")):
+            limit = getattr(f, bound)
+            if limit is None or parse is None:
+                continue
+            if f.type in ("number", "integer"):
+                cond = f"({p}::numeric {op} {float(limit)!r})"
+            elif f.type in ("date", "datetime", "year", "yearmonth", "time"):
+                cond = f"({p} {op} {_lit(limit)})"  # canonical ISO text sorts like the values
+            else:
+                continue
+            rules.append(Rule(c, bound, cond, f"{label} doit être {word} {limit}"))
+    return plan
+
+
+def key_columns(schema: Schema | None, columns: list[str], primary_key: tuple[str, ...] = ()) -> list[list[str]]:
+    """The keys whose values must be unique: the resource's (or schema's) primary key, and unique fields."""
+    keys: list[list[str]] = []
+    pk = list(primary_key) or (list(schema.primary_key) if schema else [])
+    if pk and all(k in columns for k in pk):
+        keys.append(pk)
+    if schema:
+        for f in schema.fields:
+            if f.unique and f.column in columns and [f.column] not in keys:
+                keys.append([f.column])
+    return keys
