@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -146,15 +147,15 @@ def _extract_member(target: Target, result: FetchResult, member: str) -> Path:
     """A zip resource with a `member`: extract that file once per content, next to the archive."""
     assert result.landed is not None
     d = landing.resource_dir(target.source_id, target.resource)
-    final = d / f"{result.landed.sha256}.extracted"
-    existing = final / member.replace("\\", "/")
-    if existing.is_file():
-        return existing
+    final = d / f"{result.landed.sha256}.extracted" / archive.normalise_name(member)
+    if final.is_file():
+        return final
     tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=d))
     try:
-        archive.extract_member(result.landed.path, member, tmp, source_id=target.source_id,
-                               resource=target.resource)
-        archive.publish_dir(tmp, final)
+        extracted = archive.extract_member(result.landed.path, member, tmp, source_id=target.source_id,
+                                           resource=target.resource)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(extracted, final)  # per file, so other members extracted earlier stay valid
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return existing
+    return final

@@ -36,13 +36,17 @@ def _fail(cls, what: str, zip_path: Path | str, source_id: str, resource: str, h
     return cls(f"{what} in archive {zip_path}", source_id=source_id, resource=resource, hint=hint)
 
 
-def member_name(info: zipfile.ZipInfo) -> str:
+def normalise_name(name: str) -> str:
     # Archives made on Windows may use backslashes: treat them as separators before any check.
     # Some tools write `./stops.txt`: the same file as `stops.txt`.
-    name = info.filename.replace("\\", "/")
+    name = name.replace("\\", "/")
     while name.startswith("./"):
         name = name[2:]
     return name
+
+
+def member_name(info: zipfile.ZipInfo) -> str:
+    return normalise_name(info.filename)
 
 
 def check_members(
@@ -172,7 +176,7 @@ def extract_member(
     with open_zip(zip_path, source_id=source_id, resource=resource) as zf:
         files = check_members(zf, zip_path, dest_dir, source_id=source_id, resource=resource,
                               max_bytes=max_bytes)
-        wanted = member.replace("\\", "/")
+        wanted = normalise_name(member)
         chosen = [i for i in files if member_name(i) == wanted]
         if not chosen:
             names = ", ".join(member_name(i) for i in files[:30]) or "none"

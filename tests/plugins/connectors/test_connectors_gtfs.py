@@ -190,6 +190,9 @@ def test_zip_member_location(tmp_path, http_server, fast):
     assert result.tables() == {"src__res": result.data_path}
     [target] = result.load_targets()
     assert (target.table, target.path, target.format, target.sha256) == ("src__res", result.data_path, "csv", None)
+    # another member of the same archive, declared later, lands beside the first
+    readme = fetch(make_resource("http", fmt="csv", url=url, member="README.txt"), policy=fast)
+    assert readme.data_path.read_bytes() == b"x" and result.data_path.read_bytes() == csv_bytes
     with pytest.raises(InvalidZipError, match="no member 'nope.csv'.*data/comptages.csv"):
         fetch(make_resource("http", fmt="csv", name="other", url=url, member="nope.csv"), policy=fast)
 
