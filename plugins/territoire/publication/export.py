@@ -187,6 +187,9 @@ def export_dataset(dataset: Dataset, url: str | None = None) -> ExportResult:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    from territoire.publication.dcat import write_catalogue
+
+    write_catalogue()  # the catalogue lists every published dataset: rebuilt after each export
     files = sorted(p for p in final.iterdir() if p.is_file())
     return ExportResult(dataset.id, link, final, [link / p.name for p in files], rows, changed)
 

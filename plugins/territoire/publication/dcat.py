@@ -1,0 +1,244 @@
+"""DCAT-AP catalogue of the published datasets: `<publication>/catalogue.jsonld` and `catalogue.ttl`.
+
+Built from the `datapackage.json` of every folder in `<publication>/datasets/` (the package is the
+single description of what was exported), with rdflib. It carries what DCAT-AP requires and what
+data.gouv.fr harvests:
+
+- catalogue: title, description, publisher, language, homepage, datasets;
+- dataset: identifier, title, description, publisher, creators (producers), keywords, licence,
+  temporal coverage (dct:PeriodOfTime), spatial coverage (EU country + dct:Location with a bbox),
+  accrual periodicity (EU frequency vocabulary), contact point, distributions;
+- distribution: title, access and download URL, IANA media type, EU file type, licence, byte size,
+  sha256 checksum.
+
+Download URLs start with `TERRITOIRE_PUBLIC_BASE_URL` (e.g. `https://data.example.fr/opendata`,
+the URL under which the publication folder is served); without it, with the `file://` URI of the
+publication folder, which is right for a local browse but not for harvesting.
+
+No blank nodes (their labels change at each run) and JSON-LD arrays sorted: an unchanged
+publication gives byte-identical catalogue files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
+from rdflib.namespace import DCAT, DCTERMS, FOAF, SKOS
+
+from territoire import settings
+
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+SPDX = Namespace("http://spdx.org/rdf/terms#")
+LOCN = Namespace("http://www.w3.org/ns/locn#")
+ADMS = Namespace("http://www.w3.org/ns/adms#")
+EU_FILE_TYPE = "http://publications.europa.eu/resource/authority/file-type/"
+EU_COUNTRY = "http://publications.europa.eu/resource/authority/country/"
+EU_LANGUAGE = "http://publications.europa.eu/resource/authority/language/"
+IANA = "https://www.iana.org/assignments/media-types/"
+FILE_TYPES = {"csv": "CSV", "parquet": "PARQUET", "geojson": "GEOJSON", "json": "JSON"}
+COUNTRIES = {"france": "FRA"}
+GEOSPARQL = Namespace("http://www.opengis.net/ont/geosparql#")
+
+CATALOGUE_TITLE = "Catalogue des données ouvertes territoriales"
+CATALOGUE_DESCRIPTION = ("Jeux de données publiés par la plateforme territoire après contrôle qualité : "
+                         "fichiers CSV, Parquet, GeoJSON et leur description Data Package.")
+
+
+def public_base_url(publication: Path | None = None) -> str:
+    """Where the publication folder is reachable: `TERRITOIRE_PUBLIC_BASE_URL`, else its file:// URI."""
+    base = os.environ.get("TERRITOIRE_PUBLIC_BASE_URL")
+    if base:
+        return base.rstrip("/")
+    return (publication or settings.publication_dir()).resolve().as_uri().rstrip("/")
+
+
+def published_packages(publication: Path | None = None) -> list[dict]:
+    """The datapackage.json of each published dataset, sorted by id."""
+    root = (publication or settings.publication_dir()) / "datasets"
+    packages = []
+    if root.is_dir():
+        for folder in sorted(root.iterdir()):
+            pkg = folder / "datapackage.json"
+            if folder.name.startswith(".") or not pkg.is_file():
+                continue
+            packages.append(json.loads(pkg.read_text(encoding="utf-8")))
+    return packages
+
+
+def _slug(text: str) -> str:
+    return quote(text.lower().replace(" ", "-"), safe="-_")
+
+
+def build_graph(packages: list[dict], base: str | None = None) -> Graph:
+    base = base or public_base_url()
+    g = Graph()
+    for prefix, ns in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("spdx", SPDX),
+                       ("skos", SKOS), ("locn", LOCN), ("adms", ADMS)):
+        g.bind(prefix, ns)
+    catalogue = URIRef(f"{base}/catalogue")
+    g.add((catalogue, RDF.type, DCAT.Catalog))
+    g.add((catalogue, DCTERMS.title, Literal(CATALOGUE_TITLE, lang="fr")))
+    g.add((catalogue, DCTERMS.description, Literal(CATALOGUE_DESCRIPTION, lang="fr")))
+    g.add((catalogue, DCTERMS.language, URIRef(EU_LANGUAGE + "FRA")))
+    g.add((catalogue, FOAF.homepage, URIRef(f"{base}/")))
+    catalogue_publisher = os.environ.get("TERRITOIRE_PUBLISHER") or "Plateforme territoire"
+    g.add((catalogue, DCTERMS.publisher, _agent(g, base, catalogue_publisher)))
+    contact_email = os.environ.get("TERRITOIRE_CONTACT_EMAIL")
+    for pkg in packages:
+        ds_id = pkg["id"]
+        ds = URIRef(f"{base}/datasets/{ds_id}")
+        g.add((catalogue, DCAT.dataset, ds))
+        g.add((ds, RDF.type, DCAT.Dataset))
+        g.add((ds, DCTERMS.identifier, Literal(ds_id)))
+        g.add((ds, DCTERMS.title, Literal(pkg["title"], lang="fr")))
+        g.add((ds, DCTERMS.description, Literal(pkg["description"], lang="fr")))
+        for kw in pkg.get("keywords") or []:
+            g.add((ds, DCAT.keyword, Literal(kw, lang="fr")))
+        publisher = next((c["title"] for c in pkg.get("contributors", []) if c.get("role") == "publisher"),
+                         catalogue_publisher)
+        g.add((ds, DCTERMS.publisher, _agent(g, base, publisher)))
+        for c in pkg.get("contributors", []):
+            if c.get("role") == "author":
+                g.add((ds, DCTERMS.creator, _agent(g, base, c["title"])))
+        contact = URIRef(f"{base}/agents/{_slug(publisher)}#contact")
+        g.add((contact, RDF.type, VCARD.Organization))
+        g.add((contact, VCARD.fn, Literal(publisher)))
+        if contact_email:
+            g.add((contact, VCARD.hasEmail, URIRef(f"mailto:{contact_email}")))
+        g.add((ds, DCAT.contactPoint, contact))
+        licence = pkg["licenses"][0]
+        licence_uri = URIRef(licence["path"])
+        g.add((licence_uri, RDF.type, DCTERMS.LicenseDocument))
+        g.add((licence_uri, DCTERMS.title, Literal(licence["title"])))
+        g.add((licence_uri, DCTERMS.identifier, Literal(licence["name"])))
+        g.add((ds, DCTERMS.license, licence_uri))  # dataset level: what data.gouv.fr reads
+        g.add((ds, DCTERMS.accrualPeriodicity, URIRef(pkg["accrualPeriodicityUri"])))
+        g.add((URIRef(pkg["accrualPeriodicityUri"]), RDF.type, DCTERMS.Frequency))
+        temporal = pkg.get("temporal") or {}
+        if temporal:
+            period = URIRef(f"{ds}#temporal")
+            g.add((period, RDF.type, DCTERMS.PeriodOfTime))
+            if temporal.get("start"):
+                g.add((period, DCAT.startDate, Literal(temporal["start"], datatype=XSD.date)))
+            if temporal.get("end"):
+                g.add((period, DCAT.endDate, Literal(temporal["end"], datatype=XSD.date)))
+            g.add((ds, DCTERMS.temporal, period))
+        _spatial(g, ds, pkg.get("spatial") or {})
+        for src in pkg.get("sources") or []:
+            if src.get("path"):
+                g.add((ds, DCTERMS.source, URIRef(src["path"])))
+        g.add((ds, DCAT.landingPage, URIRef(f"{base}/datasets/{ds_id}/")))
+        for res in pkg.get("resources", []):
+            _distribution(g, base, ds, ds_id, res, licence_uri, pkg["title"])
+        _distribution(g, base, ds, ds_id, {"path": "datapackage.json", "format": "json",
+                                            "mediatype": "application/json"}, licence_uri, pkg["title"],
+                      conforms_to="https://specs.frictionlessdata.io/data-package/")
+    return g
+
+
+def _agent(g: Graph, base: str, name: str) -> URIRef:
+    agent = URIRef(f"{base}/agents/{_slug(name)}")
+    g.add((agent, RDF.type, FOAF.Agent))
+    g.add((agent, FOAF.name, Literal(name)))
+    return agent
+
+
+def _spatial(g: Graph, ds: URIRef, spatial: dict) -> None:
+    name = spatial.get("name")
+    country = COUNTRIES.get((name or "").lower())
+    if country:
+        g.add((ds, DCTERMS.spatial, URIRef(EU_COUNTRY + country)))
+    location = URIRef(f"{ds}#spatial")
+    g.add((location, RDF.type, DCTERMS.Location))
+    if name:
+        g.add((location, SKOS.prefLabel, Literal(name, lang="fr")))
+    bbox = spatial.get("bbox")
+    if bbox:
+        w, s, e, n = bbox
+        wkt = f"POLYGON(({w} {s}, {e} {s}, {e} {n}, {w} {n}, {w} {s}))"
+        g.add((location, DCAT.bbox, Literal(wkt, datatype=GEOSPARQL.wktLiteral)))
+    g.add((ds, DCTERMS.spatial, location))
+
+
+def _distribution(g: Graph, base: str, ds: URIRef, ds_id: str, res: dict, licence: URIRef, title: str,
+                  conforms_to: str | None = None) -> None:
+    fmt = res["format"]
+    url = URIRef(f"{base}/datasets/{ds_id}/{res['path']}")
+    dist = URIRef(f"{ds}#distribution-{res['path']}")
+    g.add((ds, DCAT.distribution, dist))
+    g.add((dist, RDF.type, DCAT.Distribution))
+    g.add((dist, DCTERMS.title, Literal(f"{title} ({res['path']})", lang="fr")))
+    g.add((dist, DCAT.accessURL, url))
+    g.add((dist, DCAT.downloadURL, url))
+    g.add((dist, DCAT.mediaType, URIRef(IANA + res["mediatype"])))
+    g.add((dist, DCTERMS.format, URIRef(EU_FILE_TYPE + FILE_TYPES.get(fmt, fmt.upper()))))
+    g.add((dist, DCTERMS.license, licence))
+    if "bytes" in res:
+        g.add((dist, DCAT.byteSize, Literal(res["bytes"], datatype=XSD.nonNegativeInteger)))
+    if str(res.get("hash", "")).startswith("sha256:"):
+        checksum = URIRef(f"{dist}-checksum")
+        g.add((checksum, RDF.type, SPDX.Checksum))
+        g.add((checksum, SPDX.algorithm, SPDX.checksumAlgorithm_sha256))
+        g.add((checksum, SPDX.checksumValue, Literal(res["hash"].split(":", 1)[1], datatype=XSD.hexBinary)))
+        g.add((dist, SPDX.checksum, checksum))
+    if conforms_to:
+        g.add((dist, DCTERMS.conformsTo, URIRef(conforms_to)))
+
+
+def _sorted_jsonld(value):
+    """Sort JSON-LD arrays and keys: RDF has no order, and a stable one gives stable bytes."""
+    if isinstance(value, dict):
+        return {k: _sorted_jsonld(v) for k, v in sorted(value.items())}
+    if isinstance(value, list):
+        items = [_sorted_jsonld(v) for v in value]
+        return sorted(items, key=lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False))
+    return value
+
+
+def serialise(g: Graph) -> tuple[bytes, bytes]:
+    """(JSON-LD, Turtle) bytes of the graph."""
+    context = {"dcat": str(DCAT), "dct": str(DCTERMS), "foaf": str(FOAF), "vcard": str(VCARD),
+               "spdx": str(SPDX), "skos": str(SKOS), "xsd": str(XSD)}
+    doc = json.loads(g.serialize(format="json-ld", context=context, auto_compact=True))
+    doc = _sorted_jsonld(doc)
+    jsonld = (json.dumps(doc, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    turtle = g.serialize(format="turtle").encode("utf-8")
+    return jsonld, turtle
+
+
+@contextmanager
+def _lock(folder: Path):
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".catalogue.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)  # two exports finishing together: one rebuild after the other
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _atomic_write(path: Path, data: bytes) -> bool:
+    if path.is_file() and path.read_bytes() == data:
+        return False
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return True
+
+
+def write_catalogue(publication: Path | None = None) -> list[Path]:
+    """(Re)write catalogue.jsonld and catalogue.ttl from the published datapackages, atomically."""
+    folder = publication or settings.publication_dir()
+    with _lock(folder):
+        g = build_graph(published_packages(folder), public_base_url(folder))
+        jsonld, turtle = serialise(g)
+        paths = [folder / "catalogue.jsonld", folder / "catalogue.ttl"]
+        _atomic_write(paths[0], jsonld)
+        _atomic_write(paths[1], turtle)
+    return paths
