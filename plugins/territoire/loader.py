@@ -269,14 +269,16 @@ class Loader:
     """Loads files into raw tables of one warehouse.
 
     `progress` receives human-readable messages as a load goes (bytes and rows streamed, at most one
-    a second, then the validation and the summary); the CLI prints them, Airflow logs them.
+    every `progress_interval` seconds, then the validation and the summary); the CLI prints them,
+    Airflow logs them. `reports=False` skips the conformity report files (used by `territoire validate`).
     """
 
     def __init__(self, url: str | None = None, progress: Callable[[str], None] | None = None,
-                 reports: bool = True):
+                 reports: bool = True, progress_interval: float = 1.0):
         self.url = url or warehouse.get_url()
         self.progress = progress or (lambda msg: log.info(msg))
         self.reports = reports
+        self.progress_interval = progress_interval
         with warehouse.connect(self.url) as conn:
             with conn.transaction():
                 # Several workers may start at once: CREATE OR REPLACE FUNCTION is not concurrency-safe.
@@ -401,7 +403,7 @@ class Loader:
             clock = now
 
         where = f"{resource.source_id}/{resource.name} ({path})"
-        progress = _Progress(self.progress, f"{resource.source_id}/{resource.name}")
+        progress = _Progress(self.progress, f"{resource.source_id}/{resource.name}", self.progress_interval)
         try:
             staged = open_input(path, resource, fmt)
         except parsing.ParseError as exc:

@@ -121,7 +121,7 @@ begin
     if s ~ '^[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}[ T][0-9]{1,2}[:h][0-9]{2}(:[0-9]{2})?$' then
         d := ingest.to_date(substring(s from '^[^ T]+'));
         if d is null then return null; end if;
-        return d || 'T' || to_char(replace(substring(s from '[0-9]{1,2}[:h][0-9]{2}(:[0-9]{2})?$'), 'h', ':')::time,
+        return d || 'T' || to_char(replace(substring(s from '[0-9]{1,2}[:h][0-9]{2}(?::[0-9]{2})?$'), 'h', ':')::time,
                                    'HH24:MI:SS');
     end if;
     return null;

@@ -1,0 +1,327 @@
+"""The `territoire` command line (installed with the project).
+
+    territoire sources                          catalog sources, their resources and last batch
+    territoire load <source> [--resource R] [--file PATH] [--force]
+    territoire validate <file> --schema <schema.json | catalog schema name> [--format csv] [--lenient]
+    territoire db init                          create the warehouse schemas and the ingest tables
+
+Each command is a function `cmd_<name>(args) -> int` registered in `build_parser()`; add a command
+with `add_command(subparsers, name, function, help)` and its own arguments.
+Exit codes: 0 success, 1 the operation failed (load refused, file not valid), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from territoire import settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _err(message: str) -> None:
+    print(f"territoire: {message}", file=sys.stderr)
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# sources
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from territoire.catalog import CatalogError, load_catalog
+
+    try:
+        catalog = load_catalog(args.catalog)
+    except (CatalogError, FileNotFoundError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    last: dict[str, tuple] = {}
+    if not args.no_db:
+        try:
+            last = _last_batches()
+        except Exception as exc:  # noqa: BLE001 - the catalog is still worth listing without the ledger
+            _err(f"cannot read the ledger ({exc}); listing the catalog only")
+    for source in catalog:
+        print(f"{source.id}  [{source.domain}]  {source.title}  ({source.producer}, {source.licence}, "
+              f"schedule {source.schedule or '-'}, threshold {source.quarantine_threshold:.0%})")
+        for r in source.resources:
+            loc = r.locations.get(settings.profile())
+            where = (loc.path or loc.url or loc.dataset or loc.base_url or "") if loc else "(no location)"
+            b = last.get(r.raw_table)
+            if b:
+                batch_id, status, rows, rejected, finished = b
+                state = f"batch {batch_id} {status}, {rows or 0} rows, {rejected or 0} rejected, {finished or '-'}"
+            else:
+                state = "never loaded"
+            print(f"  - {r.name:<24} {r.format:<8} raw.{r.raw_table:<40} {state}")
+            if args.verbose:
+                print(f"      {loc.connector if loc else '-'}: {where}; schema {r.schema or '-'}")
+    return EXIT_OK
+
+
+def _last_batches() -> dict[str, tuple]:
+    from territoire import warehouse
+
+    with warehouse.connect() as conn:
+        exists = conn.execute("select to_regclass('ingest.load_batches') is not null").fetchone()[0]
+        if not exists:
+            return {}
+        rows = conn.execute(
+            """select distinct on (raw_table) raw_table, batch_id, status, rows_loaded, rows_rejected,
+                      to_char(coalesce(finished_at, started_at), 'YYYY-MM-DD HH24:MI:SS')
+               from ingest.load_batches order by raw_table, batch_id desc""").fetchall()
+    return {r[0]: r[1:] for r in rows}
+
+
+# ---------------------------------------------------------------------------------------------
+# load
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from territoire.catalog import CatalogError, load_catalog
+    from territoire.loader import Loader, LoadError
+
+    try:
+        source = load_catalog(args.catalog).get(args.source)
+    except KeyError as exc:
+        _err(exc.args[0])
+        return EXIT_USAGE
+    except (CatalogError, FileNotFoundError) as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    resources = list(source.resources)
+    if args.resource:
+        try:
+            resources = [source.resource(args.resource)]
+        except KeyError as exc:
+            _err(f"{exc.args[0]} (has: {', '.join(r.name for r in source.resources)})")
+            return EXIT_USAGE
+    if args.file and len(resources) != 1:
+        _err(f"--file needs --resource: source {source.id!r} has {len(resources)} resources "
+             f"({', '.join(r.name for r in resources)})")
+        return EXIT_USAGE
+    loader = Loader(progress=_progress)
+    failures = 0
+    for resource in resources:
+        try:
+            if args.file:
+                path = Path(args.file)
+                if not path.is_file():
+                    _err(f"{source.id}/{resource.name}: file not found: {path}")
+                    return EXIT_USAGE
+                results = [loader.load(resource, path, force=args.force, quarantine_threshold=args.threshold)]
+            else:
+                results = _fetch_and_load(loader, resource, args)
+            for r in results:
+                print(r.summary() + (f"  [{r.seconds:.1f} s]" if r.seconds else ""))
+                if r.report:
+                    print(f"  conformity report: {r.report.get('html')}")
+        except LoadError as exc:
+            failures += 1
+            _err(str(exc))
+        except Exception as exc:  # noqa: BLE001 - a FetchError or any other failure: report it, go on
+            from territoire.connectors import FetchError
+
+            if not isinstance(exc, FetchError):
+                raise
+            failures += 1
+            _err(str(exc))
+    return EXIT_FAILED if failures else EXIT_OK
+
+
+def _fetch_and_load(loader, resource, args) -> list:
+    from territoire.connectors import fetch
+
+    result = fetch(resource, force=args.force)
+    state = "unchanged (304)" if result.not_modified else ("same content" if result.same_as_previous else "new")
+    _progress(f"{resource.source_id}/{resource.name}: fetched {result.location} -> {state}")
+    out = []
+    # A fetch that brought nothing new is still loaded: the loader's checksum check makes it a no-op
+    # when the raw table already holds it, and retries it when a previous load failed.
+    for t in result.load_targets():
+        out.append(loader.load(resource, t.path, table=t.table, fmt=t.format, sha256=t.sha256,
+                               location=result.location, force=args.force, quarantine_threshold=args.threshold))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# validate
+
+def resolve_schema(name: str) -> Path:
+    """A schema file path, or a catalog schema name: `scdl_subventions/schema.json`, `scdl_subventions`,
+    `etalab_schema-irve/statique_schema-statique.json`, `territoire/cog_communes`."""
+    p = Path(name)
+    if p.is_file():
+        return p
+    base = settings.schemas_dir()
+    for candidate in (base / name, base / f"{name}.json", base / name / "schema.json"):
+        if candidate.is_file():
+            return candidate
+    matches = sorted(q for q in base.rglob("*.json") if name in str(q.relative_to(base)))
+    if len(matches) == 1:
+        return matches[0]
+    hint = f" (several match: {', '.join(str(m.relative_to(base)) for m in matches[:6])})" if matches else ""
+    raise FileNotFoundError(f"schema {name!r} is neither a file nor a schema under {base}{hint}")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    import psycopg
+
+    from territoire import conformity, warehouse
+    from territoire.catalog import Location, Resource
+    from territoire.loader import Loader, LoadError
+
+    path = Path(args.file)
+    if not path.is_file():
+        _err(f"file not found: {path}")
+        return EXIT_USAGE
+    try:
+        schema_path = resolve_schema(args.schema).resolve()
+    except FileNotFoundError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    fmt = args.format or {".json": "json", ".geojson": "geojson", ".ndjson": "ndjson", ".jsonl": "ndjson"}.get(
+        path.suffix.lower(), "csv")
+    resource = Resource(source_id="validate", name="file", format=fmt,
+                        locations={"demo": Location("local", path=str(path))}, schema=str(schema_path))
+    # The rows are checked by the loader's own SQL in a scratch database created on the warehouse
+    # server for this run and dropped at the end: nothing touches the warehouse's tables.
+    admin = warehouse.parse_url(warehouse.get_url())
+    scratch = f"territoire_validate_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin_url = warehouse.ConnectionParts(admin.host, admin.port, admin.user, admin.password, admin.dbname).url()
+    try:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'create database "{scratch}"')
+    except psycopg.Error as exc:
+        _err(f"cannot create the scratch database {scratch} on the warehouse server ({exc}); "
+             f"`territoire validate` needs the CREATEDB privilege")
+        return EXIT_USAGE
+    url = warehouse.ConnectionParts(admin.host, admin.port, admin.user, admin.password, scratch).url()
+    try:
+        warehouse.ensure_schemas(url)
+        loader = Loader(url, progress=_progress if args.verbose else (lambda m: None), reports=False)
+        error = None
+        try:
+            result = loader.load(resource, path, quarantine_threshold=1.0, strict=not args.lenient,
+                                 check_header=False, force=True)
+            batch_id = result.batch_id
+        except LoadError as exc:
+            error = str(exc)
+            with psycopg.connect(url) as conn:
+                batch_id = conn.execute("select max(batch_id) from ingest.load_batches").fetchone()[0]
+        with psycopg.connect(url, autocommit=True) as conn:
+            data = conformity.from_batch(conn, batch_id) if batch_id else None
+            if data is None:
+                _err(error or "nothing was read")
+                return EXIT_FAILED
+            details = conn.execute("select details from ingest.load_batches where batch_id = %s",
+                                   (batch_id,)).fetchone()[0] or {}
+            data.title, data.file, data.schema, data.batch_id = path.name, str(path), str(schema_path), None
+            data.columns_missing_required = details.get("columns_missing_required") or []
+            if error and data.rows_read:
+                data.error = error
+            elif error:
+                data.error = error
+            print(conformity.render_text(data, examples=args.examples))
+            if args.html:
+                Path(args.html).write_text(conformity.render_html(data), encoding="utf-8")
+                print(f"rapport HTML : {args.html}")
+            if args.csv:
+                conformity.write_csv(conn, batch_id, Path(args.csv), data.headers)
+                print(f"rapport CSV : {args.csv}")
+        return EXIT_OK if data.valid else EXIT_FAILED
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{scratch}" with (force)')
+
+
+# ---------------------------------------------------------------------------------------------
+# db
+
+def cmd_db_init(args: argparse.Namespace) -> int:
+    from territoire import warehouse
+    from territoire.loader import Loader
+
+    url = warehouse.get_url()
+    warehouse.ensure_schemas(url)
+    Loader(url, progress=lambda m: None)  # creates ingest.load_batches, ingest.rejected_rows, ingest.* functions
+    print(f"warehouse ready: schemas {', '.join(warehouse.SCHEMAS)} and the ingest tables "
+          f"({warehouse.parse_url(url).dbname} on {warehouse.parse_url(url).host})")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def add_command(subparsers, name: str, func: Callable[[argparse.Namespace], int], help: str,
+                **kwargs) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(name, help=help, description=help, **kwargs)
+    p.set_defaults(func=func)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="territoire", description="Territorial open-data platform: catalog, loads, validation.")
+    parser.add_argument("--catalog", type=Path, default=None,
+                        help="catalog file (default: TERRITOIRE_CATALOG or catalog/sources.yml)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors in the log")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    sub.required = True
+
+    p = add_command(sub, "sources", cmd_sources, "list the catalog's sources, resources and last batch")
+    p.add_argument("--no-db", action="store_true", help="do not read the ledger (catalog only)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show each resource's location and schema")
+
+    p = add_command(sub, "load", cmd_load, "fetch and load one source now (or a given local file)")
+    p.add_argument("source", help="source id (see `territoire sources`)")
+    p.add_argument("--resource", "-r", help="only this resource")
+    p.add_argument("--file", "-f", help="load this local file instead of fetching the resource's location")
+    p.add_argument("--force", action="store_true", help="download and load even when unchanged")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="quarantine threshold for this run (share of rows, 0-1; default: the catalog's)")
+
+    p = add_command(sub, "validate", cmd_validate,
+                    "check a file against a Table Schema without loading it (Validata-like report; exit 0 only "
+                    "when valid)")
+    p.add_argument("file")
+    p.add_argument("--schema", "-s", required=True, help="a schema.json path or a catalog schema name")
+    p.add_argument("--format", choices=["csv", "json", "ndjson", "geojson"], help="default: from the extension")
+    p.add_argument("--lenient", action="store_true",
+                   help="accept French forms (1 234,5; 01/03/2024) as the loader does; default: strict Table Schema")
+    p.add_argument("--examples", type=int, default=3, help="examples shown per column and rule")
+    p.add_argument("--html", help="also write the report as HTML to this file")
+    p.add_argument("--csv", help="also write every error to this CSV file")
+    p.add_argument("-v", "--verbose", action="store_true", help="show the loader's progress")
+
+    db = sub.add_parser("db", help="warehouse administration", description="warehouse administration")
+    db_sub = db.add_subparsers(dest="db_command", metavar="<db command>")
+    db_sub.required = True
+    add_command(db_sub, "init", cmd_db_init, "create the schemas and the ingest tables")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
+                        stream=sys.stderr)
+    if args.catalog:
+        os.environ["TERRITOIRE_CATALOG"] = str(args.catalog.resolve())
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

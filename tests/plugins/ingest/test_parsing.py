@@ -1,0 +1,101 @@
+"""Parsing quirks of French open data, without a database."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import MALFORMED, SAMPLES
+
+from territoire import parsing
+from territoire.naming import normalise_columns
+
+
+def test_short_cp1252_sample_is_cp1252_not_cp1250(tmp_path):
+    info = parsing.inspect_encoding(MALFORMED / "cp1252_short.csv")
+    assert info.encoding == "cp1252" and not info.bad_lines
+    text = (MALFORMED / "cp1252_short.csv").read_bytes().decode(info.encoding)
+    assert "Bœuf" in text and "€" in text and "Crème brûlée" in text
+
+
+def test_utf8_and_bom(tmp_path):
+    plain = tmp_path / "a.csv"
+    plain.write_text("nom;ville\nÉcole;Lyon\n", encoding="utf-8")
+    assert parsing.inspect_encoding(plain).encoding == "utf-8"
+    assert parsing.inspect_encoding(MALFORMED / "header_quirks.csv").encoding == "utf-8-sig"
+    d = parsing.sniff_csv(MALFORMED / "header_quirks.csv")
+    assert d.header[1] == "Code Insee"  # the BOM is not part of the first header
+
+
+def test_real_cp1252_file_keeps_oe():
+    path = SAMPLES / "subsidies" / "raw_csv" / "DEP_Lot_Subventions_2017_DONNEES.xlsx_pour_exemple.csv"
+    info = parsing.inspect_encoding(path)
+    assert info.encoding == "cp1252"
+    assert "Mise en œuvre" in path.read_bytes().decode(info.encoding)
+
+
+def test_mixed_encodings_name_the_minority_lines():
+    info = parsing.inspect_encoding(MALFORMED / "mixed_encoding.csv")
+    assert info.encoding == "utf-8"
+    assert info.bad_lines == (4, 6)
+    assert info.other_encoding == "cp1252"
+
+
+@pytest.mark.parametrize("name, delimiter", [
+    ("quoted_newlines_bad_rows.csv", ";"), ("ragged_rows.csv", ","), ("tab_delimited.tsv", "\t"),
+    ("pipe_delimited.csv", "|"),
+])
+def test_delimiter(name, delimiter):
+    assert parsing.sniff_csv(MALFORMED / name).delimiter == delimiter
+
+
+def test_waste_file_comma_delimiter_with_quoted_decimal_commas():
+    assert parsing.sniff_csv(SAMPLES / "waste" / "sinoe_tonnage_decheteries_par_type_dechet_par_dept.csv"
+                             ).delimiter == ","
+
+
+def test_empty_and_blank_files_are_named(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(parsing.ParseError, match="empty"):
+        parsing.sniff_csv(empty)
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n\n  \n")
+    with pytest.raises(parsing.ParseError, match="blank"):
+        parsing.sniff_csv(blank)
+
+
+def test_json_lines_with_blank_lines_and_trailing_spaces():
+    path = SAMPLES / "bike_counters" / "montpellier_ecocompteur" / "Celleneuve.json"
+    records = list(parsing.iter_json_lines(path, "utf-8"))
+    assert records and all(isinstance(r, dict) for _, r in records)
+    raw_lines = path.read_text(encoding="utf-8").splitlines()
+    expected = [i for i, line in enumerate(raw_lines, start=1) if line.strip()]
+    assert [line for line, _ in records] == expected  # physical line numbers, blank lines skipped
+    assert records[0][1]["type"] == "TrafficFlowObserved"
+
+
+def test_json_lines_bad_line_is_a_bad_record(tmp_path):
+    path = tmp_path / "x.ndjson"
+    path.write_text('{"a": 1}\n\n{"a": oops}\n{"a": 3}   \n', encoding="utf-8")
+    records = list(parsing.iter_json_lines(path, "utf-8"))
+    assert [(line, type(r).__name__) for line, r in records] == [(1, "dict"), (3, "BadRecord"), (4, "dict")]
+
+
+def test_header_spanning_lines(tmp_path):
+    path = tmp_path / "h.csv"
+    path.write_text('a;"b\nsuite";c\n1;2;3\n', encoding="utf-8")
+    assert parsing.header_line_count(path) == 2
+    assert b"".join(parsing.iter_byte_chunks(path, parsing.sniff_csv(path))) == b"1;2;3\n"
+
+
+def test_trailing_blank_lines_dropped_keeping_the_terminator(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"a;b\r\n1;2\r\n3;4\r\n\r\n\r\n")
+    assert b"".join(parsing.iter_byte_chunks(path, parsing.sniff_csv(path))) == b"1;2\r\n3;4\r\n"
+
+
+def test_normalised_headers():
+    headers = ["", "Code Insee", "Libellé de la commune", "Population 2021", "Population 2021",
+               "2024 Évolution (%)", "", "_id", "Région"]
+    assert normalise_columns(headers) == [
+        "column_1", "code_insee", "libelle_de_la_commune", "population_2021", "population_2021_2",
+        "c_2024_evolution", "column_7", "id", "region"]
