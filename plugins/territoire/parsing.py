@@ -120,6 +120,8 @@ def detect_delimiter(lines: list[str], path: Path | str = "") -> str:
         score = (consistent, width)
         if score > best_score:
             best, best_score = d, score
+    if best is None and lines and not lines[0].lstrip().startswith(("<", "{", "[")):
+        return ","  # a one-column file (a list of codes): no delimiter appears, any will do
     if best is None:
         raise ParseError(f"{path}: line 1: cannot find the delimiter (tried ; , tab |): is this a CSV file?")
     return best

@@ -1,0 +1,216 @@
+"""The loader's contract: atomic swap, idempotency, quarantine, threshold, kill, progress, reports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import MALFORMED, PROJECT, fetch_all, make_resource, rejections, write_schema
+
+from territoire.loader import Loader, LoadError, QuarantineThresholdExceeded
+
+pytestmark = pytest.mark.integration
+
+
+def _csv(path: Path, rows: list[str], header: str = "code;valeur") -> Path:
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def _schema(tmp_path):
+    return write_schema(tmp_path, [{"name": "code", "type": "string", "constraints": {"required": True}},
+                                   {"name": "valeur", "type": "integer"}])
+
+
+def test_same_content_twice_is_one_batch_and_one_skip(loader, warehouse_url, tmp_path):
+    path = _csv(tmp_path / "a.csv", ["a;1", "b;2"])
+    r = make_resource(path, schema=_schema(tmp_path))
+    first = loader.load(r, path)
+    copy = tmp_path / "same_bytes_other_name.csv"
+    copy.write_bytes(path.read_bytes())
+    second = loader.load(r, copy)
+    assert (first.status, second.status) == ("succeeded", "skipped_unchanged")
+    ledger = fetch_all(warehouse_url, "select status, rows_loaded from ingest.load_batches where raw_table = %s "
+                                      "order by batch_id", (r.raw_table,))
+    assert ledger == [("succeeded", 2), ("skipped_unchanged", 0)]
+    assert fetch_all(warehouse_url, f'select distinct _batch_id from raw."{r.raw_table}"') == [(first.batch_id,)]
+    forced = loader.load(r, path, force=True)
+    assert forced.status == "succeeded" and forced.rows_loaded == 2
+
+
+def test_failing_load_leaves_previous_rows_and_no_partial_table(loader, warehouse_url, tmp_path):
+    good = _csv(tmp_path / "good.csv", ["a;1", "b;2"])
+    r = make_resource(good, schema=_schema(tmp_path))
+    loader.load(r, good)
+    # Bytes that are neither UTF-8 nor CP1252 (0x81 is undefined in CP1252): the load fails half-way.
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"code;valeur\n" + b"c;3\n" * 1000 + b"d\x81;4\n")
+    with pytest.raises(LoadError, match=r"test/r\d+.*bad.csv"):
+        loader.load(r, bad)
+    assert fetch_all(warehouse_url, f'select code, valeur from raw."{r.raw_table}" order by 1') == [("a", "1"),
+                                                                                                 ("b", "2")]
+    assert fetch_all(warehouse_url, "select status from ingest.load_batches where raw_table = %s order by batch_id",
+                     (r.raw_table,)) == [("succeeded",), ("failed",)]
+    leftovers = fetch_all(warehouse_url, "select tablename from pg_tables where schemaname = 'raw' and "
+                                         "(tablename like '\\_load\\_%%' or tablename like %s)", (r.raw_table + "__%",))
+    assert leftovers == []
+
+
+def test_missing_required_column_names_line_1_and_the_column(loader, tmp_path):
+    path = _csv(tmp_path / "h.csv", ["1"], header="valeur")
+    r = make_resource(path, schema=_schema(tmp_path))
+    with pytest.raises(LoadError, match="line 1: the header lacks required column.*code"):
+        loader.load(r, path)
+
+
+def test_threshold_exceeded_keeps_quarantine_and_raw_table(loader, warehouse_url, tmp_path):
+    good = _csv(tmp_path / "good.csv", ["a;1", "b;2", "c;3"])
+    r = make_resource(good, schema=_schema(tmp_path))
+    first = loader.load(r, good)
+    bad = _csv(tmp_path / "bad.csv", ["a;1", "b;deux", "c;trois", ";4"])
+    with pytest.raises(QuarantineThresholdExceeded) as info:
+        loader.load(r, bad, quarantine_threshold=0.25)
+    message = str(info.value)
+    assert "3 of 4 rows" in message and "valeur/type:integer: 2 rows (e.g. line 3: 'deux')" in message
+    assert fetch_all(warehouse_url, f'select distinct _batch_id, count(*) from raw."{r.raw_table}" group by 1') == [
+        (first.batch_id, 3)]
+    (batch_id, status, rejected, error), = fetch_all(
+        warehouse_url, "select batch_id, status, rows_rejected, error from ingest.load_batches where raw_table = %s "
+                       "and batch_id > %s", (r.raw_table, first.batch_id))
+    assert status == "failed" and rejected == 3 and "threshold" in error
+    assert rejections(warehouse_url, batch_id) == {(3, "valeur", "type:integer"), (4, "valeur", "type:integer"),
+                                                   (5, "code", "required")}
+
+
+def test_quarantine_row_contents(loader, warehouse_url, tmp_path):
+    path = _csv(tmp_path / "q.csv", ["a;1", "b;x1"])
+    r = make_resource(path, schema=_schema(tmp_path))
+    result = loader.load(r, path, quarantine_threshold=1.0)
+    row, = fetch_all(warehouse_url, "select batch_id, source_id, resource, line_number, column_name, rule, value, "
+                                    "message from ingest.rejected_rows where batch_id = %s", (result.batch_id,))
+    assert row[:7] == (result.batch_id, "test", r.name, 3, "valeur", "type:integer", "x1")
+    assert "« valeur »" in row[7] and "entier" in row[7]
+
+
+def test_conformity_report_beside_the_batch(loader, warehouse_url, tmp_path, landing_dir):
+    schema = write_schema(tmp_path, [{"name": "code", "type": "string", "constraints": {"pattern": "[0-9]{5}"}},
+                                     {"name": "valeur", "type": "number", "constraints": {"minimum": 0}}])
+    path = _csv(tmp_path / "r.csv", ["75056;1,5", "7505;2", "69123;-3", "13055;4"])
+    r = make_resource(path, schema=schema)
+    result = loader.load(r, path, quarantine_threshold=1.0)
+    folder = landing_dir / "test" / r.name / "reports"
+    assert result.report == {"html": str(folder / f"batch-{result.batch_id}.html"),
+                             "csv": str(folder / f"batch-{result.batch_id}.csv")}
+    html = (folder / f"batch-{result.batch_id}.html").read_text(encoding="utf-8")
+    assert "Rapport de conformité" in html and "2 ligne(s) sur 4" in html
+    assert "<td>3</td><td>code</td><td><code>7505</code></td>" in html
+    assert "<td>4</td><td>valeur</td><td><code>-3</code></td>" in html
+    lines = (folder / f"batch-{result.batch_id}.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0] == "ligne;colonne;regle;probleme;valeur;message;ligne_brute"
+    assert [line.split(";")[:3] for line in lines[1:]] == [["3", "code", "pattern"], ["4", "valeur", "minimum"]]
+    (details,), = fetch_all(warehouse_url, "select details from ingest.load_batches where batch_id = %s",
+                            (result.batch_id,))
+    assert details["report"] == result.report
+
+
+def test_unique_fields_and_resource_primary_key(loader, warehouse_url, tmp_path):
+    schema = write_schema(tmp_path, [{"name": "code", "type": "string"},
+                                     {"name": "valeur", "type": "integer", "constraints": {"unique": True}}])
+    path = _csv(tmp_path / "u.csv", ["a;1", "b;2", "a;3", "c;1", "d;", "e;"])
+    r = make_resource(path, schema=schema, primary_key=("code",))
+    result = loader.load(r, path, quarantine_threshold=1.0)
+    got = fetch_all(warehouse_url, "select line_number, column_name, rule, message from ingest.rejected_rows "
+                                   "where batch_id = %s order by 1", (result.batch_id,))
+    assert [g[:3] for g in got] == [(4, "code", "unique"), (5, "valeur", "unique")]
+    assert "ligne 2" in got[0][3]
+    # Empty values are not duplicates of each other.
+    assert result.rows_loaded == 4
+
+
+def test_progress_is_reported_as_the_stream_goes(warehouse_url, tmp_path):
+    path = tmp_path / "big.csv"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("code;valeur\n")
+        for i in range(300_000):
+            f.write(f"c{i};{i}\n")
+    messages: list[str] = []
+    loader = Loader(warehouse_url, progress=messages.append, progress_interval=0.0)
+    r = make_resource(path)
+    loader.load(r, path)
+    streamed = [m for m in messages if "MB streamed" in m]
+    assert len(streamed) >= 2, messages
+    assert streamed[0] != streamed[-1]
+    assert any("300,000 rows copied" in m for m in messages)
+    assert messages[-1].endswith(f"succeeded, 300000 rows loaded, 0 rejected (batch {messages[-1].split()[-1]}")
+
+
+KILL_SCRIPT = textwrap.dedent("""
+    import sys
+    from territoire.catalog import Location, Resource
+    from territoire.loader import Loader
+    url, path, name = sys.argv[1:4]
+    r = Resource(source_id="test", name=name, format="csv", locations={"demo": Location("local", path=path)})
+    def progress(msg):
+        print(msg, flush=True)
+    Loader(url, progress=progress, progress_interval=0.0, reports=False).load(r, path)
+""")
+
+
+@pytest.mark.slow
+def test_killed_mid_copy_leaves_nothing_and_reruns_cleanly(fresh_database, tmp_path):
+    url = fresh_database
+    small = _csv(tmp_path / "small.csv", ["a;1", "b;2"])
+    r = make_resource(small)
+    Loader(url, progress=lambda m: None).load(r, small)
+    big = tmp_path / "big.csv"
+    with open(big, "w", encoding="utf-8") as f:
+        f.write("code;valeur\n")
+        for i in range(1_500_000):
+            f.write(f"code-{i};{i}\n")
+    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, url, str(big), r.name],
+                            stdout=subprocess.PIPE, text=True, cwd=PROJECT,
+                            env={**os.environ, "TERRITOIRE_LANDING_DIR": str(tmp_path / "landing")})
+    try:
+        for line in proc.stdout:
+            if "MB streamed" in line:  # the COPY is running
+                break
+        else:
+            pytest.fail("the loader never reported streaming")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    # The server notices the dead client and rolls its transaction back.
+    deadline = time.monotonic() + 30
+    with psycopg.connect(url, autocommit=True) as conn:
+        while conn.execute("select count(*) from pg_stat_activity where datname = current_database() "
+                           "and pid <> pg_backend_pid()").fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert fetch_all(url, f'select code, valeur from raw."{r.raw_table}" order by 1') == [("a", "1"), ("b", "2")]
+    assert fetch_all(url, "select status from ingest.load_batches where raw_table = %s order by batch_id",
+                     (r.raw_table,)) == [("succeeded",), ("running",)]
+    assert fetch_all(url, "select tablename from pg_tables where schemaname = 'raw' and tablename <> %s",
+                     (r.raw_table,)) == []
+    rerun = Loader(url, progress=lambda m: None).load(r, big)
+    assert rerun.status == "succeeded" and rerun.rows_loaded == 1_500_000
+    ledger = fetch_all(url, "select status, error from ingest.load_batches where raw_table = %s order by batch_id",
+                       (r.raw_table,))
+    assert [s for s, _ in ledger] == ["succeeded", "failed", "succeeded"]
+    assert ledger[1][1].startswith("interrupted")
+    assert fetch_all(url, f'select count(*), min(_line_number), max(_line_number) from raw."{r.raw_table}"') == [
+        (1_500_000, 2, 1_500_001)]
+
+
+def test_malformed_fixture_report_is_french_and_names_lines(loader, tmp_path, landing_dir):
+    r = make_resource(MALFORMED / "ragged_rows.csv")
+    result = loader.load(r, MALFORMED / "ragged_rows.csv", quarantine_threshold=1.0)
+    html = Path(result.report["html"]).read_text(encoding="utf-8")
+    assert "Nombre de champs incorrect" in html and "<td>3</td>" in html and "<td>4</td>" in html
