@@ -11,6 +11,7 @@ The catalog is validated when loaded: an unknown field, a missing one or a wrong
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -142,7 +143,9 @@ def _check_fields(where: str, data: Any, allowed: dict, required: tuple[str, ...
         raise CatalogError(f"{where}: expected a mapping, got {type(data).__name__}")
     for key in data:
         if key not in allowed:
-            raise CatalogError(f"{where}: unknown field {key!r} (allowed: {', '.join(sorted(allowed))})")
+            close = difflib.get_close_matches(str(key), list(allowed), n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise CatalogError(f"{where}: unknown field {key!r} ({hint}allowed: {', '.join(sorted(allowed))})")
     for key in required:
         if key not in data or data[key] in (None, ""):
             raise CatalogError(f"{where}: missing required field {key!r}")
@@ -155,7 +158,10 @@ def _check_fields(where: str, data: Any, allowed: dict, required: tuple[str, ...
 
 def _one_of(where: str, key: str, value: str, allowed: set[str]) -> None:
     if value not in allowed:
-        raise CatalogError(f"{where}: field {key!r} is {value!r}, expected one of {', '.join(sorted(allowed))}")
+        close = difflib.get_close_matches(str(value), list(allowed), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise CatalogError(
+            f"{where}: field {key!r} is {value!r}, expected one of {', '.join(sorted(allowed))}{hint}")
 
 
 def _parse_location(where: str, data: Any) -> Location:
