@@ -451,11 +451,17 @@ class Loader:
                          f"{'schema ' + str(resource.schema) if schema else 'no schema'}")
             # One scan builds the new raw table: normalised values, and for each row the rules it breaks.
             conn.execute(f"drop table if exists {new}")
-            conn.execute(
+            # Records whose every field is empty (`;;;;` rows that spreadsheets export) are not data: skipped,
+            # as the careful path skips them, and counted in the ledger's details.
+            not_empty = f"num_nonnulls({', '.join(f'nullif({quote_ident(c)}, {chr(39) * 2})' for c in staged.columns)}) > 0"
+            kept = conn.execute(
                 f"create table {new} as select {', '.join(plan.outer)}, {int(batch_id)}::bigint as _batch_id, "
                 f"_line_number::integer as _line_number, now() as _loaded_at, "
                 f"{plan.rejected_expression()} as _rejected "
-                f"from (select {', '.join(plan.inner)}, _line_number from {stage} offset 0) s")
+                f"from (select {', '.join(plan.inner)}, _line_number from {stage} where {not_empty} offset 0) s"
+            ).rowcount
+            empty_records = copied - kept
+            rows_read -= empty_records
             conn.execute(f"drop table {stage}")
             lap("transform_and_check")
             if plan.rules:
@@ -480,7 +486,7 @@ class Loader:
             share = rejected / rows_read if rows_read else 0.0
             details = {**staged.description, "strict": strict, "timings": timings,
                        "headers": dict(zip(staged.columns, staged.headers, strict=True)),
-                       "columns_missing_required": plan.missing_required,
+                       "columns_missing_required": plan.missing_required, "empty_records_skipped": empty_records,
                        "schema": resource.schema, "checks_skipped": plan.skipped,
                        "columns_missing": plan.missing_optional, "columns_unknown": plan.extra_columns}
             if share > threshold:
