@@ -26,8 +26,9 @@ def ingest_resource(source_id: str, resource_name: str, *, force: bool = False, 
     resource = load_catalog().get(source_id).resource(resource_name)
     result = fetch(resource, profile=profile, force=force)
     if result.not_modified:
-        log.info("%s/%s: the source answered 'not modified': nothing to load", source_id, resource_name)
-        return [{"source_id": source_id, "resource": resource_name, "status": "not_modified"}]
+        # Still hand the previously landed file to the loader: if its last load failed, this run
+        # loads it; if it succeeded, the ledger turns it into a cheap `skipped_unchanged`.
+        log.info("%s/%s: the source answered 'not modified'", source_id, resource_name)
     loader = Loader(url)
     summaries = []
     for target in result.load_targets():
@@ -70,3 +71,26 @@ def publish_dataset(dataset_id: str, *, url: str | None = None, override_by: str
     log.info("%s: published %s rows; files in %s", dataset_id, rows, exported.folder)
     return PublishOutcome(dataset_id, outcome.verdict, outcome.run_id, rows, [str(p) for p in exported.files],
                           exported.changed)
+
+
+def build_reports(url: str | None = None) -> dict:
+    """Rebuild what describes the whole publication: the managers' quality report and the DCAT catalogue.
+
+    Each builder comes from its module when present (quality.report, publication.dcat); a missing
+    one is reported, not fatal.
+    """
+    url = url or warehouse.get_url()
+    built: dict[str, str] = {}
+    try:
+        from territoire.quality.report import build_report
+    except ImportError:
+        build_report = None
+    if build_report:
+        built["quality_report"] = str(build_report(url=url))
+    try:
+        from territoire.publication.dcat import build_catalogue
+    except ImportError:
+        build_catalogue = None
+    if build_catalogue:
+        built["dcat_catalogue"] = str(build_catalogue(url=url))
+    return built

@@ -1,0 +1,46 @@
+"""publish_open_data: quality gate, then publication, of every dataset of catalog/datasets.yml.
+
+For each dataset: run its Great Expectations suite on `audit.<id>`; if it passes, switch it into
+`published` (one transaction) and export the open-data files; if it fails, the task fails, the
+previous published version and files stay as they were, and the failure is in the quality history.
+The reports (managers' quality report, DCAT catalogue) are rebuilt at the end whatever happened.
+"""
+
+from airflow.sdk import DAG, task
+
+from territoire import assets
+from territoire.dag_factory import DEFAULT_ARGS, START, _failure_callbacks, published_dataset_ids
+
+with DAG(
+    dag_id="publish_open_data",
+    description="Write-audit-publish: GX quality gate, atomic publication, open-data exports",
+    schedule=[assets.AUDIT_MARTS],
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    default_args={**DEFAULT_ARGS, "retries": 0, "on_failure_callback": _failure_callbacks()},
+    tags=["publication", "quality"],
+    doc_md=__doc__ + """
+**On call.** A failed `gate_and_publish__<id>` task: its log lists each failing check (column,
+observed value, examples) and the Data Docs page. Nothing was published for that dataset. Fix the
+data upstream (or the suite, if the rule is wrong), then re-run. Warning-level failures can be
+published knowingly with `territoire publish <id> --override-by NAME --reason TEXT` (recorded).
+""",
+) as dag:
+
+    @task(trigger_rule="all_done", outlets=[assets.PUBLISHED])
+    def build_reports() -> dict:
+        from territoire.pipeline import build_reports as build
+
+        return build()
+
+    reports = build_reports()
+    for dataset_id in published_dataset_ids():
+
+        @task(task_id=f"gate_and_publish__{dataset_id}")
+        def gate_and_publish(dataset: str) -> dict:
+            from territoire.pipeline import publish_dataset
+
+            return publish_dataset(dataset).as_dict()
+
+        gate_and_publish(dataset_id) >> reports

@@ -1,0 +1,73 @@
+"""transform_warehouse: dbt builds staging -> intermediate -> marts (into `audit`) through Cosmos.
+
+Scheduled on the raw tables' Assets: any successful load triggers a rebuild. One Airflow task per
+dbt model, its tests right after it. Cosmos reads dbt_project/target/manifest.json
+(LoadMode.DBT_MANIFEST: no dbt command at parse time; `make manifest` writes it) and builds the dbt
+profile from the Airflow connection `warehouse`.
+"""
+
+from datetime import timedelta
+
+from airflow.sdk import DAG, AssetAny, Param, task
+from cosmos import (
+    DbtTaskGroup,
+    ExecutionConfig,
+    LoadMode,
+    ProfileConfig,
+    ProjectConfig,
+    RenderConfig,
+    TestBehavior,
+)
+from cosmos.constants import InvocationMode
+from cosmos.profiles import PostgresUserPasswordProfileMapping
+
+from territoire import assets, settings
+from territoire.dag_factory import DEFAULT_ARGS, START, all_raw_assets
+
+DBT_DIR = settings.dbt_project_dir()
+
+with DAG(
+    dag_id="transform_warehouse",
+    description="dbt: staging, intermediate and marts (written to the audit schema)",
+    schedule=AssetAny(*all_raw_assets()),
+    start_date=START,
+    catchup=False,
+    max_active_runs=1,
+    default_args={**DEFAULT_ARGS, "retries": 1, "retry_delay": timedelta(minutes=1)},
+    tags=["transformation", "dbt"],
+    params={"full_refresh": Param(False, type="boolean",
+                                  description="Rebuild incremental models from scratch (dbt --full-refresh)")},
+    doc_md=__doc__ + """
+**On call.** A failed `*.run` task is a SQL error in that model; a failed `*.test` task is a dbt test
+(the log lists the failing rows' query). Marts only reach analysts through `publish_open_data`, so a
+failure here publishes nothing. Full refresh: trigger with `{"full_refresh": true}`
+(`airflow dags trigger transform_warehouse -c '{"full_refresh": true}'`).
+""",
+) as dag:
+    dbt = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_DIR,
+            manifest_path=DBT_DIR / "target" / "manifest.json",
+            project_name="territoire",
+        ),
+        profile_config=ProfileConfig(
+            profile_name="territoire",
+            target_name="warehouse",
+            profile_mapping=PostgresUserPasswordProfileMapping(conn_id="warehouse", profile_args={"schema": "public"}),
+        ),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH),
+        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
+        operator_args={
+            "install_deps": False,
+            "full_refresh": "{{ params.full_refresh }}",
+            "emit_datasets": False,  # this DAG emits one Asset for the marts, below
+        },
+    )
+
+    @task(outlets=[assets.AUDIT_MARTS])
+    def marts_ready() -> str:
+        """Marks the audit marts as updated: triggers publish_open_data."""
+        return "audit marts rebuilt"
+
+    dbt >> marts_ready()

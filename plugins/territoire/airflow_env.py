@@ -1,0 +1,43 @@
+"""The environment Airflow runs in for the demo, the tests and `make airflow-*` targets.
+
+Airflow's own metadata database is SQLite under var/airflow (the docker-compose stack uses
+PostgreSQL instead); the `warehouse` connection points at the warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from territoire import settings, warehouse
+
+
+def airflow_home() -> Path:
+    return Path(os.environ.get("AIRFLOW_HOME") or settings.var_dir() / "airflow")
+
+
+def environment(url: str | None = None, home: Path | None = None) -> dict[str, str]:
+    home = home or airflow_home()
+    home.mkdir(parents=True, exist_ok=True)
+    url = url or warehouse.get_url()
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+        or f"sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        "AIRFLOW__API__EXPOSE_CONFIG": "False",
+        "AIRFLOW_CONN_WAREHOUSE": warehouse.airflow_connection_uri(url),
+        "WAREHOUSE_URL": url,
+        "TERRITOIRE_VAR_DIR": str(settings.var_dir()),
+        "PYTHONPATH": os.pathsep.join(p for p in (str(settings.PROJECT_ROOT / "plugins"),
+                                                   os.environ.get("PYTHONPATH")) if p),
+        "GX_ANALYTICS_ENABLED": "false",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "NO_COLOR": "1",
+    })
+    return env
