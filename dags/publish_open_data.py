@@ -34,7 +34,16 @@ published knowingly with `territoire publish <id> --override-by NAME --reason TE
 
         return build()
 
+    @task(trigger_rule="one_failed")
+    def fail_if_a_dataset_was_blocked() -> None:
+        """Runs only when a gate failed: makes the DAG run fail (the reports above were still rebuilt)."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        raise AirflowFailException("at least one dataset failed its quality gate and was not published: "
+                                   "see the failed gate_and_publish__* tasks")
+
     reports = build_reports()
+    blocked = fail_if_a_dataset_was_blocked()
     for dataset_id in published_dataset_ids():
 
         @task(task_id=f"gate_and_publish__{dataset_id}")
@@ -43,4 +52,4 @@ published knowingly with `territoire publish <id> --override-by NAME --reason TE
 
             return publish_dataset(dataset).as_dict()
 
-        gate_and_publish(dataset_id) >> reports
+        gate_and_publish(dataset_id) >> [reports, blocked]

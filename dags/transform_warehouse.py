@@ -3,7 +3,7 @@
 Scheduled on the raw tables' Assets: any successful load triggers a rebuild. One Airflow task per
 dbt model, its tests right after it. Cosmos reads dbt_project/target/manifest.json
 (LoadMode.DBT_MANIFEST: no dbt command at parse time; `make manifest` writes it) and builds the dbt
-profile from the Airflow connection `warehouse`.
+profile from the Airflow connection `warehouse` (territoire.cosmos_profile).
 """
 
 from datetime import timedelta
@@ -19,9 +19,9 @@ from cosmos import (
     TestBehavior,
 )
 from cosmos.constants import InvocationMode
-from cosmos.profiles import PostgresUserPasswordProfileMapping
 
 from territoire import assets, settings
+from territoire.cosmos_profile import WarehouseProfileMapping
 from territoire.dag_factory import DEFAULT_ARGS, START, all_raw_assets
 
 DBT_DIR = settings.dbt_project_dir()
@@ -54,7 +54,7 @@ failure here publishes nothing. Full refresh: trigger with `{"full_refresh": tru
         profile_config=ProfileConfig(
             profile_name="territoire",
             target_name="warehouse",
-            profile_mapping=PostgresUserPasswordProfileMapping(conn_id="warehouse", profile_args={"schema": "public"}),
+            profile_mapping=WarehouseProfileMapping(conn_id="warehouse", profile_args={"schema": "public"}),
         ),
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),

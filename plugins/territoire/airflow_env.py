@@ -39,5 +39,9 @@ def environment(url: str | None = None, home: Path | None = None) -> dict[str, s
         "GX_ANALYTICS_ENABLED": "false",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
         "NO_COLOR": "1",
+        # No telemetry calls from Cosmos or dbt (and no network at all in CI).
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        "DO_NOT_TRACK": "1",
+        "SCARF_NO_ANALYTICS": "true",
     })
     return env

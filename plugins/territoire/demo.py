@@ -9,6 +9,7 @@ Full Airflow logs go to var/demo/logs/; the terminal shows which stage and task 
 from __future__ import annotations
 
 import re
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,39 +19,47 @@ from territoire import airflow_env, dbt, settings, warehouse
 from territoire.catalog import load_catalog
 from territoire.datasets import load_datasets
 
-TASK_LINE = re.compile(r"(Marking task as (SUCCESS|FAILED|SKIPPED|UP_FOR_RETRY)|Task instance .* (success|failed)"
-                       r"|state=(success|failed|skipped|up_for_retry))", re.I)
-
 
 def say(text: str = "") -> None:
     print(text, flush=True)
 
 
-def airflow(args: list[str], env: dict, log_file: Path, show: re.Pattern | None = None) -> int:
+def airflow(args: list[str], env: dict, log_file: Path) -> int:
     exe = str(Path(sys.executable).with_name("airflow"))
     with open(log_file, "w", encoding="utf-8") as log:
-        proc = subprocess.Popen([exe, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for line in proc.stdout:
-            log.write(line)
-            if show is not None:
-                m = re.search(r"task_id=([\w.\-]+).*?state=(\w+)|Running task (\S+)", line)
-                if m and ("state=" in line and "success" in line or "failed" in line):
-                    say(f"      {m.group(1) or m.group(3)}: {m.group(2) or ''}")
-        return proc.wait()
+        return subprocess.run([exe, *args], env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+def task_states(env: dict, dag_id: str) -> list[tuple[str, str]]:
+    """(task_id, state) of the latest run of `dag_id`, read from Airflow's SQLite metadata database."""
+    db = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///")
+    with sqlite3.connect(db) as conn:
+        run = conn.execute("select run_id from dag_run where dag_id = ? order by id desc limit 1", (dag_id,)).fetchone()
+        if not run:
+            return []
+        return conn.execute("select task_id, coalesce(state, 'none') from task_instance where dag_id = ? "
+                            "and run_id = ? order by start_date", (dag_id, run[0])).fetchall()
 
 
 def dags_test(dag_id: str, env: dict, logs: Path) -> bool:
+    say(f"    running {dag_id} ...")
     started = time.monotonic()
     log_file = logs / f"{dag_id}.log"
-    code = airflow(["dags", "test", dag_id, "2026-11-25"], env, log_file)
+    code = airflow(["dags", "test", dag_id], env, log_file)
     text = log_file.read_text(encoding="utf-8", errors="replace")
-    failed = sorted(set(re.findall(r"task_id=([\w.\-]+)[^\n]*?(?:state=failed|Marking task as FAILED)", text)))
-    ok = code == 0 and "state=failed" not in text.split("DagRun Finished")[-1] if "DagRun Finished" in text else code == 0
-    status = "ok" if ok and not failed else "FAILED"
-    say(f"    {dag_id}: {status} in {time.monotonic() - started:.0f}s (log: {log_file})")
-    for task_id in failed:
-        say(f"      failed task: {task_id}")
-    return ok and not failed
+    finished = re.findall(r"DagRun Finished: dag_id=\S+.*?state=(\w+)", text)
+    states = task_states(env, dag_id)
+    ok = code == 0 and finished[-1:] == ["success"]
+    counts: dict[str, int] = {}
+    for _, state in states:
+        counts[state] = counts.get(state, 0) + 1
+    detail = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    say(f"    {dag_id}: {'ok' if ok else 'FAILED'} in {time.monotonic() - started:.0f}s ({detail or 'no task ran'})"
+        f"  log: {log_file}")
+    for task_id, state in states:
+        if state not in ("success", "skipped"):
+            say(f"      {state}: {task_id}")
+    return ok
 
 
 def summary(url: str) -> None:
