@@ -7,6 +7,9 @@ set -euo pipefail
 
 say() { printf '[airflow-init] %s\n' "$*"; }
 
+# Where the Dockerfile puts the project (overridable to run the script on a checkout, as the tests do).
+TERRITOIRE_HOME="${TERRITOIRE_HOME:-/opt/territoire}"
+
 # Compose already refuses to start without these (${VAR:?} in docker-compose.yml); this guard is for
 # anyone running the script by hand.
 for var in AIRFLOW__DATABASE__SQL_ALCHEMY_CONN AIRFLOW__CORE__FERNET_KEY AIRFLOW__API_AUTH__JWT_SECRET \
@@ -16,8 +19,6 @@ for var in AIRFLOW__DATABASE__SQL_ALCHEMY_CONN AIRFLOW__CORE__FERNET_KEY AIRFLOW
         exit 1
     fi
 done
-
-say "Airflow $(airflow version)"
 
 say "1/4 migrating Airflow's metadata database (airflow db migrate)"
 airflow db migrate
@@ -45,10 +46,10 @@ python -c "from territoire import warehouse; warehouse.ensure_schemas()"
 mkdir -p "${TERRITOIRE_LANDING_DIR:?}" "${TERRITOIRE_PUBLICATION_DIR:?}"
 
 say "4/4 dbt parse (writes dbt_project/target/manifest.json, which Cosmos renders into tasks)"
-if [[ -f /opt/territoire/dbt_project/dbt_project.yml ]]; then
-    dbt parse --project-dir /opt/territoire/dbt_project --profiles-dir "${DBT_PROFILES_DIR:-/opt/territoire/dbt_project}"
+if [[ -f "$TERRITOIRE_HOME/dbt_project/dbt_project.yml" ]]; then
+    dbt parse --project-dir "$TERRITOIRE_HOME/dbt_project" --profiles-dir "${DBT_PROFILES_DIR:-$TERRITOIRE_HOME/dbt_project}"
 else
-    say "ERROR: /opt/territoire/dbt_project/dbt_project.yml is missing: is ./dbt_project mounted?" >&2
+    say "ERROR: $TERRITOIRE_HOME/dbt_project/dbt_project.yml is missing: is ./dbt_project mounted?" >&2
     exit 1
 fi
 

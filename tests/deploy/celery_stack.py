@@ -5,7 +5,9 @@ distributed setup works without a Docker engine: a fresh PostgreSQL metadata dat
 127.0.0.1:5432 (migrated with `airflow db migrate`, dropped afterwards), Redis on 127.0.0.1:6379 as
 the broker (a database number of its own, claimed and flushed), then `airflow scheduler`,
 `airflow dag-processor`, `airflow api-server` and two `airflow celery worker` processes with
-distinct hostnames. AIRFLOW_HOME is a temporary folder. Everything started is stopped at the end:
+distinct hostnames. Before starting them it initialises the stack with deploy/airflow-init.sh, the
+script of the compose `airflow-init` service (metadata migration, admin password, warehouse schemas
+in a fresh warehouse database, dbt manifest). AIRFLOW_HOME is a temporary folder. Everything started is stopped at the end:
 each process runs in its own process group, stopped with SIGTERM then SIGKILL after a bounded wait.
 
     with CeleryStack(dags_folder=path) as stack:
@@ -119,14 +121,21 @@ def free_port() -> int:
 class CeleryStack:
     dags_folder: Path
     workers: tuple[str, ...] = ("worker-a", "worker-b")
+    # True: initialise like the compose `airflow-init` service (deploy/airflow-init.sh: db migrate,
+    # admin password, warehouse schemas in a fresh warehouse database, dbt manifest).
+    # False: only `airflow db migrate` and a password file.
+    run_init_script: bool = True
     worker_concurrency: int = 2
     extra_env: dict[str, str] = field(default_factory=dict)
     root: Path | None = None
     # Filled by start():
     metadata_db: str = ""
+    warehouse_db: str = ""
     redis_db: int = -1
     api_port: int = 0
     queue: str = ""
+    admin_password: str = ""
+    init_result: subprocess.CompletedProcess | None = None
     env: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     _token: str = ""
@@ -154,11 +163,11 @@ class CeleryStack:
         (home / "logs").mkdir(parents=True, exist_ok=True)
         (self.root / "pylib").mkdir(exist_ok=True)
         (self.root / "pylib" / "stack_hostname.py").write_text(_HOSTNAME_MODULE, encoding="utf-8")
-        password = secrets.token_hex(12)
-        (home / "passwords.json").write_text(json.dumps({ADMIN_USER: password}), encoding="utf-8")
-        self._password = password
+        self.admin_password = secrets.token_hex(12)
+        self.passwords_file = self.root / "auth" / "passwords.json"
+        self.shared_dir = self.root / "shared"
 
-        self._create_metadata_db()
+        self.metadata_db = self._create_database("airflow_stack")
         self._claim_redis_db()
         self.api_port = free_port()
         # A queue of this run's own: even a stray worker of another run cannot take its tasks.
@@ -179,7 +188,7 @@ class CeleryStack:
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
             "AIRFLOW__CORE__AUTH_MANAGER": "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "stack_hostname.get",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
             "AIRFLOW__CELERY__BROKER_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{self.redis_db}",
@@ -201,12 +210,31 @@ class CeleryStack:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "false",
             "CELERY_STACK_HOSTNAME": "stack-main",
-            **self.extra_env,
+            # Shared storage of the stack (the compose territoire-shared volume).
+            "TERRITOIRE_VAR_DIR": str(self.shared_dir),
+            "TERRITOIRE_LANDING_DIR": str(self.shared_dir / "landing"),
+            "TERRITOIRE_PUBLICATION_DIR": str(self.shared_dir / "publication"),
         }
+        if self.run_init_script:
+            self.warehouse_db = self._create_database("territoire_stack")
+            from territoire import warehouse
 
-        migrate = self.airflow("db", "migrate", timeout=300)
-        if migrate.returncode != 0:
-            raise StackError(f"`airflow db migrate` failed (exit {migrate.returncode}): {migrate.stderr[-3000:]}")
+            wh_url = f"postgresql://postgres@127.0.0.1:5432/{self.warehouse_db}"
+            self.env.update(
+                WAREHOUSE_URL=wh_url,
+                AIRFLOW_CONN_WAREHOUSE=warehouse.airflow_connection_uri(wh_url),
+                TERRITOIRE_HOME=str(PROJECT_ROOT),
+                # dbt writes its manifest and logs here, not into the (shared) checkout.
+                DBT_TARGET_PATH=str(self.root / "dbt_target"),
+                DBT_LOG_PATH=str(self.root / "dbt_logs"),
+                **warehouse.dbt_env(wh_url),
+            )
+        self.env.update(self.extra_env)
+
+        self.init_result = self.run_init()
+        if self.init_result.returncode != 0:
+            out = self.init_result.stdout[-3000:] + self.init_result.stderr[-3000:]
+            raise StackError(f"initialisation failed (exit {self.init_result.returncode}):\n{out}")
 
         self._spawn("api-server", ["api-server"])
         self._spawn("scheduler", ["scheduler"])
@@ -255,23 +283,50 @@ class CeleryStack:
             except OSError as exc:
                 log.warning("could not flush Redis db %s: %s", self.redis_db, exc)
             self.redis_db = -1
-        if self.metadata_db:
+        for db in (self.metadata_db, self.warehouse_db):
+            if not db:
+                continue
             try:
                 with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-                    conn.execute(f'drop database if exists "{self.metadata_db}" with (force)')
+                    conn.execute(f'drop database if exists "{db}" with (force)')
             except psycopg.Error as exc:
-                log.warning("could not drop %s: %s", self.metadata_db, exc)
-            self.metadata_db = ""
+                log.warning("could not drop %s: %s", db, exc)
+        self.metadata_db = self.warehouse_db = ""
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
 
     # -- resources --
 
-    def _create_metadata_db(self) -> None:
-        self.metadata_db = f"airflow_stack_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    def _create_database(self, prefix: str) -> str:
+        name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'create database "{self.metadata_db}"')
+            conn.execute(f'create database "{name}"')
+        return name
+
+    def run_init(self, admin_password: str | None = None) -> subprocess.CompletedProcess:
+        """Initialise (or re-initialise) the stack, as the compose `airflow-init` service does."""
+        if admin_password:
+            self.admin_password = admin_password
+            self._token = ""
+        if not self.run_init_script:
+            self.passwords_file.parent.mkdir(parents=True, exist_ok=True)
+            self.passwords_file.write_text(json.dumps({ADMIN_USER: self.admin_password}), encoding="utf-8")
+            return self.airflow("db", "migrate", timeout=300)
+        # Like compose: only the init job sees the admin password, in its environment.
+        return subprocess.run(
+            [str(PROJECT_ROOT / "deploy" / "airflow-init.sh")],
+            env={
+                **self.env,
+                "PATH": f"{VENV_BIN}{os.pathsep}{self.env.get('PATH', '')}",
+                "AIRFLOW_ADMIN_USERNAME": ADMIN_USER,
+                "AIRFLOW_ADMIN_PASSWORD": self.admin_password,
+            },
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=self.root,
+        )
 
     def _claim_redis_db(self) -> None:
         """Take the first Redis database of REDIS_DBS no other live stack claims, and flush it."""
@@ -292,7 +347,7 @@ class CeleryStack:
         if logs is None:
             logs = self._logs = {}
         path = self.root / f"{name}.log"
-        logs[name] = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
+        logs[name] = open(path, "w", encoding="utf-8")  # closed in stop()
         self.processes[name] = subprocess.Popen(
             [str(VENV_BIN / "airflow"), *args],
             env={**self.env, **(env or {})},
@@ -363,7 +418,7 @@ class CeleryStack:
     def token(self) -> str:
         if not self._token:
             self._token = self._request(
-                "POST", "/auth/token", {"username": ADMIN_USER, "password": self._password}, auth=False
+                "POST", "/auth/token", {"username": ADMIN_USER, "password": self.admin_password}, auth=False
             )["access_token"]
         return self._token
 

@@ -1,5 +1,6 @@
 """The CeleryExecutor stack runs tasks on two workers (scheduler, dag-processor, api-server, Redis).
 
+The stack starts like docker-compose.yml's: deploy/airflow-init.sh first, then the services.
 A throwaway DAG, written by the test into a temporary folder, fans out into parallel tasks; the
 test triggers it with `airflow dags trigger`, waits (bounded) for the run to succeed through the
 REST API, and checks from the task instances' `hostname` that both workers ran some of them.
@@ -8,15 +9,21 @@ The pipeline DAGs are not used yet: this proves the distributed setup itself.
 
 from __future__ import annotations
 
+import json
+import stat
 import textwrap
 import time
 
+import psycopg
 import pytest
-from celery_stack import CeleryStack, postgres_answers, redis_answers
+from celery_stack import ADMIN_USER, CeleryStack, StackError, postgres_answers, redis_answers
+
+from territoire import warehouse
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(420)]
 
-FANOUT = 8
+# With one task slot per worker (see the fixture), four 3-second tasks cannot all go to one worker.
+FANOUT = 4
 
 DAG_FILE = textwrap.dedent(
     f'''
@@ -38,7 +45,7 @@ DAG_FILE = textwrap.dedent(
     def stack_fanout():
         @task
         def work(n: int) -> int:
-            # Long enough that one worker's slots fill up and the other worker takes the rest.
+            # Long enough that one worker's slot is busy when the next task is queued.
             time.sleep(3)
             return n * n
 
@@ -62,7 +69,7 @@ def stack(tmp_path_factory):
             pytest.skip(reason)
     dags = tmp_path_factory.mktemp("stack_dags")
     (dags / "stack_fanout.py").write_text(DAG_FILE, encoding="utf-8")
-    with CeleryStack(dags_folder=dags) as running:
+    with CeleryStack(dags_folder=dags, worker_concurrency=1) as running:
         yield running
     # Everything it started is gone.
     for name, proc in running.processes.items():
@@ -83,3 +90,30 @@ def test_tasks_run_on_both_celery_workers(stack):
     # Every mapped task ran through the executor, on the queue the workers serve.
     assert {ti["queue"] for ti in tis} == {stack.queue}
     print(f"run {run_id}: {len(tis)} tasks on {sorted(hosts)} in {time.monotonic() - started:.1f}s")
+
+
+def test_the_init_script_prepared_the_stack(stack):
+    """deploy/airflow-init.sh (the compose airflow-init service) ran before the services started."""
+    out = stack.init_result.stdout
+    for step in ("1/4", "2/4", "3/4", "4/4"):
+        assert step in out, out
+    assert stack.admin_password not in out + stack.init_result.stderr, "the admin password leaked in the log"
+    assert json.loads(stack.passwords_file.read_text()) == {ADMIN_USER: stack.admin_password}
+    assert stat.S_IMODE(stack.passwords_file.stat().st_mode) == 0o600
+    with psycopg.connect(stack.env["WAREHOUSE_URL"]) as conn:
+        schemas = {r[0] for r in conn.execute("select nspname from pg_namespace")}
+    assert set(warehouse.SCHEMAS) <= schemas
+    assert (stack.shared_dir / "landing").is_dir() and (stack.shared_dir / "publication").is_dir()
+    manifest = json.loads((stack.root / "dbt_target" / "manifest.json").read_text())
+    assert any(key.startswith("model.") for key in manifest["nodes"])
+
+
+def test_init_runs_again_and_rotates_the_admin_password(stack):
+    """`docker compose up` runs airflow-init on every start: it must be idempotent."""
+    old = stack.admin_password
+    again = stack.run_init(admin_password="rotated-" + old[:6])
+    assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    # The running api-server accepts the new password and refuses the old one.
+    assert stack.token()
+    with pytest.raises(StackError, match="HTTP 401"):
+        stack._request("POST", "/auth/token", {"username": ADMIN_USER, "password": old}, auth=False)
