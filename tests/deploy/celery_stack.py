@@ -125,6 +125,9 @@ class CeleryStack:
     # admin password, warehouse schemas in a fresh warehouse database, dbt manifest).
     # False: only `airflow db migrate` and a password file.
     run_init_script: bool = True
+    # True: dbt writes its manifest into the stack's folder, not into the checkout (which other
+    # runs share). A pipeline run whose DAG reads dbt_project/target/manifest.json needs False.
+    isolate_dbt_target: bool = True
     worker_concurrency: int = 2
     extra_env: dict[str, str] = field(default_factory=dict)
     root: Path | None = None
@@ -224,11 +227,10 @@ class CeleryStack:
                 WAREHOUSE_URL=wh_url,
                 AIRFLOW_CONN_WAREHOUSE=warehouse.airflow_connection_uri(wh_url),
                 TERRITOIRE_HOME=str(PROJECT_ROOT),
-                # dbt writes its manifest and logs here, not into the (shared) checkout.
-                DBT_TARGET_PATH=str(self.root / "dbt_target"),
-                DBT_LOG_PATH=str(self.root / "dbt_logs"),
                 **warehouse.dbt_env(wh_url),
             )
+            if self.isolate_dbt_target:
+                self.env.update(DBT_TARGET_PATH=str(self.root / "dbt_target"), DBT_LOG_PATH=str(self.root / "dbt_logs"))
         self.env.update(self.extra_env)
 
         self.init_result = self.run_init()

@@ -40,6 +40,9 @@ SYSTEM_PROGRAMS = {"sh", "bash", "python", "python3", "pip", "uv", "env", "test"
 SECRET_NAME = re.compile(
     r"^(?!.*_(FILE|PATH)$).*(PASSWORD|SECRET|FERNET|_KEY$|TOKEN|BASIC_AUTH|CREDENTIAL)", re.IGNORECASE
 )
+# Config sections of packages that read options they do not declare to Airflow (section -> package):
+# such an option is accepted when the package's source reads it.
+UNDECLARED_CONFIG_SECTIONS = {"cosmos": "cosmos"}
 # Environment of every Airflow service: what the CeleryExecutor stack cannot run without.
 REQUIRED_AIRFLOW_ENV = (
     "AIRFLOW__CORE__EXECUTOR",
@@ -586,6 +589,13 @@ for section, key in req["options"]:
         out["options"][f"{section}.{key}"] = f"deprecated: use AIRFLOW__{new[0].upper()}__{new[1].upper()}"
     elif base in options:
         out["options"][f"{section}.{key}"] = None
+    elif section in req["undeclared_sections"]:
+        # Some packages read options with a fallback without declaring them: look in their source.
+        import pathlib, re
+        pkg = pathlib.Path(importlib.import_module(req["undeclared_sections"][section]).__file__).parent
+        pattern = re.compile(r"conf\.get\w*\(\s*[\"']%s[\"']\s*,\s*[\"']%s[\"']" % (section, base))
+        found = any(pattern.search(f.read_text(errors="replace")) for f in pkg.rglob("*.py"))
+        out["options"][f"{section}.{key}"] = None if found else f"unknown option (not read by {pkg.name} either)"
     else:
         out["options"][f"{section}.{key}"] = "unknown option"
 for path in req["objects"]:
@@ -605,7 +615,12 @@ _PROBE_CACHE: dict[str, dict] = {}
 def probe_airflow(argvs, options, objects, python: Path | None = None) -> dict:
     """Ask the installed Airflow (one process) about CLI argv, config options and import paths."""
     python = python or PROJECT_ROOT / ".venv" / "bin" / "python"
-    req = {"argvs": sorted(list(a) for a in argvs), "options": sorted(list(o) for o in options), "objects": sorted(objects)}
+    req = {
+        "argvs": sorted(list(a) for a in argvs),
+        "options": sorted(list(o) for o in options),
+        "objects": sorted(objects),
+        "undeclared_sections": UNDECLARED_CONFIG_SECTIONS,
+    }
     key = json.dumps([str(python), req])
     if key not in _PROBE_CACHE:  # importing Airflow's CLI takes seconds: ask once per question
         _PROBE_CACHE[key] = _run_probe(req, python)

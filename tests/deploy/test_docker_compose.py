@@ -249,6 +249,7 @@ def test_checker_catches_bad_commands_and_config(resolved, tmp_path):
     services["airflow-scheduler"]["environment"]["AIRFLOW__WEBSERVER__SECRET_KEY"] = "x"  # moved to [api]
     services["airflow-scheduler"]["environment"]["AIRFLOW__CORE__EXECUTION_API_URL"] = "x"  # typo
     services["airflow-scheduler"]["environment"]["AIRFLOW__CORE__AUTH_MANAGER"] = "airflow.auth.NoSuchManager"
+    services["airflow-scheduler"]["environment"]["AIRFLOW__COSMOS__ENABLE_TELEMETERY"] = "false"  # typo
     services["flower"]["command"] = ["flower-server"]
     problems = command_problems(model, project, venv_bin=PROJECT_ROOT / ".venv" / "bin")
     text = _fmt(problems)
@@ -258,6 +259,8 @@ def test_checker_catches_bad_commands_and_config(resolved, tmp_path):
     assert "[webserver] secret_key is not an option of the installed Airflow (deprecated: use AIRFLOW__API__SECRET_KEY)" in text, text
     assert "[core] execution_api_url is not an option" in text, text
     assert "airflow.auth.NoSuchManager cannot be imported" in text, text
+    assert "[cosmos] enable_telemetery is not an option" in text and "not read by cosmos either" in text, text
+    assert "enable_telemetry is not" not in text, text  # the real (undeclared) Cosmos option is accepted
     assert "airflow-init.sh is not executable" in text, text
     # flower's entrypoint is the image's `airflow`: `airflow flower-server` is not a command either.
     assert "`airflow flower-server` is not a valid" in text, text
