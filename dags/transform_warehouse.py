@@ -50,6 +50,7 @@ failure here publishes nothing. Full refresh: trigger with `{"full_refresh": tru
             dbt_project_path=DBT_DIR,
             manifest_path=DBT_DIR / "target" / "manifest.json",
             project_name="territoire",
+            install_dbt_deps=False,  # the project has no packages: nothing to download at run time
         ),
         profile_config=ProfileConfig(
             profile_name="territoire",
@@ -59,7 +60,6 @@ failure here publishes nothing. Full refresh: trigger with `{"full_refresh": tru
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         operator_args={
-            "install_deps": False,
             "full_refresh": "{{ params.full_refresh }}",
             "emit_datasets": False,  # this DAG emits one Asset for the marts, below
         },

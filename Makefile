@@ -1,0 +1,64 @@
+# Territoire: the two commands a newcomer needs are `make demo` and `make test`.
+# Everything else is here for data engineers. `make help` lists the targets.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONPATH := $(CURDIR)/plugins
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+
+.DEFAULT_GOAL := help
+.PHONY: help env demo test test-fast lint manifest dbt-build dbt-docs airflow-standalone bench bench-loader bench-gate clean clean-warehouse
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-20s %s\n", $$1, $$2}'
+
+$(TOOLS)/bin/uv:
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found: install Python 3.11 (see README)"; exit 1; }
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(BIN)/territoire: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+env: $(BIN)/territoire ## Create the virtual environment (.venv) from uv.lock
+
+manifest: env ## Write dbt_project/target/manifest.json (Cosmos renders the dbt DAG from it)
+	$(BIN)/python -c "from territoire import dbt; dbt.parse()"
+
+demo: env ## Run the whole pipeline on the shipped sample data through Airflow, then print a summary
+	$(BIN)/python -m territoire.demo
+
+test: env ## Run every test (unit, integration, end-to-end, deployment)
+	$(BIN)/python -m pytest -q
+
+test-fast: env ## Only the tests not marked slow
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: env ## ruff (incl. the Airflow rules)
+	$(BIN)/ruff check plugins dags tests bench
+
+dbt-build: env ## dbt build against the warehouse (WAREHOUSE_URL, or the embedded server)
+	$(BIN)/python -c "from territoire import dbt; dbt.run(['build'])"
+
+dbt-docs: env ## Generate dbt docs into the publication folder
+	$(BIN)/python -c "from territoire import dbt; dbt.run(['docs', 'generate'])"
+
+bench: bench-loader bench-gate ## Run the benchmarks (figures as `bench <name>: <value> <unit>`)
+
+bench-loader: env ## Loader vs psql \copy vs pandas.to_sql on 1,000,000 synthetic rows
+	$(BIN)/python bench/bench_loader.py
+
+bench-gate: env ## Quality gate vs one hand-written SQL query on a 1,000,000-row table
+	$(BIN)/python bench/bench_gate.py
+
+clean-warehouse: ## Stop the embedded PostgreSQL server
+	-$(BIN)/python -c "from territoire import warehouse; warehouse.stop_embedded()"
+
+clean: clean-warehouse ## Remove what runs produced (var/, dbt target) but keep the environment
+	rm -rf var dbt_project/target dbt_project/logs

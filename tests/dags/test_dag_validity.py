@@ -1,0 +1,103 @@
+"""Every DAG imports without error, is well described, and parsing touches no database or network."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from territoire import dbt, settings
+from territoire.catalog import load_catalog
+from territoire.dag_factory import OWNER, STAGE_TAGS
+from territoire.datasets import load_datasets
+
+
+class NetworkUsedAtParseTime(AssertionError):
+    pass
+
+
+@pytest.fixture(scope="module")
+def dagbag(monkeypatch_module, tmp_path_factory):
+    if not dbt.manifest_path().exists():
+        dbt.parse()
+    home = tmp_path_factory.mktemp("airflow_home")
+    monkeypatch_module.setenv("AIRFLOW_HOME", str(home))
+    monkeypatch_module.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    # A DAG file that opens a socket (database, HTTP) while being parsed fails the test.
+    real_connect = socket.socket.connect
+
+    def forbidden(self, address):
+        raise NetworkUsedAtParseTime(f"a DAG file opened a connection to {address} while being parsed")
+
+    monkeypatch_module.setattr(socket.socket, "connect", forbidden)
+    monkeypatch_module.setattr(socket, "create_connection",
+                               lambda *a, **k: (_ for _ in ()).throw(NetworkUsedAtParseTime(str(a))))
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(str(settings.PROJECT_ROOT / "dags"))
+    monkeypatch_module.setattr(socket.socket, "connect", real_connect)
+    return bag
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}, dagbag.import_errors
+
+
+def test_one_ingestion_dag_per_catalog_source_and_the_pipeline_dags(dagbag):
+    expected = {f"ingest_{s.id}" for s in load_catalog()} | {"transform_warehouse", "publish_open_data"}
+    assert expected <= set(dagbag.dag_ids)
+
+
+@pytest.mark.parametrize("attribute", ["owner", "retries"])
+def test_every_task_has_owner_and_retries(dagbag, attribute):
+    for dag in dagbag.dags.values():
+        for t in dag.tasks:
+            if attribute == "owner":
+                assert t.owner == OWNER, f"{dag.dag_id}.{t.task_id} owner is {t.owner!r}"
+            else:
+                assert t.retries is not None, f"{dag.dag_id}.{t.task_id} has no retries setting"
+
+
+def test_tags_come_from_the_vocabulary_and_docs_exist(dagbag):
+    for dag in dagbag.dags.values():
+        assert dag.tags, dag.dag_id
+        assert any(tag in STAGE_TAGS for tag in dag.tags), f"{dag.dag_id} has no stage tag: {dag.tags}"
+        assert dag.doc_md and "On call" in dag.doc_md, f"{dag.dag_id} lacks triage notes in doc_md"
+
+
+def test_ingestion_dags_emit_raw_assets_and_transform_is_scheduled_on_them(dagbag):
+    raw_names = set()
+    for source in load_catalog():
+        dag = dagbag.dags[f"ingest_{source.id}"]
+        assert dag.max_active_runs == 1
+        for t in dag.tasks:
+            names = {o.name for o in t.outlets}
+            assert names and all(n.startswith("raw.") for n in names), (dag.dag_id, t.task_id, names)
+            raw_names |= names
+    transform = dagbag.dags["transform_warehouse"]
+    scheduled_on = {a.name for a in transform.timetable.asset_condition.objects}
+    assert raw_names <= scheduled_on, f"raw tables that do not trigger the warehouse: {raw_names - scheduled_on}"
+
+
+def test_transform_renders_one_task_per_dbt_model(dagbag):
+    import json
+
+    manifest = json.loads(dbt.manifest_path().read_text())
+    models = {n["name"] for n in manifest["nodes"].values()
+              if n["resource_type"] == "model" and n["package_name"] == "territoire"}
+    task_ids = {t.task_id for t in dagbag.dags["transform_warehouse"].tasks}
+    missing = {m for m in models if not any(tid.startswith(f"dbt.{m}.") or tid == f"dbt.{m}_run" or
+                                           f".{m}." in f".{tid}." for tid in task_ids)}
+    assert not missing, f"dbt models without an Airflow task: {sorted(missing)[:10]}"
+
+
+def test_publication_dag_has_a_gate_per_dataset(dagbag):
+    task_ids = {t.task_id for t in dagbag.dags["publish_open_data"].tasks}
+    for dataset_id in load_datasets():
+        assert f"gate_and_publish__{dataset_id}" in task_ids
