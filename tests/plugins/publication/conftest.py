@@ -66,3 +66,20 @@ def points_dataset(name: str = "pub_test_points", **overrides) -> Dataset:
 def points():
     """(make_points_table, points_dataset): build the synthetic table, declare its dataset."""
     return make_points_table, points_dataset
+
+
+@pytest.fixture
+def udata_portal(monkeypatch):
+    """A fake udata portal on 127.0.0.1 (fake_udata.py), its API key in the environment."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fake_udata import FakeUdataServer
+
+    key = "synthetic-api-key-" + "x" * 8
+    with FakeUdataServer(key, {"org-territoire"}) as fake:
+        monkeypatch.setenv("TERRITOIRE_UDATA_URL", fake.url)
+        monkeypatch.setenv("TERRITOIRE_UDATA_API_KEY", key)
+        monkeypatch.delenv("AIRFLOW_CONN_UDATA_PORTAL", raising=False)
+        yield fake
