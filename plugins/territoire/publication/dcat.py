@@ -242,3 +242,9 @@ def write_catalogue(publication: Path | None = None) -> list[Path]:
         _atomic_write(paths[0], jsonld)
         _atomic_write(paths[1], turtle)
     return paths
+
+
+def build_catalogue(url: str | None = None) -> Path:
+    """Rebuild the catalogue (for `pipeline.build_reports`); returns the JSON-LD path. `url` is unused:
+    the catalogue is built from the published datapackage.json files, not from the warehouse."""
+    return write_catalogue()[0]
