@@ -1,0 +1,188 @@
+"""The territorial warehouse builds on the real samples and harmonises their geography.
+
+One fresh database: every demo resource of the catalog is loaded with the Loader (the GTFS feed
+through `extract_feed`, one raw table per file), `dbt build` runs on it, then the assertions read
+the marts. A second, small `dbt run` replaces the demo GTFS feed with a tiny hand-made SYNTHETIC
+feed placed in Belfort to check the transport indicators against values computed by hand.
+Expected values are computed from the sample files themselves, never typed in.
+"""
+
+from __future__ import annotations
+
+import csv
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from conftest import create_database, drop_database
+from demo_loading import load_demo
+
+from territoire import dbt, settings, warehouse
+from territoire.catalog import load_catalog
+from territoire.loader import Loader
+from territoire.naming import raw_table
+
+pytestmark = pytest.mark.integration
+
+SAMPLES = settings.PROJECT_ROOT / "data" / "samples"
+
+
+def read_csv(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
+    with open(path, encoding="utf-8-sig", newline="") as f:
+        return list(csv.DictReader(f, delimiter=delimiter))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, admin_url):
+    """A warehouse with every demo resource loaded and `dbt build` run, shared by this module's tests.
+
+    Like the `fresh_database` fixture of tests/conftest.py (same helpers), but module-scoped: the build
+    takes about a minute and every test reads the same result. dbt writes to a target folder of its
+    own so that parallel dbt runs in the checkout do not collide.
+    """
+    name = f"territoire_t_{uuid.uuid4().hex[:10]}"
+    url = create_database(admin_url, name)
+    warehouse.ensure_schemas(url)
+    target = tmp_path_factory.mktemp("dbt_target")
+    loaded = load_demo(url)
+    proc = dbt.run(["build"], url, capture=True, target_path=target)
+    yield url, target, loaded, proc.stdout
+    drop_database(admin_url, name)
+
+
+def query(url: str, sql: str, params=()) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def test_every_demo_resource_is_loaded_and_the_build_passes(built):
+    url, _, loaded, stdout = built
+    catalog = load_catalog()
+    expected = {r.raw_table for s in catalog for r in s.resources if r.format != "gtfs"}
+    assert expected <= set(loaded)
+    assert {"transport__stops", "transport__stop_times", "transport__trips"} <= set(loaded)
+    assert all(rows > 0 for rows in loaded.values())
+    assert "ERROR=0" in stdout
+    # every fact and the mart exist and are not empty
+    for table in ("fct_consommation_electrique", "fct_points_de_charge", "fct_arrets_transport",
+                  "fct_departs_transport", "fct_tonnages_dechets", "fct_budgets_communes",
+                  "fct_mesures_qualite_air", "fct_comptages_velo", "fct_subventions", "indicateurs_territoriaux"):
+        assert query(url, f"select count(*) from audit.{table}")[0][0] > 0, table
+
+
+def test_a_merged_commune_old_code_lands_on_the_current_commune(built):
+    url = built[0]
+    # Magny (57429) was merged into Metz (57463) in 1961 (mouvements-communes.csv, event 31);
+    # the IRVE sample still uses 57429. Seynod (74268) became a delegated commune of Annecy (74010) in 2017.
+    mouvements = read_csv(SAMPLES / "territorial/insee_cog_2026/mouvements-communes.csv")
+    assert any(m["COM_AV"] == "57429" and m["COM_AP"] == "57463" and m["MOD"] == "31" for m in mouvements)
+    irve = read_csv(SAMPLES / "irve/consolidated_extract_tesla_2024-12.csv")
+    for old, new in (("57429", "57463"), ("74268", "74010")):
+        in_file = sum(1 for r in irve if r["code_insee_commune"] == old)
+        assert in_file > 0
+        rows = query(url, "select code_commune, count(*) from audit.fct_points_de_charge "
+                          "where code_commune_source = %s group by 1", (old,))
+        assert rows == [(new, in_file)]
+    assert query(url, "select code_commune, methode from intermediate.int_communes_mapped "
+                      "where code_commune_source = '57429'") == [("57463", "historique")]
+    # and Lyon's IRIS arrondissement codes (69388...) land on Lyon 69123
+    assert query(url, "select distinct code_commune from audit.fct_consommation_electrique") == [("69123",)]
+    # no charging point is lost by the join
+    assert query(url, "select count(*) from audit.fct_points_de_charge")[0][0] == len(irve)
+
+
+def test_unresolved_codes_are_reported_with_their_reason(built):
+    url, _, _, stdout = built
+    collectivites = {r["code_collectivite"] for r in read_csv(SAMPLES / "territorial/insee_cog_2026/collectivites-outremer.csv")}
+    sinoe = read_csv(SAMPLES / "waste/sinoe_tonnage_decheteries_par_type_dechet_par_dept.csv")
+    overseas = {r["C_DEPT"] for r in sinoe if r["C_DEPT"] in collectivites}
+    assert overseas  # 977, 978, 987, 988 in the real file
+    reported = query(url, "select code, motif, nombre_lignes from audit.territoire_codes_non_resolus "
+                          "where source = 'sinoe'")
+    assert {(c, m) for c, m, _ in reported} == {(c, "collectivite_outre_mer") for c in overseas}
+    assert sum(n for *_, n in reported) == sum(1 for r in sinoe if r["C_DEPT"] in overseas)
+    # the rows stay in the fact, with no département
+    assert query(url, "select count(*) from audit.fct_tonnages_dechets where code_departement is null")[0][0] \
+        == sum(1 for r in sinoe if r["C_DEPT"] in overseas)
+    assert "WARN" in stdout and "assert_codes_territoriaux_resolus" in stdout
+
+
+def write_feed(folder: Path) -> dict[str, Path]:
+    """A tiny SYNTHETIC GTFS feed: 3 stops in Belfort (90010) and 1 at sea; one route, two trips.
+
+    Service SEM runs Monday-Friday (5 days a week). Each trip serves 3 stops, so 2 boarding
+    departures (the terminus has none): 2 trips x 2 departures x 5 days = 20 departures a week, all in
+    Belfort. Trip T3 (service DIM, Sundays) only calls at the stop at sea.
+    """
+    files = {
+        "agency": "agency_id,agency_name,agency_url,agency_timezone\nA,Réseau fictif,https://example.org,Europe/Paris\n",
+        "stops": "stop_id,stop_name,stop_lat,stop_lon,location_type\n"
+                 "B1,Fictif 1,47.6380,6.8600,0\nB2,Fictif 2,47.6390,6.8650,0\nB3,Fictif 3,47.6400,6.8620,0\n"
+                 "MER,En mer,43.0000,5.0000,0\n",
+        "routes": "route_id,agency_id,route_short_name,route_long_name,route_type\nR,A,1,Ligne fictive,3\n",
+        "trips": "route_id,service_id,trip_id\nR,SEM,T1\nR,SEM,T2\nR,DIM,T3\n",
+        "stop_times": "trip_id,arrival_time,departure_time,stop_id,stop_sequence,pickup_type\n"
+                      "T1,08:00:00,08:00:00,B1,1,0\nT1,08:05:00,08:05:00,B2,2,0\nT1,08:10:00,08:10:00,B3,3,0\n"
+                      "T2,24:10:00,24:10:00,B3,1,0\nT2,24:15:00,24:15:00,B2,2,0\nT2,24:20:00,24:20:00,B1,3,0\n"
+                      "T3,09:00:00,09:00:00,MER,1,0\nT3,09:30:00,09:30:00,MER,2,0\n",
+        "calendar": "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
+                    "SEM,1,1,1,1,1,0,0,20260105,20261231\nDIM,0,0,0,0,0,0,1,20260104,20261227\n",
+        "calendar_dates": "service_id,date,exception_type\nSEM,20260501,2\n",
+        "feed_info": "feed_publisher_name,feed_publisher_url,feed_lang,feed_start_date,feed_end_date\n"
+                     "Test,https://example.org,fr,20260104,20261231\n",
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for stem, text in files.items():
+        paths[stem] = folder / f"{stem}.txt"
+        paths[stem].write_text(text, encoding="utf-8")
+    return paths
+
+
+def replace_raw_table(loader: Loader, resource, path: Path, table: str, url: str) -> None:
+    """Load `path` with the Loader, then put its rows into `raw.<table>` in place.
+
+    Why not `loader.load(..., table=table)`: the loader's swap drops `raw.<table>`, which PostgreSQL
+    refuses once dbt's staging views depend on it (reported to the loader's owner). The rows still go
+    through the Loader (parsing, BOM, normalisation) into a side table first.
+    """
+    side = f"{table}__test"
+    loader.load(resource, path, table=side, fmt="csv", force=True)
+    with psycopg.connect(url) as conn:
+        cols = [r[0] for r in conn.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = %s "
+            "and column_name in (select column_name from information_schema.columns "
+            "where table_schema = 'raw' and table_name = %s)", (table, side))]
+        col_list = ", ".join(f'"{c}"' for c in cols)
+        conn.execute(f'truncate raw."{table}"')
+        conn.execute(f'insert into raw."{table}" ({col_list}) select {col_list} from raw."{side}"')
+        conn.execute(f'drop table raw."{side}"')
+
+
+def test_transport_indicators_equal_the_values_computed_by_hand(built, tmp_path):
+    url, target, _, _ = built
+    resource = load_catalog().get("transport").resource("gtfs")
+    loader = Loader(url)
+    for stem, path in write_feed(tmp_path / "feed").items():
+        replace_raw_table(loader, resource, path, raw_table("transport", stem), url)
+    dbt.run(["run", "--select", "source:transport+"], url, capture=True, target_path=target)
+
+    population = next(int(r["PMUN"]) for r in read_csv(
+        SAMPLES / "territorial/insee_population_legale/donnees_communes.csv", ";") if r["COM"] == "90010")
+    stops = dict(query(url, "select stop_id, coalesce(code_commune, '-') from audit.fct_arrets_transport"))
+    assert stops == {"B1": "90010", "B2": "90010", "B3": "90010", "MER": "-"}
+
+    values = dict(query(url, "select indicateur, valeur::float from audit.indicateurs_territoriaux "
+                             "where niveau = 'commune' and code_territoire = '90010' and source = 'transport'"))
+    assert values["arrets_transport_pour_1000_habitants"] == pytest.approx(round(3 * 1000 / population, 4))
+    assert values["departs_hebdomadaires_pour_1000_habitants"] == pytest.approx(round(20 * 1000 / population, 4))
+
+    # the département level adds nothing from the stop at sea, which is reported instead
+    dep_population = sum(int(r["PMUN"]) for r in read_csv(
+        SAMPLES / "territorial/insee_population_legale/donnees_communes.csv", ";") if r["DEP"] == "90")
+    dep = dict(query(url, "select indicateur, valeur::float from audit.indicateurs_territoriaux "
+                          "where niveau = 'departement' and code_territoire = '90' and source = 'transport'"))
+    assert dep["arrets_transport_pour_1000_habitants"] == pytest.approx(round(3 * 1000 / dep_population, 4))
+    assert query(url, "select motif from audit.territoire_codes_non_resolus "
+                      "where source = 'transport' and code = 'MER'") == [("hors_contours",)]
