@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -156,11 +157,23 @@ def _yaml_docs(folder: str, _stamp: tuple) -> dict[str, dict]:
             if not isinstance(model, dict) or "name" not in model:
                 continue
             docs[model["name"]] = {
-                "description": " ".join(str(model.get("description") or "").split()),
-                "columns": {c["name"]: " ".join(str(c.get("description") or "").split())
+                "description": _render_vars(" ".join(str(model.get("description") or "").split())),
+                "columns": {c["name"]: _render_vars(" ".join(str(c.get("description") or "").split()))
                             for c in model.get("columns") or [] if isinstance(c, dict) and "name" in c},
             }
     return docs
+
+
+_VAR = re.compile(r"\{\{\s*var\(\s*['\"](\w+)['\"]\s*\)\s*\}\}")
+
+
+def _render_vars(text: str) -> str:
+    """Replace `{{ var('x') }}` with the value in dbt_project.yml (the yml files are not rendered)."""
+    if "{{" not in text:
+        return text
+    project = yaml.safe_load((settings.dbt_project_dir() / "dbt_project.yml").read_text(encoding="utf-8")) or {}
+    values = project.get("vars") or {}
+    return _VAR.sub(lambda m: str(values.get(m.group(1), m.group(0))), text)
 
 
 def dbt_docs(model: str) -> dict:

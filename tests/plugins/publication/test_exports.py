@@ -130,3 +130,20 @@ def test_every_declared_dataset_has_consistent_publication_metadata():
         assert (metadata.licence_of(ds).id == "odbl-1.0") == odbl
         for col in ds.personal_columns:
             assert col not in ds.primary_key, f"{ds.id}: personal column {col} cannot be the key"
+
+
+def test_column_docs_from_dbt_yml_when_no_manifest(monkeypatch, tmp_path):
+    """Without target/manifest.json, descriptions come from the models' yml files, vars rendered."""
+    from territoire import settings
+
+    project = tmp_path / "dbt"
+    (project / "models" / "marts").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text("name: t\nvars:\n  cog_millesime: 2026\n", encoding="utf-8")
+    (project / "models" / "marts" / "_m.yml").write_text(
+        "version: 2\nmodels:\n  - name: m\n    description: COG {{ var('cog_millesime') }}\n"
+        "    columns:\n      - name: code_commune\n        description: >\n          Code INSEE\n"
+        "          (COG {{ var('cog_millesime') }}).\n", encoding="utf-8")
+    monkeypatch.setattr(settings, "dbt_project_dir", lambda: project)
+    docs = metadata.dbt_docs("m")
+    assert docs == {"description": "COG 2026", "columns": {"code_commune": "Code INSEE (COG 2026)."}}
+    assert metadata.dbt_docs("absent") == {"description": "", "columns": {}}
