@@ -163,8 +163,8 @@ def build(conn, dataset: Dataset, columns: list[tuple[str, str]], folder: Path) 
         "description": dataset.description,
         "keywords": list(dataset.keywords),
         "licenses": [{"name": licence.name, "path": licence.url, "title": licence.title}],
-        "sources": [{"title": f"{s.title} ({s.producer})", **({"path": s.homepage} if s.homepage else {})}
-                    for s in sources],
+        "sources": [{"title": s.title if s.producer in s.title else f"{s.title} ({s.producer})",
+                     **({"path": s.homepage} if s.homepage else {})} for s in sources],
         "contributors": ([{"title": p, "role": "author"} for p in metadata.producers_of(dataset)]
                          + [{"title": metadata.publisher_of(dataset), "role": "publisher"}]),
         "temporal": temporal_coverage(conn, dataset, names),
