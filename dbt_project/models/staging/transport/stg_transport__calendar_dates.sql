@@ -1,5 +1,8 @@
+{#- calendar_dates.txt is optional in GTFS when calendar.txt exists: without it, no row. -#}
+{%- set relation = source('transport', 'calendar_dates') -%}
+{%- if relation_existe(relation) %}
 with source as (
-    select * from {{ source('transport', 'calendar_dates') }}
+    select * from {{ relation }}
 ),
 
 renamed as (
@@ -12,3 +15,11 @@ renamed as (
 )
 
 select * from renamed
+{%- else %}
+select
+    cast(null as text) as service_id,
+    cast(null as date) as date_service,
+    cast(null as integer) as type_exception,
+    cast(null as timestamptz) as _loaded_at
+where false
+{%- endif %}

@@ -1,13 +1,14 @@
+{%- set relation = source('transport', 'routes') -%}
 with source as (
-    select * from {{ source('transport', 'routes') }}
+    select * from {{ relation }}
 ),
 
 renamed as (
     select
         route_id,
-        coalesce(agency_id, '') as agency_id,
-        route_short_name as nom_court_ligne,
-        route_long_name as nom_long_ligne,
+        coalesce({{ colonne_optionnelle(relation, 'agency_id') }}, '') as agency_id,
+        {{ colonne_optionnelle(relation, 'route_short_name') }} as nom_court_ligne,
+        {{ colonne_optionnelle(relation, 'route_long_name') }} as nom_long_ligne,
         route_type::integer as type_ligne,
         _loaded_at
     from source

@@ -1,7 +1,8 @@
 {#- GTFS times may pass 24:00:00 (a service day's trips after midnight): kept as text and as
     seconds since the start of the service day. -#}
+{%- set relation = source('transport', 'stop_times') -%}
 with source as (
-    select * from {{ source('transport', 'stop_times') }}
+    select * from {{ relation }}
 ),
 
 renamed as (
@@ -14,7 +15,7 @@ renamed as (
         split_part(departure_time, ':', 1)::integer * 3600
             + split_part(departure_time, ':', 2)::integer * 60
             + split_part(departure_time, ':', 3)::integer as depart_secondes,
-        coalesce(nullif(pickup_type, ''), '0')::integer as type_montee,
+        coalesce(nullif({{ colonne_optionnelle(relation, 'pickup_type') }}, ''), '0')::integer as type_montee,
         _loaded_at
     from source
 )

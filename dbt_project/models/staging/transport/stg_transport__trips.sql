@@ -1,5 +1,6 @@
+{%- set relation = source('transport', 'trips') -%}
 with source as (
-    select * from {{ source('transport', 'trips') }}
+    select * from {{ relation }}
 ),
 
 renamed as (
@@ -7,8 +8,8 @@ renamed as (
         trip_id,
         route_id,
         service_id,
-        trip_headsign as destination,
-        direction_id::integer as sens,
+        {{ colonne_optionnelle(relation, 'trip_headsign') }} as destination,
+        {{ colonne_optionnelle(relation, 'direction_id') }}::integer as sens,
         _loaded_at
     from source
 )
