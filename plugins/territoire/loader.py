@@ -430,6 +430,8 @@ class Loader:
         with conn.transaction():
             # Seq scans must return rows in insertion order (= line order) for the raw table.
             conn.execute("set local synchronize_seqscans = off")
+            # Hash aggregates (duplicate keys) over a million keys spill to disk with the default 4 MB.
+            conn.execute("set local work_mem = '256MB'")
             # Unlogged: the staging table never outlives this transaction, so WAL for it is wasted work.
             # The identity numbers the records from the line after the header; the careful path gives
             # each row's physical line explicitly.
@@ -454,29 +456,50 @@ class Loader:
             # Records whose every field is empty (`;;;;` rows that spreadsheets export) are not data: skipped,
             # as the careful path skips them, and counted in the ledger's details.
             not_empty = f"num_nonnulls({', '.join(f'nullif({quote_ident(c)}, {chr(39) * 2})' for c in staged.columns)}) > 0"
-            kept = conn.execute(
-                f"create table {new} as select {', '.join(plan.outer)}, {int(batch_id)}::bigint as _batch_id, "
-                f"_line_number::integer as _line_number, now() as _loaded_at, "
-                f"{plan.rejected_expression()} as _rejected "
-                f"from (select {', '.join(plan.inner)}, _line_number from {stage} where {not_empty} offset 0) s"
-            ).rowcount
+            fast = tableschema.build_fast_check(schema, staged.columns, strict=strict,
+                                                pattern_ok=lambda p: _regex_ok(conn, p))
+            clean = False
+            if fast is not None:
+                # One aggregate scan: is any rule broken at all? A value a cast refuses raises: not clean.
+                try:
+                    with conn.transaction():
+                        clean = fast.clean(conn.execute(fast.sql(stage)).fetchone())
+                except psycopg.errors.DataError:
+                    clean = False
+                lap("check")
+            if clean:
+                kept = conn.execute(
+                    f"create table {new} as select {', '.join(fast.outer)}, {int(batch_id)}::bigint as _batch_id, "
+                    f"_line_number::integer as _line_number, now() as _loaded_at from {stage}"
+                    + (f" where {not_empty}" if fast.needs_empty_filter else "")).rowcount
+                conn.execute(f"drop table {stage}")
+                lap("transform")
+            else:
+                # The detailed path: one scan builds the new raw table, normalised values and for each row
+                # the rules it breaks; the broken rows then move to quarantine with their line and value.
+                kept = conn.execute(
+                    f"create table {new} as select {', '.join(plan.outer)}, {int(batch_id)}::bigint as _batch_id, "
+                    f"_line_number::integer as _line_number, now() as _loaded_at, "
+                    f"{plan.rejected_expression()} as _rejected "
+                    f"from (select {', '.join(plan.inner)}, _line_number from {stage} where {not_empty} offset 0) s"
+                ).rowcount
+                conn.execute(f"drop table {stage}")
+                lap("transform_and_check")
+                if plan.rules:
+                    cur = conn.execute(
+                        f"insert into ingest.rejected_rows (batch_id, source_id, resource, line_number, column_name, "
+                        f"rule, value, message) "
+                        f"select %s, %s, %s, n._line_number, r.col, r.rule, left(v.value, 1000), r.message "
+                        f"from {new} n cross join lateral unnest(n._rejected) as x(idx) "
+                        f"join (values {plan.rules_values_sql()}) r(idx, col, rule, message) on r.idx = x.idx "
+                        f"cross join lateral (select (to_jsonb(n) ->> r.col) as value) v "
+                        f"where n._rejected is not null",
+                        (batch_id, resource.source_id, resource.name))
+                    if cur.rowcount:
+                        conn.execute(f"delete from {new} where _rejected is not null")
+                conn.execute(f"alter table {new} drop column _rejected")
             empty_records = copied - kept
             rows_read -= empty_records
-            conn.execute(f"drop table {stage}")
-            lap("transform_and_check")
-            if plan.rules:
-                cur = conn.execute(
-                    f"insert into ingest.rejected_rows (batch_id, source_id, resource, line_number, column_name, "
-                    f"rule, value, message) "
-                    f"select %s, %s, %s, n._line_number, r.col, r.rule, left(v.value, 1000), r.message "
-                    f"from {new} n cross join lateral unnest(n._rejected) as x(idx) "
-                    f"join (values {plan.rules_values_sql()}) r(idx, col, rule, message) on r.idx = x.idx "
-                    f"cross join lateral (select (to_jsonb(n) ->> r.col) as value) v "
-                    f"where n._rejected is not null",
-                    (batch_id, resource.source_id, resource.name))
-                if cur.rowcount:
-                    conn.execute(f"delete from {new} where _rejected is not null")
-            conn.execute(f"alter table {new} drop column _rejected")
             for key in tableschema.key_columns(schema, staged.columns, resource.primary_key):
                 self._reject_duplicates(conn, new, key, batch_id, resource)
             lap("quarantine")
@@ -487,6 +510,7 @@ class Loader:
             details = {**staged.description, "strict": strict, "timings": timings,
                        "headers": dict(zip(staged.columns, staged.headers, strict=True)),
                        "columns_missing_required": plan.missing_required, "empty_records_skipped": empty_records,
+                       "checked_by": "one aggregate scan (clean file)" if clean else "row by row in SQL",
                        "schema": resource.schema, "checks_skipped": plan.skipped,
                        "columns_missing": plan.missing_optional, "columns_unknown": plan.extra_columns}
             if share > threshold:
@@ -600,7 +624,18 @@ class Loader:
         """Rows repeating a key already seen on an earlier line go to quarantine (rule `unique`)."""
         key_sql = ", ".join(quote_ident(k) for k in key)
         not_null = " and ".join(f"{quote_ident(k)} is not null" for k in key)
-        # A hash aggregate finds the (few) repeated keys; only their rows are then sorted.
+        # Building a unique index is the cheapest "does any key repeat?" (a parallel sort, bytewise with
+        # collation C; NULLs never clash). Usually none does: drop it and go on. Otherwise find the repeats.
+        index = quote_ident(f"_uq_{batch_id}")
+        try:
+            with conn.transaction():
+                conn.execute("set local maintenance_work_mem = '256MB'")
+                conn.execute(f"create unique index {index} on {new} "
+                             f"({', '.join(quote_ident(k) + ' collate ' + quote_ident('C') for k in key)})")
+                conn.execute(f"drop index raw.{index}")
+            return
+        except psycopg.errors.UniqueViolation:
+            pass
         cur = conn.execute(
             f"insert into ingest.rejected_rows (batch_id, source_id, resource, line_number, column_name, rule, "
             f"value, message) select %s, %s, %s, _line_number, %s, 'unique', concat_ws('|', {key_sql}), "

@@ -484,8 +484,9 @@ def build_plan(schema: Schema | None, columns: list[str], *, strict: bool = Fals
             outer.append(f"{col}")
             continue
         a, p = f"_a{i}", f"_p{i}"
-        absent = f"({col} is null or btrim({col}) = ''" + (
-            f" or btrim({col}) in ({', '.join(_lit(m) for m in nulls)}))" if nulls else ")")
+        # Table Schema compares missingValues exactly: "  " is a value (and, for a number, a wrong one).
+        absent = f"({col} is null or {col} = ''" + (
+            f" or {col} in ({', '.join(_lit(m) for m in nulls)}))" if nulls else ")")
         inner.append(f"{absent} as {a}")
         parse = _parse_expression(col, f, strict)
         if parse is not None:
@@ -551,3 +552,108 @@ def key_columns(schema: Schema | None, columns: list[str], primary_key: tuple[st
             if f.unique and f.column in columns and [f.column] not in keys:
                 keys.append([f.column])
     return keys
+
+
+# ---------------------------------------------------------------------------------------------
+# The optimistic check: most files are clean, so first ask PostgreSQL, in ONE aggregate scan of the
+# staging table, whether any rule is broken at all, using the cheapest C-level operations (casts,
+# min/max, lengths, equality) instead of the per-value expressions of `Plan`. The scan can run in
+# parallel workers (it returns one row). When it finds nothing, the raw table is built with trivial
+# expressions; when it finds something (or a cast raises), the loader takes the detailed path
+# (`build_plan`) that names every broken cell. Both paths accept exactly the same values on clean
+# files: the fast one only says "all clear" when every value is already in a form the detailed
+# path would accept unchanged (or with `,` -> `.`).
+
+FAST_TYPES = {"string", "integer", "number", "date", "boolean", "any"}
+
+
+@dataclass
+class FastCheck:
+    aggregates: list[str]                      # SQL aggregates over the staging table
+    oks: list[Callable[[Any], bool]]           # per aggregate: is its value fine?
+    outer: list[str]                           # the raw table's columns when everything is fine
+    needs_empty_filter: bool                   # no required column proves that no record is empty
+
+    def sql(self, table: str) -> str:
+        return f"select {', '.join(self.aggregates) or 'true'} from {table}"
+
+    def clean(self, row: tuple) -> bool:
+        return all(ok(v) for ok, v in zip(self.oks, row, strict=False))
+
+
+def _bound_ok(limit: Any, op: str) -> Callable[[Any], bool]:
+    def ok(value: Any) -> bool:
+        if value is None or limit is None:
+            return True
+        if isinstance(value, str):  # ISO dates compare as text
+            a, b = value, str(limit)
+        else:
+            a, b = float(value), float(limit)
+        return a >= b if op == ">=" else a <= b
+    return ok
+
+
+def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool = False,
+                     pattern_ok: Callable[[str], bool] | None = None) -> FastCheck | None:
+    """The one-scan "is anything wrong?" check of `schema`, or None when the schema uses something
+    it cannot decide cheaply (strict reading, datetime, geopoint, declared separators, missingValues...)."""
+    outer = [quote_ident(c) for c in columns]
+    if schema is None:
+        return FastCheck([], [], outer, needs_empty_filter=True)
+    if strict or [m for m in schema.missing_values if m != ""]:
+        return None
+    aggs: list[str] = []
+    oks: list[Callable[[Any], bool]] = []
+    zero = lambda v: not v  # noqa: E731 - None (no row) or 0 / False
+    required_checked = False
+    for i, c in enumerate(columns):
+        f = schema.field_for_column(c)
+        if f is None:
+            continue
+        if f.type not in FAST_TYPES or f.format or f.decimal_char or f.group_char or f.true_values or \
+                f.false_values or (f.enum and f.type != "string"):
+            return None
+        col = quote_ident(c)
+        val = f"nullif({col}, '')"
+        if f.required or f.column in schema.primary_key:
+            aggs.append(f"count(*) - count({val})")
+            oks.append(zero)
+            required_checked = True
+        if f.type in ("integer", "number"):
+            # The cast checks the syntax (a bad value raises); min/max only as the bounds require,
+            # since every aggregate re-evaluates its cast.
+            num = f"{val}::int8" if f.type == "integer" else f"replace({val}, ',', '.')::float8"
+            if f.maximum is not None:
+                aggs.append(f"max({num})")
+                oks.append(_bound_ok(f.maximum, "<="))
+            if f.minimum is not None or f.maximum is None:
+                aggs.append(f"min({num})")
+                oks.append(_bound_ok(f.minimum, ">="))
+            if f.type == "number":
+                outer[i] = f"replace({col}, ',', '.') as {col}"
+        elif f.type == "date":
+            iso = f"length({col}) = 10 and substr({col}, 5, 1) = '-' and substr({col}, 8, 1) = '-'"
+            aggs += [f"count({val}) - count(case when {iso} then {col}::date end)",
+                     f"min(case when {iso} then {col}::date end)::text",
+                     f"max(case when {iso} then {col}::date end)::text"]
+            oks += [zero, _bound_ok(f.minimum, ">="), _bound_ok(f.maximum, "<=")]
+        elif f.type == "boolean":
+            aggs.append(f"bool_and({col} in ('true', 'false'))")
+            oks.append(lambda v: v is None or v is True)
+        if f.pattern:
+            if pattern_ok is not None and not pattern_ok(anchored(f.pattern)):
+                pass  # reported by the detailed plan's `skipped`; the fast check ignores it likewise
+            else:
+                match = fast_pattern(f.pattern, col) or f"{col} ~ {_lit(anchored(f.pattern))}"
+                aggs.append(f"bool_or({col} <> '' and not {match})")  # NULL (missing) is ignored
+                oks.append(zero)
+        if f.enum:
+            aggs.append(f"bool_or({col} <> '' and {col} not in ({', '.join(_lit(v) for v in f.enum)}))")
+            oks.append(zero)
+        if f.min_length is not None:
+            aggs.append(f"min(length({val}))")
+            oks.append(_bound_ok(f.min_length, ">="))
+        if f.max_length is not None:
+            aggs.append(f"max(length({val}))")
+            oks.append(_bound_ok(f.max_length, "<="))
+    return FastCheck(aggs, oks, outer, needs_empty_filter=not required_checked)
