@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,7 +103,11 @@ def portal_config() -> PortalConfig:
         config = _from_connection_uri(env)
         if config:
             return config
-    try:  # inside Airflow: the connection store (secrets backend, metadata database)
+    # Inside an Airflow task (airflow already imported): the connection store. Elsewhere, importing
+    # Airflow only to learn there is no connection costs ~20 s.
+    try:
+        if "airflow" not in sys.modules:
+            raise ImportError("not running inside Airflow")
         from airflow.sdk import BaseHook
 
         conn = BaseHook.get_connection(CONNECTION_ID)
