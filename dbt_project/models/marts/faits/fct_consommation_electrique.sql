@@ -53,7 +53,9 @@ final as (
         left(par_iris.code_iris, 5) as code_commune_iris,
         par_iris.nombre_adresses,
         par_iris.nombre_logements,
-        par_iris.consommation_totale_mwh,
+        -- secret statistique: no consumption summed over fewer than 10 dwellings (rule declared in
+        -- catalog/datasets.yml, checked by the quality gate and before export; docs/publication.md)
+        {{ statistical_secrecy('par_iris.nombre_logements', 10, ['par_iris.consommation_totale_mwh']) }},
         par_iris._loaded_at
     from par_iris
     left join communes_mapped as par_code_iris
