@@ -41,8 +41,8 @@ with os.fdopen(fd, "w") as f:
 os.replace(tmp, path)
 PY
 
-say "3/4 creating the warehouse schemas and the shared folders"
-python -c "from territoire import warehouse; warehouse.ensure_schemas()"
+say "3/4 creating the warehouse schemas, the ingest tables and the shared folders (territoire db init)"
+territoire db init
 mkdir -p "${TERRITOIRE_LANDING_DIR:?}" "${TERRITOIRE_PUBLICATION_DIR:?}"
 
 say "4/4 dbt parse (writes dbt_project/target/manifest.json, which Cosmos renders into tasks)"

@@ -261,11 +261,13 @@ class CeleryStack:
                     os.killpg(proc.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
-        deadline = time.monotonic() + grace
+        started = time.monotonic()
+        deadline = started + grace
         for name in order:
             proc = self.processes[name]
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                log.info("%s stopped %.1fs after SIGTERM", name, time.monotonic() - started)
             except subprocess.TimeoutExpired:
                 log.warning("%s did not stop within %ss: SIGKILL", name, grace)
             # The group may still hold children (task supervisors, uvicorn/gunicorn workers).

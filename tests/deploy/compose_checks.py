@@ -488,14 +488,15 @@ class Invocations:
     programs: dict[str, str]  # program -> where it is used
     python_objects: dict[str, str]  # dotted path to a module attribute -> where
     config_keys: dict[tuple[str, str], str]  # (section, key) -> where
+    territoire_argvs: dict[tuple[str, ...], str]  # argv after `territoire` (the platform's CLI) -> where
     problems: list[str]
 
 
-def _script_airflow_calls(script: Path) -> list[list[str]]:
-    """`airflow <subcommand...>` lines of a shell script (options and variables left out)."""
+def _script_calls(script: Path, program: str) -> list[list[str]]:
+    """`<program> <subcommand...>` lines of a shell script (options and variables left out)."""
     calls = []
     for line in script.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"^\s*(?:exec\s+)?airflow\s+(.*)$", line)
+        m = re.match(rf"^\s*(?:exec\s+)?{program}\s+(.*)$", line)
         if not m:
             continue
         words = []
@@ -509,7 +510,7 @@ def _script_airflow_calls(script: Path) -> list[list[str]]:
 
 
 def collect_invocations(model: dict, project_dir: Path) -> Invocations:
-    inv = Invocations({}, {}, {}, {}, [])
+    inv = Invocations({}, {}, {}, {}, {}, [])
     image_ep, image_cmd = image_entrypoint_and_cmd(project_dir)
 
     def program(argv: list[str], where: str) -> None:
@@ -523,13 +524,15 @@ def collect_invocations(model: dict, project_dir: Path) -> Invocations:
             host = project_dir / prog[len(IMAGE_PROJECT_DIR) + 1 :]
             if not host.is_file():
                 inv.problems.append(f"{where}: {prog} is not in the image ({host} does not exist)")
-            elif not os.access(host, os.X_OK):
-                inv.problems.append(f"{where}: {host} is not executable (chmod +x, and commit the mode)")
             else:
-                for call in _script_airflow_calls(host):
+                if not os.access(host, os.X_OK):
+                    inv.problems.append(f"{where}: {host} is not executable (chmod +x, and commit the mode)")
+                for call in _script_calls(host, "airflow"):
                     inv.airflow_argvs[tuple(call)] = f"{where} ({host.name})"
+                for call in _script_calls(host, "territoire"):
+                    inv.territoire_argvs[tuple(call)] = f"{where} ({host.name})"
                 text = host.read_text(encoding="utf-8")
-                for tool in ("dbt", "python", "celery"):
+                for tool in ("dbt", "python", "celery", "territoire"):
                     if re.search(rf"^\s*{tool}\s", text, re.MULTILINE):
                         inv.programs[tool] = f"{where} ({host.name})"
         else:
@@ -654,6 +657,10 @@ def command_problems(model: dict, project_dir: Path, venv_bin: Path | None = Non
         if prog not in SYSTEM_PROGRAMS and not (venv_bin / prog).exists():
             problems.append(f"{where}: program {prog!r} is neither in the project's virtualenv nor in the base image")
     res = probe_airflow(inv.airflow_argvs, inv.config_keys, inv.python_objects, venv_bin / "python")
+    for argv, where in inv.territoire_argvs.items():
+        err = territoire_cli_error(list(argv))
+        if err:
+            problems.append(f"{where}: `territoire {' '.join(argv)}` is not a valid territoire command: {err}")
     for argv, where in inv.airflow_argvs.items():
         err = res["argv"].get(json.dumps(list(argv)))
         if err:
@@ -667,6 +674,22 @@ def command_problems(model: dict, project_dir: Path, venv_bin: Path | None = Non
         if err:
             problems.append(f"{where}: {path} cannot be imported ({err})")
     return problems
+
+
+def territoire_cli_error(argv: list[str]) -> str | None:
+    """None when the platform's own CLI (`territoire`, territoire.cli) accepts this command line."""
+    import contextlib
+    import io
+
+    from territoire.cli import build_parser
+
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            build_parser().parse_args(argv)
+    except SystemExit:
+        return err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else "rejected"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from celery_stack import ADMIN_USER, CeleryStack, StackError, postgres_answers, 
 
 from territoire import warehouse
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(600)]
 
 # With one task slot per worker (see the fixture), four 3-second tasks cannot all go to one worker.
 FANOUT = 4
@@ -102,7 +102,9 @@ def test_the_init_script_prepared_the_stack(stack):
     assert stat.S_IMODE(stack.passwords_file.stat().st_mode) == 0o600
     with psycopg.connect(stack.env["WAREHOUSE_URL"]) as conn:
         schemas = {r[0] for r in conn.execute("select nspname from pg_namespace")}
+        ledger = conn.execute("select to_regclass('ingest.load_batches')").fetchone()[0]
     assert set(warehouse.SCHEMAS) <= schemas
+    assert ledger is not None, "territoire db init did not create ingest.load_batches"
     assert (stack.shared_dir / "landing").is_dir() and (stack.shared_dir / "publication").is_dir()
     manifest = json.loads((stack.root / "dbt_target" / "manifest.json").read_text())
     assert any(key.startswith("model.") for key in manifest["nodes"])

@@ -240,7 +240,9 @@ def test_checker_catches_bad_commands_and_config(resolved, tmp_path):
     project = tmp_path / "project"
     shutil.copytree(PROJECT_ROOT / "deploy", project / "deploy")
     shutil.copy(PROJECT_ROOT / "Dockerfile", project / "Dockerfile")
-    (project / "deploy" / "airflow-init.sh").chmod(0o644)  # lost its executable bit
+    init = project / "deploy" / "airflow-init.sh"
+    init.write_text(init.read_text().replace("territoire db init", "territoire db create"))  # renamed
+    init.chmod(0o644)  # lost its executable bit
     model = copy.deepcopy(resolved)
     services = model["services"]
     services["airflow-apiserver"]["command"] = ["webserver"]  # removed in Airflow 3
@@ -262,6 +264,7 @@ def test_checker_catches_bad_commands_and_config(resolved, tmp_path):
     assert "[cosmos] enable_telemetery is not an option" in text and "not read by cosmos either" in text, text
     assert "enable_telemetry is not" not in text, text  # the real (undeclared) Cosmos option is accepted
     assert "airflow-init.sh is not executable" in text, text
+    assert "`territoire db create` is not a valid territoire command" in text, text
     # flower's entrypoint is the image's `airflow`: `airflow flower-server` is not a command either.
     assert "`airflow flower-server` is not a valid" in text, text
 
