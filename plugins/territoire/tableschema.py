@@ -569,10 +569,16 @@ FAST_TYPES = {"string", "integer", "number", "date", "boolean", "any"}
 
 @dataclass
 class FastCheck:
-    aggregates: list[str]                      # SQL aggregates over the staging table
+    """`aggregates` read the values as published: for a number column `c` they are COPYed into a
+    hidden column `published[c]`, and `c` is a STORED generated column `generated[c]` (`,` -> `.`)
+    that PostgreSQL computes during the COPY itself, so a clean file is written once."""
+
+    aggregates: list[str]                      # SQL aggregates over the loaded table
     oks: list[Callable[[Any], bool]]           # per aggregate: is its value fine?
     outer: list[str]                           # the raw table's columns when everything is fine
     needs_empty_filter: bool                   # no required column proves that no record is empty
+    published: dict[str, str] = field(default_factory=dict)   # column -> hidden column holding the published text
+    generated: dict[str, str] = field(default_factory=dict)   # column -> generation expression (over the hidden one)
 
     def sql(self, table: str) -> str:
         return f"select {', '.join(self.aggregates) or 'true'} from {table}"
@@ -604,6 +610,8 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
         return None
     aggs: list[str] = []
     oks: list[Callable[[Any], bool]] = []
+    published: dict[str, str] = {}
+    generated: dict[str, str] = {}
     zero = lambda v: not v  # noqa: E731 - None (no row) or 0 / False
     required_checked = False
     for i, c in enumerate(columns):
@@ -614,6 +622,11 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
                 f.false_values or (f.enum and f.type != "string"):
             return None
         col = quote_ident(c)
+        if f.type == "number":
+            hidden = f"_published_{i}"
+            published[c] = hidden
+            generated[c] = f"replace({quote_ident(hidden)}, ',', '.')"
+            col = quote_ident(hidden)  # the checks read what was published
         val = f"nullif({col}, '')"
         if f.required or f.column in schema.primary_key:
             aggs.append(f"count(*) - count({val})")
@@ -630,7 +643,7 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
                 aggs.append(f"min({num})")
                 oks.append(_bound_ok(f.minimum, ">="))
             if f.type == "number":
-                outer[i] = f"replace({col}, ',', '.') as {col}"
+                outer[i] = f"replace({col}, ',', '.') as {quote_ident(c)}"
         elif f.type == "date":
             iso = f"length({col}) = 10 and substr({col}, 5, 1) = '-' and substr({col}, 8, 1) = '-'"
             aggs += [f"count({val}) - count(case when {iso} then {col}::date end)",
@@ -656,4 +669,5 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
         if f.max_length is not None:
             aggs.append(f"max(length({val}))")
             oks.append(_bound_ok(f.max_length, "<="))
-    return FastCheck(aggs, oks, outer, needs_empty_filter=not required_checked)
+    return FastCheck(aggs, oks, outer, needs_empty_filter=not required_checked, published=published,
+                     generated=generated)
