@@ -120,6 +120,7 @@ class AuditResult:
     finished_at: datetime
     data_docs_path: str | None = None  # the run's Data Docs page, relative to <publication>/qualite
     error: str | None = None
+    url: str | None = field(default=None, repr=False)  # the warehouse audited (for a refused override)
 
     @property
     def failed(self) -> list[CheckResult]:
@@ -311,7 +312,7 @@ def audit(dataset: str | Dataset, url: str | None = None, *, context=None, today
         result = checkpoint.run(expectation_parameters=params)
     except Exception as exc:  # noqa: BLE001 - recorded, then raised with the dataset's name
         outcome = AuditResult(run_id, dataset.id, "error", [], row_count, started, datetime.now(UTC),
-                              error=f"{type(exc).__name__}: {exc}")
+                              error=f"{type(exc).__name__}: {exc}", url=url)
         record(outcome, url)
         raise QualityGateFailed(
             f"{dataset.id}: the quality suite could not run ({type(exc).__name__}: {str(exc)[:500]}). Check "
@@ -331,7 +332,7 @@ def audit(dataset: str | Dataset, url: str | None = None, *, context=None, today
     else:
         verdict = "warnings"
     _publish_data_docs()
-    outcome = AuditResult(run_id, dataset.id, verdict, checks, row_count, started, finished, page)
+    outcome = AuditResult(run_id, dataset.id, verdict, checks, row_count, started, finished, page, url=url)
     record(outcome, url)
     log.info(outcome.summary())
     return outcome
@@ -410,7 +411,7 @@ def check_publishable(outcome: AuditResult, *, override_by: str | None = None,
 def _record_refused_override(outcome: AuditResult, by: str, reason: str | None, url: str | None) -> None:
     """An override asked on an error-level failure is refused, and the attempt is kept in the history."""
     try:
-        with warehouse.transaction(url) as conn:
+        with warehouse.transaction(url or outcome.url) as conn:
             conn.execute(
                 "update quality.validation_runs set override_by = %s, override_reason = %s, override_at = now() "
                 "where run_id = %s", (by, f"REFUSÉ (contrôle bloquant) : {reason or ''}", outcome.run_id))

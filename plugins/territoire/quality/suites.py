@@ -22,6 +22,7 @@ check per rule for the history and the report, with the rule's own explanation.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,6 +64,8 @@ TERRITORIAL_COLUMNS = {
     "code_commune": "code_commune", "code_epci": "code_epci",
     "code_departement": "code_departement", "code_region": "code_region",
 }
+
+log = logging.getLogger(__name__)
 
 SUITES: dict[str, Callable[[Dataset], list]] = {}
 # Row rule groups, kept beside the suites: the gate reads them to split a grouped result.
@@ -458,7 +461,11 @@ def scaffold(dataset_ids: list[str] | None = None, url: str | None = None, *,
             continue
         if dataset.id not in SUITES:
             raise KeyError(f"dataset {dataset.id!r} has no expectation suite in territoire.quality.suites")
-        names.append(write_dataset(context, datasource, dataset))
+        try:
+            names.append(write_dataset(context, datasource, dataset))
+        except Exception as exc:  # noqa: BLE001 - GX needs the table to exist to declare its asset
+            log.warning("%s: not scaffolded (%s: %s); build audit.%s with dbt, then scaffold again",
+                        dataset.id, type(exc).__name__, str(exc).splitlines()[0][:200], dataset.id)
     return names
 
 
