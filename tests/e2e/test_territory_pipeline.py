@@ -12,12 +12,12 @@ import shutil
 
 import pyarrow.parquet as pq
 import pytest
+from support.pipeline import build_territory, ingest_sources
 
 from territoire import pipeline, settings, warehouse
 from territoire.catalog import load_catalog
+from territoire.dbt import DbtError
 from territoire.quality.gate import QualityGateFailed
-
-from .conftest import build_territory, ingest_sources
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -115,7 +115,7 @@ def test_a_corrupted_input_is_blocked_and_the_published_files_stay_as_they_were(
 
     resource = load_catalog().get("cog").resource("communes")
     Loader(url).load(resource, corrupted)
-    with pytest.raises(Exception):  # dbt's relationship test fails: dbt build exits non-zero
+    with pytest.raises(DbtError, match="relationships_dim_territoire_code_departement"):
         build_territory(url)
     with pytest.raises(QualityGateFailed) as failure:
         pipeline.publish_dataset("dim_territoire", url=url)
