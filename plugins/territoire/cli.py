@@ -226,17 +226,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
                                    (batch_id,)).fetchone()[0] or {}
             data.title, data.file, data.schema, data.batch_id = path.name, str(path), str(schema_path), None
             data.columns_missing_required = details.get("columns_missing_required") or []
-            if error and data.rows_read:
-                data.error = error
-            elif error:
-                data.error = error
-            print(conformity.render_text(data, examples=args.examples))
+            data.error = error
             if args.html:
                 Path(args.html).write_text(conformity.render_html(data), encoding="utf-8")
                 print(f"rapport HTML : {args.html}")
             if args.csv:
                 conformity.write_csv(conn, batch_id, Path(args.csv), data.headers)
                 print(f"rapport CSV : {args.csv}")
+            print(conformity.render_text(data, examples=args.examples))  # the verdict comes last
         return EXIT_OK if data.valid else EXIT_FAILED
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:

@@ -29,6 +29,9 @@ def run(*args, env=None, check=None) -> subprocess.CompletedProcess:
 def catalog(tmp_path) -> Path:
     """A small catalog of its own: a clean source and a source whose file breaks its schema."""
     path = tmp_path / "sources.yml"
+    (tmp_path / "valeurs.csv").write_text("code;valeur\na;1\nb;deux\nc;3\nd;quatre\n", encoding="utf-8")
+    (tmp_path / "valeurs.json").write_text('{"fields": [{"name": "code", "constraints": {"required": true}}, '
+                                           '{"name": "valeur", "type": "integer"}]}', encoding="utf-8")
     path.write_text(textwrap.dedent(f"""
         version: 1
         sources:
@@ -50,12 +53,11 @@ def catalog(tmp_path) -> Path:
             licence: etalab-2.0
             quarantine_threshold: 0.1
             resources:
-              - name: poitiers
+              - name: valeurs
                 format: csv
-                schema: scdl_subventions/schema.json
-                options: {{strict: true}}
+                schema: {tmp_path}/valeurs.json
                 location:
-                  demo: {{connector: local, path: {SCHEMAS}/scdl_subventions/exemple_invalide_erreurs_cellules.csv}}
+                  demo: {{connector: local, path: {tmp_path}/valeurs.csv}}
         """), encoding="utf-8")
     return path
 
@@ -88,8 +90,8 @@ def test_db_init_then_sources_then_load(warehouse_url, catalog, tmp_path):
     assert "skipped_unchanged" in out
     # Above the threshold: exit code 1, a message naming the source, the rows and the rule.
     failed = run("--catalog", str(catalog), "load", "subventions", env=env, check=1)
-    assert "subventions/poitiers" in failed.stderr and "QuarantineThreshold" not in failed.stderr
-    assert "above the threshold" in failed.stderr and "pourcentagesubvention/maximum" in failed.stderr
+    assert "subventions/valeurs" in failed.stderr and "2 of 4 rows (50.0%)" in failed.stderr
+    assert "above the threshold" in failed.stderr and "valeur/type:integer: 2 rows (e.g. line 3: 'deux')" in failed.stderr
     # --file loads a given file instead; unknown source / resource are usage errors (exit 2).
     ok = run("--catalog", str(catalog), "load", "velo", "--resource", "compteurs", "--file",
              str(MALFORMED / "pipe_delimited.csv"), "--force", env=env, check=0)
