@@ -121,6 +121,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    parser.add_argument("--no-straightforward", action="store_true",
+                        help="skip the same suite written the straightforward way (one expectation per rule)")
     args = parser.parse_args()
 
     admin = os.environ.get("BENCH_ADMIN_URL") or os.environ.get("WAREHOUSE_URL") or \
@@ -133,7 +135,7 @@ def main() -> None:
     url = warehouse.ConnectionParts(p.host, p.port, p.user, p.password, name).url()
     tmp = Path(tempfile.mkdtemp(prefix="bench-gate-"))
     try:
-        run(url, tmp, args.rows, args.repeat)
+        run(url, tmp, args.rows, args.repeat, not args.no_straightforward)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         if not args.keep:
@@ -142,7 +144,7 @@ def main() -> None:
                 conn.execute(f'drop database if exists "{name}" with (force)')
 
 
-def run(url: str, tmp: Path, rows: int, repeat: int) -> None:
+def run(url: str, tmp: Path, rows: int, repeat: int, straightforward: bool) -> None:
     # GX writes validations and Data Docs: into a copy of the context, and a throw-away publication dir.
     shutil.copytree(settings.expectations_dir(), tmp / "expectations",
                     ignore=shutil.ignore_patterns("validations", "data_docs"))
@@ -167,11 +169,23 @@ def run(url: str, tmp: Path, rows: int, repeat: int) -> None:
                                   title="Points de recharge (SYNTHÉTIQUE, benchmark)")
     suites.SUITES[DATASET] = suites.SUITES["fct_points_de_charge"]
     suites.scaffold(url=url, datasets=[dataset])
+    # The same checks written the straightforward way (one expectation per rule, GX's uniqueness
+    # check), on a view of the same table so both suites read the same rows.
+    direct = dataclasses.replace(dataset, id=DATASET + "_direct")
+    if straightforward:
+        with warehouse.connect(url, autocommit=True) as conn:
+            conn.execute(f"create view audit.{direct.id} as select * from audit.{DATASET}")
+        suites.SUITES[direct.id] = suites.SUITES["fct_points_de_charge"]
+        suites.GROUP_RULES = False
+        try:
+            suites.scaffold(url=url, datasets=[direct])
+        finally:
+            suites.GROUP_RULES = True
     context = get_context(url)
 
-    def gate() -> float:
+    def gate(ds=dataset) -> float:
         start = time.perf_counter()
-        outcome = audit(dataset, url, context=context)
+        outcome = audit(ds, url, context=context)
         elapsed = time.perf_counter() - start
         if outcome.verdict != "passed":
             raise SystemExit(f"the synthetic table should pass its suite:\n{outcome.summary()}")
@@ -198,6 +212,15 @@ def run(url: str, tmp: Path, rows: int, repeat: int) -> None:
     print(f"bench gate_seconds: {g:.2f} s")
     print(f"bench gate_sql_seconds: {s:.2f} s")
     print(f"bench gate_vs_sql_ratio: {g / s:.2f} x")
+    if straightforward:
+        gate(direct)  # warm-up
+        direct_times, sql_times_2 = [], []
+        for _ in range(repeat):
+            direct_times.append(gate(direct))
+            sql_times_2.append(sql())
+        d, s2 = statistics.median(direct_times), statistics.median(sql_times_2)
+        print(f"bench gate_straightforward_seconds: {d:.2f} s")
+        print(f"bench gate_straightforward_vs_sql_ratio: {d / s2:.2f} x")
 
 
 if __name__ == "__main__":

@@ -173,6 +173,14 @@ def _json_value(value):
     return str(value)
 
 
+def _observed_text(observed):
+    """Numbers and text as they are; a date as its ISO text (not a JSON string); structures as JSON."""
+    value = _json_value(observed)
+    if isinstance(value, (int, float, str)):
+        return value
+    return json.dumps(value, ensure_ascii=False)[:500]
+
+
 def _to_checks(result, row_count: int | None) -> list[CheckResult]:
     """One CheckResult per expectation, and one per rule of a grouped row check."""
     config = result.expectation_config
@@ -226,8 +234,7 @@ def _to_check(result) -> CheckResult:
         expectation=config.type, column=kwargs.get("column") or (
             ",".join(kwargs["column_list"]) if "column_list" in kwargs else None) or (config.meta or {}).get("colonne"),
         level=level, success=bool(result.success),
-        observed_value=None if observed is None else (observed if isinstance(observed, (int, float, str))
-                                                      else json.dumps(_json_value(observed))[:500]),
+        observed_value=None if observed is None else _observed_text(observed),
         unexpected_count=count, unexpected_share=(res.get("unexpected_percent") or 0) / 100
         if res.get("unexpected_percent") is not None else None,
         examples=examples, explication=(config.meta or {}).get("explication", ""),
