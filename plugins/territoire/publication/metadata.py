@@ -178,15 +178,15 @@ def _render_vars(text: str) -> str:
 
 def dbt_docs(model: str) -> dict:
     """{description, columns: {name: description}} of a dbt model: from target/manifest.json when it
-    knows the model (Jinja rendered), else from the models' yml files."""
+    knows the model and is newer than every yml file (Jinja rendered there), else from the yml files."""
+    models = settings.dbt_project_dir() / "models"
+    ymls = [(str(p), p.stat().st_mtime_ns) for p in models.rglob("*.yml")]
     manifest = _manifest_path()
-    if manifest.is_file():
+    if manifest.is_file() and manifest.stat().st_mtime_ns >= max((m for _, m in ymls), default=0):
         docs = _manifest_docs(str(manifest), manifest.stat().st_mtime_ns)
         if model in docs:
             return docs[model]
-    models = settings.dbt_project_dir() / "models"
-    stamp = tuple(sorted((str(p), p.stat().st_mtime_ns) for p in models.rglob("*.yml")))
-    return _yaml_docs(str(models), stamp).get(model, {"description": "", "columns": {}})
+    return _yaml_docs(str(models), tuple(sorted(ymls))).get(model, {"description": "", "columns": {}})
 
 
 def column_docs(dataset: Dataset, column: str, dbt: dict | None = None) -> dict:
