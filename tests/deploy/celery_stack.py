@@ -136,6 +136,7 @@ class CeleryStack:
     warehouse_db: str = ""
     redis_db: int = -1
     api_port: int = 0
+    scheduler_health_port: int = 0
     queue: str = ""
     admin_password: str = ""
     init_result: subprocess.CompletedProcess | None = None
@@ -173,6 +174,7 @@ class CeleryStack:
         self.metadata_db = self._create_database("airflow_stack")
         self._claim_redis_db()
         self.api_port = free_port()
+        self.scheduler_health_port = free_port()
         # A queue of this run's own: even a stray worker of another run cannot take its tasks.
         self.queue = f"stack_{uuid.uuid4().hex[:8]}"
         db_url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/{self.metadata_db}"
@@ -211,7 +213,9 @@ class CeleryStack:
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
-            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "false",
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "true",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.scheduler_health_port),
             "CELERY_STACK_HOSTNAME": "stack-main",
             # Shared storage of the stack (the compose territoire-shared volume).
             "TERRITOIRE_VAR_DIR": str(self.shared_dir),
@@ -244,7 +248,9 @@ class CeleryStack:
         for name in self.workers:
             self._spawn(
                 name,
-                ["celery", "worker", "--celery-hostname", f"{name}@%h", "--queues", self.queue,
+                # celery@<name>: what a container named <name> gets by default, which the compose
+                # health check (`inspect ping --destination celery@$HOSTNAME`) relies on.
+                ["celery", "worker", "--celery-hostname", f"celery@{name}", "--queues", self.queue,
                  "--concurrency", str(self.worker_concurrency)],
                 # Each worker serves its task logs on a port of its own, and reports its own hostname.
                 {"CELERY_STACK_HOSTNAME": name, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())},
@@ -252,7 +258,11 @@ class CeleryStack:
         self._wait_ready(ready_timeout)
 
     def stop(self, grace: float = 20) -> None:
-        """Stop every process this stack started (workers first), then drop what it created."""
+        """Stop every process this stack started (workers first), then drop what it created.
+
+        All get SIGTERM at once; each group that has not exited `grace` seconds later (workers
+        finish their running tasks first: warm shutdown) gets SIGKILL.
+        """
         order = [n for n in self.processes if n in self.workers] + [n for n in self.processes if n not in self.workers]
         for name in order:
             proc = self.processes[name]
@@ -383,7 +393,7 @@ class CeleryStack:
                 except (OSError, StackError):
                     pass
             for name in list(pending - {"api-server"}):
-                if f"{name}@" in self.log_tail(name, 20000) and " ready." in self.log_tail(name, 20000):
+                if f"celery@{name} ready." in self.log_tail(name, 20000):
                     pending.discard(name)
             if time.monotonic() > deadline:
                 tails = "\n".join(f"--- {n}:\n{self.log_tail(n, 1500)}" for n in sorted(pending))

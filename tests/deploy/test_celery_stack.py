@@ -10,13 +10,16 @@ The pipeline DAGs are not used yet: this proves the distributed setup itself.
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
 import textwrap
 import time
 
 import psycopg
 import pytest
-from celery_stack import ADMIN_USER, CeleryStack, StackError, postgres_answers, redis_answers
+from celery_stack import ADMIN_USER, VENV_BIN, CeleryStack, StackError, postgres_answers, redis_answers
+from compose_checks import PROJECT_ROOT, example_env, interpolate, load_compose, parse_env_example
 
 from territoire import warehouse
 
@@ -119,3 +122,39 @@ def test_init_runs_again_and_rotates_the_admin_password(stack):
     assert stack.token()
     with pytest.raises(StackError, match="HTTP 401"):
         stack._request("POST", "/auth/token", {"username": ADMIN_USER, "password": old}, auth=False)
+
+
+def test_compose_health_checks_pass_on_the_running_services(stack):
+    """The health checks of docker-compose.yml, run verbatim against the live processes.
+
+    They gate `depends_on: service_healthy` (workers wait for a healthy api-server): a wrong one
+    keeps the stack from starting. Only the ports differ (free ports here, fixed ones in compose).
+    A ping of a worker that does not exist must fail, or the worker check proves nothing.
+    """
+    raw = load_compose(PROJECT_ROOT / "docker-compose.yml")
+    env_example = parse_env_example((PROJECT_ROOT / ".env.example").read_text(encoding="utf-8"))
+    services = interpolate(raw, example_env(env_example))["services"]
+    ports = {
+        "localhost:8080": f"127.0.0.1:{stack.api_port}",
+        "localhost:8974": f"127.0.0.1:{stack.scheduler_health_port}",
+    }
+    checks = {
+        "airflow-apiserver": ("stack-main", True),
+        "airflow-scheduler": ("stack-main", True),
+        "airflow-dag-processor": ("stack-main", True),
+        "airflow-worker": (stack.workers[0], True),
+        "airflow-worker-domain": ("no-such-worker", False),  # same check, a worker that is not there
+    }
+    procs = {}
+    for service, (hostname, _) in checks.items():
+        test = services[service]["healthcheck"]["test"]
+        argv = test[1:] if test[0] == "CMD" else ["sh", "-c", test[1]]
+        for old, new in ports.items():
+            argv = [a.replace(old, new) for a in argv]
+        env = dict(stack.env, HOSTNAME=hostname, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        procs[service] = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for service, (hostname, should_pass) in checks.items():
+        # Each check imports Airflow or Celery: seconds on an idle machine, minutes on a loaded one.
+        out, _ = procs[service].communicate(timeout=300)
+        passed = procs[service].returncode == 0
+        assert passed == should_pass, f"{service} health check on {hostname}: exit {procs[service].returncode}\n{out[-2000:]}"
