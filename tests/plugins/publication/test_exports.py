@@ -147,3 +147,36 @@ def test_column_docs_from_dbt_yml_when_no_manifest(monkeypatch, tmp_path):
     docs = metadata.dbt_docs("m")
     assert docs == {"description": "COG 2026", "columns": {"code_commune": "Code INSEE (COG 2026)."}}
     assert metadata.dbt_docs("absent") == {"description": "", "columns": {}}
+
+
+def test_geojson_from_a_geometry_column_and_refused_coordinates(fresh_database, publication_dir, points):
+    from territoire.datasets import Dataset
+    from territoire.publication.geojson import GeometryError
+
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("create table published.pub_test_zones (code text primary key, geometrie text, jsonb_geom jsonb)")
+        conn.execute("""insert into published.pub_test_zones values
+            ('z1', '{"type":"Polygon","coordinates":[[[5.0,45.0],[5.1,45.0],[5.1,45.1],[5.0,45.0]]]}', null),
+            ('z2', null, null)""")
+    ds = Dataset(id="pub_test_zones", title="Zones (synthétique)", description="d", licence="etalab-2.0",
+                 sources=("ign_adminexpress",), primary_key=("code",), geometry={"geojson": "geometrie"},
+                 temporal_coverage={"start": "2018-01-01", "end": "2018-12-31"})
+    result = export_dataset(ds, fresh_database)
+    geo = json.loads((result.folder / "pub_test_zones.geojson").read_text(encoding="utf-8"))
+    assert [f["geometry"] and f["geometry"]["type"] for f in geo["features"]] == ["Polygon", None]
+    assert "geometrie" not in geo["features"][0]["properties"]  # the geometry is not repeated as text
+    assert "geometrie" in (result.folder / "pub_test_zones.csv").read_text(encoding="utf-8").splitlines()[0]
+
+    make_points_table, points_dataset = points
+    make_points_table(fresh_database, "pub_test_swapped")
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        # Lambert 93 metres where degrees are expected
+        conn.execute("update published.pub_test_swapped set longitude = 842000, latitude = 6519000 "
+                     "where id_point = 'P3'")
+    with pytest.raises(GeometryError, match=r"row 3 .*longitude/latitude.*not a WGS 84"):
+        export_dataset(points_dataset("pub_test_swapped"), fresh_database)
+    assert not (publication_dir / "datasets" / "pub_test_swapped").exists()
+    with pytest.raises(GeometryError, match="field 'geometry'.*column\\(s\\) lon"):
+        export_dataset(points_dataset("pub_test_zones", primary_key=("code",), temporal_coverage={},
+                                      geometry={"longitude": "lon", "latitude": "lat"}, secrecy=[]),
+                       fresh_database)
