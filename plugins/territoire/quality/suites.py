@@ -32,7 +32,7 @@ COMMUNE = r"^([013-9][0-9]|2[AB1-9])[0-9]{3}$"
 DEPARTEMENT = r"^([013-9][0-9]|2[AB1-9]|97[1-6])$"
 REGION = r"^[0-9]{2}$"
 EPCI = r"^[0-9]{9}$"
-IRIS = r"^([013-9][0-9]|2[AB1-9])[0-9]{7}$"
+IRIS_OR_MASKED = r"^([013-9][0-9]|2[AB1-9])[0-9]{3}([0-9]{4}|XXXX)$"
 
 # Bounding boxes (lon_min, lon_max, lat_min, lat_max) of France and its overseas territories, with a
 # small margin: a point outside all of them is not in France.
@@ -442,6 +442,10 @@ def fct_consommation_electrique(dataset: Dataset) -> list:
         "consommation_totale_mwh": "number", "_loaded_at": "timestamp",
     }
     rules = [
+        # Enedis masks the IRIS of small areas itself (`69388XXXX`): a known form, not an error
+        regex_rule("code_iris", IRIS_OR_MASKED,
+                   "Les codes IRIS ont 9 caractères : le code de la commune puis 4 chiffres (ou XXXX quand "
+                   "Enedis masque l'IRIS au titre du secret statistique)."),
         nonnegative("consommation_totale_mwh", "La consommation d'électricité"),
         nonnegative("nombre_logements", "Le nombre de logements"),
         between_rule("annee", 2000, 2100, "L'année est plausible (entre 2000 et 2100)."),
