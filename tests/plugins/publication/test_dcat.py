@@ -91,3 +91,12 @@ def test_default_base_url_is_the_publication_folder(fresh_database, publication_
     from urllib.parse import urlsplit
     from urllib.request import url2pathname
     assert open(url2pathname(urlsplit(url).path), "rb").read(9) == b"id_point,"
+
+
+def test_command_line_rebuilds_an_empty_catalogue(publication_dir, capsys):
+    from territoire.publication.__main__ import main
+
+    assert main(["catalogue"]) == 0
+    g = Graph().parse(publication_dir / "catalogue.ttl", format="turtle")
+    check_catalogue(g, set(), publication_dir.resolve().as_uri())
+    assert main(["push"]) == 0 and "nothing to push" in capsys.readouterr().out
