@@ -3,7 +3,7 @@
 Cosmos' PostgresUserPasswordProfileMapping insists on a password. A warehouse reached with trust
 or peer authentication (the embedded server, a local PostgreSQL, a Unix socket) has none, so this
 mapping makes it optional: when the connection carries a password it is passed to dbt through an
-environment variable exactly as Cosmos does; when it has none, no password is sent.
+environment variable exactly as Cosmos does; when it has none, dbt gets an empty one (dbt-postgres requires the key).
 """
 
 from __future__ import annotations
@@ -24,5 +24,5 @@ class WarehouseProfileMapping(PostgresUserPasswordProfileMapping):
     def profile(self) -> dict[str, Any | None]:
         profile = super().profile
         if not self.conn.password:
-            profile.pop("password", None)
+            profile["password"] = ""  # dbt-postgres requires the key; trust/peer auth ignores it
         return profile
