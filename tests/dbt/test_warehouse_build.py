@@ -1,10 +1,10 @@
 """The territorial warehouse builds on the real samples and harmonises their geography.
 
 One fresh database: every demo resource of the catalog is loaded with the Loader (the GTFS feed
-through `extract_feed`, one raw table per file), `dbt build` runs on it, then the assertions read
-the marts. A second, small `dbt run` replaces the demo GTFS feed with a tiny hand-made SYNTHETIC
-feed placed in Belfort to check the transport indicators against values computed by hand.
-Expected values are computed from the sample files themselves, never typed in.
+through `extract_feed`, one raw table per file), a tiny hand-made SYNTHETIC feed placed in Belfort is
+added to the GTFS raw tables (its ids do not collide with the demo feed's, whose stops are at sea),
+`dbt build` runs once, then the assertions read the marts. Expected values are computed from the
+sample files or by hand from the hand-made feed, never read back from the warehouse.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import create_database, drop_database
 from demo_loading import load_demo
 
 from territoire import dbt, settings, warehouse
@@ -28,6 +27,20 @@ pytestmark = pytest.mark.integration
 SAMPLES = settings.PROJECT_ROOT / "data" / "samples"
 
 
+def create_database(admin_url: str, name: str) -> str:
+    # Not imported from tests/conftest.py: `from conftest import` resolves to whichever conftest
+    # module was loaded last when the whole suite runs.
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    p = warehouse.parse_url(admin_url)
+    return warehouse.ConnectionParts(p.host, p.port, p.user, p.password, name).url()
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'drop database if exists "{name}" with (force)')
+
+
 def read_csv(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
     with open(path, encoding="utf-8-sig", newline="") as f:
         return list(csv.DictReader(f, delimiter=delimiter))
@@ -37,7 +50,7 @@ def read_csv(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
 def built(tmp_path_factory, admin_url):
     """A warehouse with every demo resource loaded and `dbt build` run, shared by this module's tests.
 
-    Like the `fresh_database` fixture of tests/conftest.py (same helpers), but module-scoped: the build
+    Like the `fresh_database` fixture of tests/conftest.py, but module-scoped: the build
     takes about a minute and every test reads the same result. dbt writes to a target folder of its
     own so that parallel dbt runs in the checkout do not collide.
     """
@@ -46,8 +59,9 @@ def built(tmp_path_factory, admin_url):
     warehouse.ensure_schemas(url)
     target = tmp_path_factory.mktemp("dbt_target")
     loaded = load_demo(url)
+    add_hand_made_feed(url, tmp_path_factory.mktemp("feed"))
     proc = dbt.run(["build"], url, capture=True, target_path=target)
-    yield url, target, loaded, proc.stdout
+    yield url, loaded, proc.stdout
     drop_database(admin_url, name)
 
 
@@ -57,7 +71,7 @@ def query(url: str, sql: str, params=()) -> list[tuple]:
 
 
 def test_every_demo_resource_is_loaded_and_the_build_passes(built):
-    url, _, loaded, stdout = built
+    url, loaded, stdout = built
     catalog = load_catalog()
     expected = {r.raw_table for s in catalog for r in s.resources if r.format != "gtfs"}
     assert expected <= set(loaded)
@@ -93,7 +107,7 @@ def test_a_merged_commune_old_code_lands_on_the_current_commune(built):
 
 
 def test_unresolved_codes_are_reported_with_their_reason(built):
-    url, _, _, stdout = built
+    url, _, stdout = built
     collectivites = {r["code_collectivite"] for r in read_csv(SAMPLES / "territorial/insee_cog_2026/collectivites-outremer.csv")}
     sinoe = read_csv(SAMPLES / "waste/sinoe_tonnage_decheteries_par_type_dechet_par_dept.csv")
     overseas = {r["C_DEPT"] for r in sinoe if r["C_DEPT"] in collectivites}
@@ -109,28 +123,26 @@ def test_unresolved_codes_are_reported_with_their_reason(built):
 
 
 def write_feed(folder: Path) -> dict[str, Path]:
-    """A tiny SYNTHETIC GTFS feed: 3 stops in Belfort (90010) and 1 at sea; one route, two trips.
+    """A tiny SYNTHETIC GTFS feed: 3 stops in Belfort (90010) and 1 at sea; one route, three trips.
 
-    Service SEM runs Monday-Friday (5 days a week). Each trip serves 3 stops, so 2 boarding
-    departures (the terminus has none): 2 trips x 2 departures x 5 days = 20 departures a week, all in
-    Belfort. Trip T3 (service DIM, Sundays) only calls at the stop at sea.
+    Service HM_SEM runs Monday-Friday (5 days a week). Trips HM_T1 and HM_T2 serve 3 stops each, so 2
+    boarding departures each (the terminus has none): 2 trips x 2 departures x 5 days = 20 departures a
+    week, all in Belfort. Trip HM_T3 (service HM_DIM, Sundays) only calls at the stop at sea.
     """
     files = {
-        "agency": "agency_id,agency_name,agency_url,agency_timezone\nA,Réseau fictif,https://example.org,Europe/Paris\n",
+        "agency": "agency_id,agency_name,agency_url,agency_timezone\nHM,Réseau fictif,https://example.org,Europe/Paris\n",
         "stops": "stop_id,stop_name,stop_lat,stop_lon,location_type\n"
-                 "B1,Fictif 1,47.6380,6.8600,0\nB2,Fictif 2,47.6390,6.8650,0\nB3,Fictif 3,47.6400,6.8620,0\n"
-                 "MER,En mer,43.0000,5.0000,0\n",
-        "routes": "route_id,agency_id,route_short_name,route_long_name,route_type\nR,A,1,Ligne fictive,3\n",
-        "trips": "route_id,service_id,trip_id\nR,SEM,T1\nR,SEM,T2\nR,DIM,T3\n",
+                 "HM_B1,Fictif 1,47.6380,6.8600,0\nHM_B2,Fictif 2,47.6390,6.8650,0\nHM_B3,Fictif 3,47.6400,6.8620,0\n"
+                 "HM_MER,En mer,43.0000,5.0000,0\n",
+        "routes": "route_id,agency_id,route_short_name,route_long_name,route_type\nHM_R,HM,1,Ligne fictive,3\n",
+        "trips": "route_id,service_id,trip_id\nHM_R,HM_SEM,HM_T1\nHM_R,HM_SEM,HM_T2\nHM_R,HM_DIM,HM_T3\n",
         "stop_times": "trip_id,arrival_time,departure_time,stop_id,stop_sequence,pickup_type\n"
-                      "T1,08:00:00,08:00:00,B1,1,0\nT1,08:05:00,08:05:00,B2,2,0\nT1,08:10:00,08:10:00,B3,3,0\n"
-                      "T2,24:10:00,24:10:00,B3,1,0\nT2,24:15:00,24:15:00,B2,2,0\nT2,24:20:00,24:20:00,B1,3,0\n"
-                      "T3,09:00:00,09:00:00,MER,1,0\nT3,09:30:00,09:30:00,MER,2,0\n",
+                      "HM_T1,08:00:00,08:00:00,HM_B1,1,0\nHM_T1,08:05:00,08:05:00,HM_B2,2,0\n"
+                      "HM_T1,08:10:00,08:10:00,HM_B3,3,0\nHM_T2,24:10:00,24:10:00,HM_B3,1,0\n"
+                      "HM_T2,24:15:00,24:15:00,HM_B2,2,0\nHM_T2,24:20:00,24:20:00,HM_B1,3,0\n"
+                      "HM_T3,09:00:00,09:00:00,HM_MER,1,0\nHM_T3,09:30:00,09:30:00,HM_MER,2,0\n",
         "calendar": "service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,start_date,end_date\n"
-                    "SEM,1,1,1,1,1,0,0,20260105,20261231\nDIM,0,0,0,0,0,0,1,20260104,20261227\n",
-        "calendar_dates": "service_id,date,exception_type\nSEM,20260501,2\n",
-        "feed_info": "feed_publisher_name,feed_publisher_url,feed_lang,feed_start_date,feed_end_date\n"
-                     "Test,https://example.org,fr,20260104,20261231\n",
+                    "HM_SEM,1,1,1,1,1,0,0,20260105,20261231\nHM_DIM,0,0,0,0,0,0,1,20260104,20261227\n",
     }
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -140,49 +152,42 @@ def write_feed(folder: Path) -> dict[str, Path]:
     return paths
 
 
-def replace_raw_table(loader: Loader, resource, path: Path, table: str, url: str) -> None:
-    """Load `path` with the Loader, then put its rows into `raw.<table>` in place.
-
-    Why not `loader.load(..., table=table)`: the loader's swap drops `raw.<table>`, which PostgreSQL
-    refuses once dbt's staging views depend on it (reported to the loader's owner). The rows still go
-    through the Loader (parsing, BOM, normalisation) into a side table first.
-    """
-    side = f"{table}__test"
-    loader.load(resource, path, table=side, fmt="csv", force=True)
-    with psycopg.connect(url) as conn:
-        cols = [r[0] for r in conn.execute(
-            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = %s "
-            "and column_name in (select column_name from information_schema.columns "
-            "where table_schema = 'raw' and table_name = %s)", (table, side))]
-        col_list = ", ".join(f'"{c}"' for c in cols)
-        conn.execute(f'truncate raw."{table}"')
-        conn.execute(f'insert into raw."{table}" ({col_list}) select {col_list} from raw."{side}"')
-        conn.execute(f'drop table raw."{side}"')
-
-
-def test_transport_indicators_equal_the_values_computed_by_hand(built, tmp_path):
-    url, target, _, _ = built
+def add_hand_made_feed(url: str, folder: Path) -> None:
+    """Load each hand-made file with the Loader into a side table, then append its rows to the demo
+    feed's raw table (same columns by name; the others stay null)."""
     resource = load_catalog().get("transport").resource("gtfs")
     loader = Loader(url)
-    for stem, path in write_feed(tmp_path / "feed").items():
-        replace_raw_table(loader, resource, path, raw_table("transport", stem), url)
-    dbt.run(["run", "--select", "source:transport+"], url, capture=True, target_path=target)
+    for stem, path in write_feed(folder).items():
+        table = raw_table("transport", stem)
+        side = f"{table}__hand_made"
+        loader.load(resource, path, table=side, fmt="csv")
+        with psycopg.connect(url) as conn:
+            cols = [r[0] for r in conn.execute(
+                "select column_name from information_schema.columns where table_schema = 'raw' "
+                "and table_name = %s and column_name in (select column_name from information_schema.columns "
+                "where table_schema = 'raw' and table_name = %s)", (table, side))]
+            col_list = ", ".join(f'"{c}"' for c in cols)
+            conn.execute(f'insert into raw."{table}" ({col_list}) select {col_list} from raw."{side}"')
+            conn.execute(f'drop table raw."{side}"')
 
-    population = next(int(r["PMUN"]) for r in read_csv(
-        SAMPLES / "territorial/insee_population_legale/donnees_communes.csv", ";") if r["COM"] == "90010")
-    stops = dict(query(url, "select stop_id, coalesce(code_commune, '-') from audit.fct_arrets_transport"))
-    assert stops == {"B1": "90010", "B2": "90010", "B3": "90010", "MER": "-"}
+
+def test_transport_indicators_equal_the_values_computed_by_hand(built):
+    url = built[0]
+    populations = read_csv(SAMPLES / "territorial/insee_population_legale/donnees_communes.csv", ";")
+    population = next(int(r["PMUN"]) for r in populations if r["COM"] == "90010")
+    stops = dict(query(url, "select stop_id, coalesce(code_commune, '-') from audit.fct_arrets_transport "
+                            "where left(stop_id, 3) = 'HM_'"))
+    assert stops == {"HM_B1": "90010", "HM_B2": "90010", "HM_B3": "90010", "HM_MER": "-"}
 
     values = dict(query(url, "select indicateur, valeur::float from audit.indicateurs_territoriaux "
                              "where niveau = 'commune' and code_territoire = '90010' and source = 'transport'"))
     assert values["arrets_transport_pour_1000_habitants"] == pytest.approx(round(3 * 1000 / population, 4))
     assert values["departs_hebdomadaires_pour_1000_habitants"] == pytest.approx(round(20 * 1000 / population, 4))
 
-    # the département level adds nothing from the stop at sea, which is reported instead
-    dep_population = sum(int(r["PMUN"]) for r in read_csv(
-        SAMPLES / "territorial/insee_population_legale/donnees_communes.csv", ";") if r["DEP"] == "90")
+    # département 90: the same 3 stops over the département's population; the stop at sea is reported
+    dep_population = sum(int(r["PMUN"]) for r in populations if r["DEP"] == "90")
     dep = dict(query(url, "select indicateur, valeur::float from audit.indicateurs_territoriaux "
                           "where niveau = 'departement' and code_territoire = '90' and source = 'transport'"))
     assert dep["arrets_transport_pour_1000_habitants"] == pytest.approx(round(3 * 1000 / dep_population, 4))
     assert query(url, "select motif from audit.territoire_codes_non_resolus "
-                      "where source = 'transport' and code = 'MER'") == [("hors_contours",)]
+                      "where source = 'transport' and code = 'HM_MER'") == [("hors_contours",)]
