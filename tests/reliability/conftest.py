@@ -1,0 +1,11 @@
+"""Fixtures of the reliability suite (helpers are in reliability_helpers.py)."""
+
+from __future__ import annotations
+
+import pytest
+from e2e.conftest import isolated_var  # noqa: F401 - the lead's fixture: var/ in a temp folder
+
+
+@pytest.fixture
+def var_dir(isolated_var):  # noqa: F811
+    return isolated_var
