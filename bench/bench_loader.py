@@ -7,7 +7,7 @@
 The input is SYNTHETIC (generated here, seeded): it is shaped like the Enedis file "consommation annuelle
 résidentielle par adresse" (`;` delimiter, CP1252, decimal commas, a few accented names) but every value
 is made up. Each method runs in a child process of its own so that its peak memory (RSS high-water mark,
-from `os.wait4`) is its own. Everything goes into a scratch database created on WAREHOUSE_URL's server
+VmHWM from /proc while it runs) is its own. Everything goes into a scratch database created on WAREHOUSE_URL's server
 (default 127.0.0.1:5432) and dropped at the end. Output: one figure per line, `bench <name>: <value> <unit>`.
 """
 
@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -129,8 +130,29 @@ def child_pandas(url: str, path: Path) -> dict:
     return {"seconds": time.perf_counter() - t, "rows": len(df)}
 
 
+def _wait_with_peak_rss(proc: subprocess.Popen) -> tuple[int, float]:
+    """Wait for `proc`; return its exit status and its peak RSS in MB.
+
+    The RSS high-water mark is read from /proc/<pid>/status (VmHWM) while the child runs: the
+    `ru_maxrss` of os.wait4 would include the parent's memory copied at fork, before exec.
+    """
+    peak_kb = 0
+    status_file = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status_file.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak_kb = max(peak_kb, int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    if peak_kb == 0:  # no /proc (or a child too quick to observe): fall back to the rusage figure
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return proc.returncode, peak_kb / 1024
+
+
 def run_child(method: str, url: str, path: Path, schema_path: Path) -> dict:
-    """Run one method in a child process; its result plus its own peak RSS (os.wait4)."""
+    """Run one method in a child process; its result plus its own peak RSS."""
     if method == "psql":
         cols = ", ".join(f'"{c}" text' for c in COLUMNS)
         import psycopg
@@ -143,24 +165,24 @@ def run_child(method: str, url: str, path: Path, schema_path: Path) -> dict:
                f"encoding 'WIN1252')"]
         t = time.perf_counter()
         proc = subprocess.Popen(cmd)
-        _, status, usage = os.wait4(proc.pid, 0)
+        status, peak = _wait_with_peak_rss(proc)
         seconds = time.perf_counter() - t
         if status != 0:
             raise SystemExit(f"psql failed with status {status}")
         with psycopg.connect(url) as conn:
             rows = conn.execute("select count(*) from raw.bench_psql").fetchone()[0]
-        return {"seconds": seconds, "rows": rows, "peak_rss_mb": usage.ru_maxrss / 1024}
+        return {"seconds": seconds, "rows": rows, "peak_rss_mb": peak}
     out = tempfile.NamedTemporaryFile(suffix=".json", delete=False)
     out.close()
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", method, "--url", url, "--file", str(path),
            "--schema", str(schema_path), "--out", out.name]
     proc = subprocess.Popen(cmd)
-    _, status, usage = os.wait4(proc.pid, 0)
+    status, peak = _wait_with_peak_rss(proc)
     if status != 0:
         raise SystemExit(f"{method} child failed with status {status}")
     result = json.loads(Path(out.name).read_text())
     os.unlink(out.name)
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["peak_rss_mb"] = peak
     return result
 
 
