@@ -159,7 +159,7 @@ class CeleryStack:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-    def start(self, ready_timeout: float = 150) -> None:
+    def start(self, ready_timeout: float = 240) -> None:
         if self.root is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="celery-stack-")
             self.root = Path(self._tmp.name)
