@@ -23,6 +23,8 @@ def get_context(url: str | None = None):
     """Open the file data context (GX is imported here: it takes seconds, never at DAG parse time)."""
     import great_expectations as gx
 
+    import territoire.quality.expectations  # noqa: F401 - registers RowRulesExpectation before suites are read
+
     os.environ["GX_WAREHOUSE_URL"] = warehouse.parse_url(url or warehouse.get_url()).url("postgresql+psycopg")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     return gx.get_context(mode="file", context_root_dir=str(context_dir()))

@@ -110,7 +110,7 @@ def rules_expectation(rules: list[Rule], level: str, title: str):
     The query returns one row per broken rule: its name, how many rows break it, and up to five
     examples. `meta.regles` keeps each rule's column and explanation for the gate and the report.
     """
-    import great_expectations.expectations as gxe
+    from territoire.quality.expectations import RowRulesExpectation
 
     def esc(sql: str) -> str:  # GX formats the query with str.format: literal braces are doubled
         return sql.replace("{", "{{").replace("}", "}}")
@@ -126,7 +126,7 @@ def rules_expectation(rules: list[Rule], level: str, title: str):
              f"where v.lignes > 0")
     kwargs = {"severity": "warning"} if level == "warning" else {}
     return explained(
-        gxe.UnexpectedRowsExpectation(unexpected_rows_query=query, description=title, **kwargs),
+        RowRulesExpectation(unexpected_rows_query=query, description=title, **kwargs),
         title, groupe=RULE_GROUP,
         regles=[{"regle": r.name, "colonne": r.column, "explication": r.explication} for r in rules],
     )
@@ -164,17 +164,23 @@ def key_rules(dataset: Dataset) -> list[Rule]:
 
 
 def key_checks(dataset: Dataset) -> list:
-    """Unique key: one grouped aggregation (GX's own uniqueness check joins the table to itself)."""
-    import great_expectations.expectations as gxe
+    """Unique key: one grouped aggregation, run once (GX's own uniqueness check joins the table to
+    itself, and an UnexpectedRowsExpectation would run the aggregation twice)."""
+    from territoire.quality.expectations import RowRulesExpectation
 
     cols = ", ".join(_ident(c) for c in dataset.primary_key)
     label = ", ".join(dataset.primary_key)
-    query = (f"select {cols}, count(*) as occurrences from {{batch}} group by {cols} having count(*) > 1")
+    key_text = " || ' | ' || ".join(f"coalesce({_ident(c)}::text, '∅')" for c in dataset.primary_key)
+    # one summary row when some key repeats: extra rows, and five repeated keys as examples
+    query = (f"select 'cle_unique' as regle, sum(n - 1) as lignes, "
+             f"to_jsonb((array_agg(k || ' (' || n || ' fois)' order by k))[1:5]) as exemples "
+             f"from (select {key_text} as k, count(*) as n from {{batch}} group by {cols} having count(*) > 1) "
+             f"as doublons having count(*) > 0")
+    text = f"Chaque ligne est identifiée de façon unique par « {label} » : aucun doublon."
     return [explained(
-        gxe.UnexpectedRowsExpectation(unexpected_rows_query=query,
-                                      description=f"The key ({label}) identifies one row."),
-        f"Chaque ligne est identifiée de façon unique par « {label} » : aucun doublon.",
-        colonne=label)]
+        RowRulesExpectation(unexpected_rows_query=query, description=f"The key ({label}) identifies one row."),
+        text, colonne=label, groupe=RULE_GROUP,
+        regles=[{"regle": "cle_unique", "colonne": label, "explication": text}])]
 
 
 def territorial_rules(dataset: Dataset, reference: str = "audit.dim_territoire") -> list[Rule]:
