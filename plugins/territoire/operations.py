@@ -1,0 +1,424 @@
+"""Running the platform day to day: backfills, missed schedules, and the daily summary of failures.
+
+- `backfill(source_id, start, end)`: reprocess a source for a range of logical dates, idempotently.
+  Locally (`via="local"`, the default) each logical date of the source's schedule re-runs the same
+  function the Airflow task runs (`pipeline.ingest_resource`), one date after the other; with
+  `via="airflow"` it asks Airflow for a backfill (`airflow backfill create`, executed by the
+  scheduler, one run at a time). Sources are snapshots: a date whose file did not change is a
+  `skipped_unchanged` batch in the ledger, so running the same backfill twice changes nothing.
+- `missed_schedules(last_success, now)`: ingestion DAGs whose last successful run is older than their
+  schedule allows (scheduler down, DAG paused, runs failing for days).
+- `failed_runs_summary(since)`: the failed Airflow runs (public REST API, else the `airflow` CLI) and
+  the failed batches of the ledger since a date, as a text in French and English; `send_summary`
+  logs it and sends it through the alert connection (`territoire_alerts`) when it exists.
+
+See docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from territoire import warehouse
+from territoire.catalog import load_catalog
+
+log = logging.getLogger(__name__)
+
+PRESETS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *",
+           "@quarterly": "0 0 1 */3 *", "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *"}
+# The DAGs that are not generated per source (their failures belong in the summary too).
+FIXED_DAGS = ("transform_warehouse", "publish_open_data", "operations_daily_summary")
+API_CONN_ID = "territoire_airflow_api"
+
+
+class OperationsError(RuntimeError):
+    """An operation could not run; the message says which and what to do."""
+
+
+def _utc(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _cron(schedule: str | None) -> str:
+    if not schedule:
+        raise OperationsError("the source has no schedule (manual only): give the dates to reprocess explicitly")
+    return PRESETS.get(schedule, schedule)
+
+
+def logical_dates(schedule: str | None, start: datetime | str, end: datetime | str) -> list[datetime]:
+    """The schedule's logical dates in [start, end] (both inclusive), as `airflow backfill create` counts them."""
+    from croniter import croniter
+
+    start, end = _utc(start), _utc(end)
+    if end < start:
+        raise OperationsError(f"backfill: the end {end:%Y-%m-%d} is before the start {start:%Y-%m-%d}")
+    it = croniter(_cron(schedule), start - timedelta(seconds=1))
+    dates = []
+    while (d := it.get_next(datetime)) <= end:
+        dates.append(d.astimezone(UTC))
+    return dates
+
+
+@dataclass
+class BackfillReport:
+    source_id: str
+    via: str
+    dates: list[datetime]
+    batches: list[dict] = field(default_factory=list)  # one per (date, raw table)
+    airflow_output: str = ""
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for b in self.batches:
+            out[b["status"]] = out.get(b["status"], 0) + 1
+        return out
+
+    def text(self) -> str:
+        if self.via == "airflow":
+            return (f"backfill of {self.source_id}: {len(self.dates)} logical date(s) handed to Airflow\n"
+                    f"{self.airflow_output.strip()}")
+        return (f"backfill of {self.source_id}: {len(self.dates)} logical date(s), "
+                + ", ".join(f"{n} {s}" for s, n in sorted(self.counts().items())))
+
+
+def backfill(source_id: str, start: datetime | str, end: datetime | str, *, via: str = "local",
+             url: str | None = None, force: bool = False, dry_run: bool = False,
+             env: dict[str, str] | None = None) -> BackfillReport:
+    """Reprocess `source_id` for every logical date of its schedule between `start` and `end`.
+
+    `via="local"`: in this process, date by date (what `python -m territoire.operations backfill` does).
+    `via="airflow"`: `airflow backfill create --dag-id ingest_<source> --reprocess-behavior completed
+    --max-active-runs 1`; the scheduler runs them (needs the Airflow environment `env`).
+    `force=True` reloads even unchanged files (new batches with the same content).
+    """
+    source = load_catalog().get(source_id)
+    dates = logical_dates(source.schedule, start, end)
+    report = BackfillReport(source_id, via, dates)
+    if via == "airflow":
+        report.airflow_output = _airflow_backfill(f"ingest_{source_id}", _utc(start), _utc(end), dry_run, env,
+                                                  {"force": True} if force else None)
+        return report
+    if via != "local":
+        raise OperationsError(f"backfill: via must be 'local' or 'airflow', got {via!r}")
+    from territoire.pipeline import ingest_resource
+
+    for date in dates:
+        for resource in source.resources:
+            if dry_run:
+                report.batches.append({"logical_date": date.isoformat(), "resource": resource.name,
+                                       "status": "dry_run"})
+                continue
+            for summary in ingest_resource(source_id, resource.name, force=force, url=url):
+                report.batches.append({"logical_date": date.isoformat(), **summary})
+        log.info("backfill %s: logical date %s done", source_id, date.isoformat())
+    log.info("%s", report.text())
+    return report
+
+
+def _airflow_exe() -> str:
+    return str(Path(sys.executable).with_name("airflow"))
+
+
+def _airflow_backfill(dag_id: str, start: datetime, end: datetime, dry_run: bool, env: dict | None,
+                      conf: dict | None) -> str:
+    cmd = [_airflow_exe(), "backfill", "create", "--dag-id", dag_id, "--from-date", start.isoformat(),
+           "--to-date", end.isoformat(), "--reprocess-behavior", "completed", "--max-active-runs", "1"]
+    if conf:
+        cmd += ["--dag-run-conf", json.dumps(conf)]
+    if dry_run:
+        cmd.append("--dry-run")
+    proc = subprocess.run(cmd, env=env or dict(os.environ), capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise OperationsError(f"`airflow backfill create --dag-id {dag_id}` failed (exit {proc.returncode}): "
+                              f"{_tail(proc.stderr or proc.stdout)}")
+    return proc.stdout
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join((text or "").strip().splitlines()[-lines:])
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading Airflow's runs: the public REST API (from a task), else the CLI (from a scheduler host).
+
+
+@dataclass(frozen=True)
+class AirflowRun:
+    dag_id: str
+    run_id: str
+    state: str
+    logical_date: str | None
+    start_date: str | None
+    end_date: str | None
+
+
+def _api_session(conn) -> tuple[Any, str]:
+    """An httpx client and the API base URL, authenticated with a JWT from `/auth/token`."""
+    import httpx
+
+    scheme = "https" if (conn.conn_type or "").lower() == "https" else "http"
+    host = conn.host or "localhost"
+    base = host.rstrip("/") if host.startswith(("http://", "https://")) else \
+        f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
+    client = httpx.Client(timeout=30)
+    token = client.post(f"{base}/auth/token", json={"username": conn.login, "password": conn.password})
+    token.raise_for_status()
+    client.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    return client, base
+
+
+def airflow_runs_api(state: str, since: datetime, conn=None) -> list[AirflowRun]:
+    """Runs in `state` that started since `since`, over every DAG (`/api/v2/dags/~/dagRuns`)."""
+    from territoire.notifications import _connection
+
+    conn = conn or _connection(API_CONN_ID)
+    if conn is None:
+        raise OperationsError(f"no Airflow connection {API_CONN_ID!r}: cannot read Airflow's runs over its API")
+    client, base = _api_session(conn)
+    runs, offset = [], 0
+    with client:
+        while True:
+            r = client.get(f"{base}/api/v2/dags/~/dagRuns", params={
+                "state": state, "start_date_gte": since.isoformat(), "limit": 100, "offset": offset,
+                "order_by": "start_date"})
+            r.raise_for_status()
+            page = r.json().get("dag_runs", [])
+            runs += [AirflowRun(d["dag_id"], d["dag_run_id"], d["state"], d.get("logical_date"), d.get("start_date"),
+                                d.get("end_date")) for d in page]
+            if len(page) < 100:
+                return runs
+            offset += 100
+
+
+def airflow_runs_cli(state: str, since: datetime, dag_ids: Iterable[str], env: dict | None = None
+                     ) -> list[AirflowRun]:
+    """The same through `airflow dags list-runs <dag> --state <state> -o json` (needs the metadata database)."""
+    runs = []
+    for dag_id in dag_ids:
+        proc = subprocess.run([_airflow_exe(), "dags", "list-runs", dag_id, "--state", state, "-s",
+                               since.isoformat(), "-o", "json"], env=env or dict(os.environ),
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise OperationsError(f"`airflow dags list-runs {dag_id}` failed (exit {proc.returncode}): "
+                                  f"{_tail(proc.stderr)}")
+        out = proc.stdout.strip()
+        start = out.find("[")  # the CLI may print log lines before the JSON
+        for d in json.loads(out[start:]) if start >= 0 else []:
+            runs.append(AirflowRun(d["dag_id"], d["run_id"], d["state"], d.get("logical_date") or d.get("run_after"),
+                                   d.get("start_date"), d.get("end_date")))
+    return runs
+
+
+def known_dag_ids() -> list[str]:
+    return [f"ingest_{s.id}" for s in load_catalog()] + list(FIXED_DAGS)
+
+
+def airflow_runs(state: str, since: datetime, *, dag_ids: Iterable[str] | None = None,
+                 env: dict | None = None) -> list[AirflowRun]:
+    """The REST API when the connection `territoire_airflow_api` exists, else the CLI."""
+    from territoire.notifications import _connection
+
+    conn = _connection(API_CONN_ID) if env is None else None
+    if conn is not None:
+        return airflow_runs_api(state, since, conn)
+    return airflow_runs_cli(state, since, dag_ids or known_dag_ids(), env)
+
+
+# ---------------------------------------------------------------------------------------------
+# Missed schedules.
+
+
+@dataclass(frozen=True)
+class MissedSchedule:
+    dag_id: str
+    schedule: str
+    last_success: datetime | None
+    expected_by: datetime
+
+
+def missed_schedules(last_success: dict[str, datetime | None], now: datetime | None = None,
+                     grace: timedelta = timedelta(hours=6)) -> list[MissedSchedule]:
+    """Ingestion DAGs whose last success is older than the previous scheduled date (plus `grace`).
+
+    A run for logical date D starts at the *next* tick after D, so a DAG is late when no run has
+    succeeded since the last tick that is more than `grace` ago. Sources without a schedule are
+    never late. `last_success` maps dag_id -> end of its last successful run (None: never).
+    """
+    from croniter import croniter
+
+    now = _utc(now or datetime.now(UTC))
+    late = []
+    for source in load_catalog():
+        if not source.schedule:
+            continue
+        dag_id = f"ingest_{source.id}"
+        tick = croniter(_cron(source.schedule), now - grace).get_prev(datetime).astimezone(UTC)
+        last = last_success.get(dag_id)
+        if last is None or _utc(last) < tick:
+            late.append(MissedSchedule(dag_id, source.schedule, _utc(last) if last else None, tick + grace))
+    return late
+
+
+# ---------------------------------------------------------------------------------------------
+# The daily summary.
+
+
+@dataclass
+class FailureSummary:
+    since: datetime
+    runs: list[AirflowRun]
+    batches: list[dict]
+    late: list[MissedSchedule] = field(default_factory=list)
+    airflow_error: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.runs or self.batches or self.late or self.airflow_error)
+
+    def text(self, lang: str = "fr") -> str:
+        fr = lang == "fr"
+        since = self.since.strftime("%Y-%m-%d %H:%M UTC")
+        lines = [(f"Territoire : exécutions en échec depuis le {since}" if fr
+                  else f"Territoire: failed runs since {since}")]
+        if self.empty:
+            lines.append("Aucun échec, aucun retard." if fr else "No failure, nothing late.")
+        if self.runs:
+            lines.append(f"{len(self.runs)} exécution(s) Airflow en échec :" if fr
+                          else f"{len(self.runs)} failed Airflow run(s):")
+            lines += [f"- {r.dag_id} {r.run_id} ({r.logical_date or '-'}, {'fin' if fr else 'ended'} "
+                      f"{r.end_date or '-'})" for r in self.runs]
+        if self.batches:
+            lines.append(f"{len(self.batches)} chargement(s) en échec (ingest.load_batches) :" if fr
+                          else f"{len(self.batches)} failed load(s) (ingest.load_batches):")
+            lines += [f"- {b['source_id']}/{b['resource']} batch {b['batch_id']} ({b['finished_at']:%Y-%m-%d %H:%M}) : "
+                      f"{b['error']}" for b in self.batches]
+        if self.late:
+            lines.append("Sources en retard sur leur calendrier :" if fr else "Sources behind their schedule:")
+            for m in self.late:
+                last = m.last_success.strftime("%Y-%m-%d %H:%M") if m.last_success else ("jamais" if fr else "never")
+                lines.append(f"- {m.dag_id} ({m.schedule}) : {'dernier succès' if fr else 'last success'} {last}")
+        if self.airflow_error:
+            lines.append(("Les exécutions Airflow n'ont pas pu être lues : " if fr
+                          else "Airflow's runs could not be read: ") + self.airflow_error)
+        if not self.empty:
+            lines.append("Que faire : docs/operations.md" if fr else "What to do: docs/operations.md")
+        return "\n".join(lines)
+
+    def as_message(self) -> dict:
+        return {"titre": self.text("fr").splitlines()[0], "texte": self.text("fr"), "text_en": self.text("en"),
+                "echecs_airflow": [r.__dict__ for r in self.runs],
+                "chargements_en_echec": [{**b, "finished_at": str(b["finished_at"])} for b in self.batches],
+                "retards": [m.dag_id for m in self.late]}
+
+
+def failed_batches(since: datetime, url: str | None = None) -> list[dict]:
+    """Failed batches of the ledger since `since` (first line of the error, 300 characters at most)."""
+    with warehouse.connect(url or warehouse.get_url()) as conn:
+        exists = conn.execute("select to_regclass('ingest.load_batches') is not null").fetchone()[0]
+        if not exists:
+            return []
+        rows = conn.execute(
+            """select batch_id, source_id, resource, raw_table, finished_at, error from ingest.load_batches
+               where status = 'failed' and coalesce(finished_at, started_at) >= %s order by batch_id""",
+            (since,)).fetchall()
+    return [{"batch_id": b, "source_id": s, "resource": r, "raw_table": t, "finished_at": f,
+             "error": (e or "").strip().splitlines()[0][:300] if e else ""} for b, s, r, t, f, e in rows]
+
+
+def failed_runs_summary(since: datetime | str, *, url: str | None = None,
+                        runs: Callable[[str, datetime], list[AirflowRun]] | None = None,
+                        last_success: dict[str, datetime | None] | None = None,
+                        now: datetime | None = None) -> FailureSummary:
+    """Failed Airflow runs and failed ledger batches since `since`, and the sources behind schedule.
+
+    `runs(state, since)` reads Airflow (default: `airflow_runs`); when Airflow cannot be read the
+    summary still carries the ledger and says so. `last_success` (dag_id -> datetime) enables the
+    missed-schedule check; the operations DAG derives it from the successful runs.
+    """
+    since = _utc(since)
+    reader = runs or (lambda state, s: airflow_runs(state, s))
+    failed: list[AirflowRun] = []
+    error = None
+    try:
+        failed = reader("failed", since)
+    except Exception as exc:  # noqa: BLE001 - the ledger part of the summary must still go out
+        error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+    late = missed_schedules(last_success, now) if last_success is not None else []
+    return FailureSummary(since, failed, failed_batches(since, url), late, error)
+
+
+def last_successes(since: datetime, runs: Callable[[str, datetime], list[AirflowRun]] | None = None
+                   ) -> dict[str, datetime | None]:
+    reader = runs or (lambda state, s: airflow_runs(state, s))
+    out: dict[str, datetime | None] = {f"ingest_{s.id}": None for s in load_catalog()}
+    for r in reader("success", since):
+        if r.dag_id in out and r.end_date:
+            end = _utc(r.end_date)
+            if out[r.dag_id] is None or end > out[r.dag_id]:
+                out[r.dag_id] = end
+    return out
+
+
+def send_summary(summary: FailureSummary, conn_id: str | None = None) -> dict:
+    """Log the summary (always), and POST it to the alert webhook when the connection exists."""
+    from territoire import notifications
+
+    for lang in ("fr", "en"):
+        log.info("daily summary (%s):\n%s", lang, summary.text(lang))
+    conn = notifications._connection(conn_id or notifications.CONN_ID)
+    if conn is None or not conn.host:
+        return {"logged": True}
+    url = notifications.webhook_url(conn)
+    try:
+        status = notifications.post_webhook(url, summary.as_message(),
+                                            float((conn.extra_dejson or {}).get("timeout", 10)))
+        return {"logged": True, "webhook": status}
+    except Exception as exc:  # noqa: BLE001 - a summary that cannot be sent must not fail silently: logged
+        log.error("daily summary: webhook %s failed: %s", url.split("?")[0], exc)
+        return {"logged": True, "webhook_error": str(exc)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m territoire.operations backfill SOURCE START END [--via airflow] [--force] [--dry-run]`
+    and `python -m territoire.operations summary [--since ISO]`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m territoire.operations")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("backfill", help="reprocess a source for a date range (idempotent)")
+    b.add_argument("source_id")
+    b.add_argument("start")
+    b.add_argument("end")
+    b.add_argument("--via", choices=("local", "airflow"), default="local")
+    b.add_argument("--force", action="store_true")
+    b.add_argument("--dry-run", action="store_true")
+    s = sub.add_parser("summary", help="failed runs and loads since a date (default: 24 hours ago)")
+    s.add_argument("--since")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        if args.command == "backfill":
+            print(backfill(args.source_id, args.start, args.end, via=args.via, force=args.force,
+                           dry_run=args.dry_run).text())
+        else:
+            since = _utc(args.since) if args.since else datetime.now(UTC) - timedelta(days=1)
+            print(failed_runs_summary(since).text("fr"))
+    except (OperationsError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
