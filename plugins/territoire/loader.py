@@ -455,8 +455,8 @@ class Loader:
             _insert_rejections(conn, [(batch_id, resource.source_id, resource.name, line, None, rule, None, msg, raw)
                                       for line, rule, msg, raw in staged.pre_rejected])
             early_rejects = len(staged.pre_rejected)
-            copied = self._copy_fast(conn, stage, cols_list, staged, path, progress) if staged.fast_chunks else None
-            shifted = bool(copied is not None and getattr(self, "_shifted", False))
+            copied, shifted = (self._copy_fast(conn, stage, cols_list, staged, path, progress)
+                               if staged.fast_chunks else (None, False))
             if copied is None:
                 copied, careful_rejects = self._copy_careful(conn, stage, cols_list, staged, batch_id, resource,
                                                              path, progress)
@@ -577,11 +577,11 @@ class Loader:
                            rows_read=rows_read, rows_loaded=loaded, rows_rejected=rejected, timings=timings)
 
     def _copy_fast(self, conn, stage: str, cols_list: str, staged: StagedInput, path: Path,
-                   progress: _Progress) -> int | None:
-        """Let PostgreSQL parse (and convert) the CSV stream. None when it refuses the file (the careful path follows)."""
+                   progress: _Progress) -> tuple[int | None, bool]:
+        """Let PostgreSQL parse (and convert) the CSV stream: (rows copied, whether line numbers had to be
+        shifted for quoted newlines). (None, False) when it refuses the file (the careful path follows)."""
         size = max(path.stat().st_size, 1)
         sent = newlines = returns = 0
-        self._shifted = False
         last = b""
         try:
             with conn.transaction():  # a savepoint: a refused file leaves the staging table empty
@@ -600,8 +600,8 @@ class Loader:
                 # records after it. Physical lines equal records unless some field holds one.
                 breaks = newlines if newlines else returns
                 lines = breaks + (0 if last.endswith((b"\n", b"\r")) else 1) if sent else 0
-                self._shifted = lines != copied
-                if lines != copied:
+                shifted = lines != copied
+                if shifted:
                     nl = " + ".join(f"coalesce(length({c}) - length(replace({c}, E'\\n', '')), 0)"
                                     for c in cols_list.split(", "))
                     conn.execute(
@@ -610,11 +610,11 @@ class Loader:
                         f"preceding and 1 preceding) as before from {stage}) x "
                         f"where x._line_number = s._line_number and x.before > 0"
                     )
-            return copied
+            return copied, shifted
         except (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat, psycopg.errors.CharacterNotInRepertoire,
                 psycopg.errors.UntranslatableCharacter) as exc:
             progress.say(f"fast COPY refused the file ({str(exc).splitlines()[0]}); reading it row by row")
-            return None
+            return None, False
 
     def _copy_careful(self, conn, stage: str, cols_list: str, staged: StagedInput, batch_id: int,
                       resource: Resource, path: Path, progress: _Progress) -> tuple[int, int]:
