@@ -2,11 +2,12 @@
     The commune comes from the IRIS code's first five characters when it is a code of the COG (Lyon's
     IRIS carry the arrondissement municipal, 69381..69389, mapped to Lyon 69123), else from the
     published commune code; both go through int_communes_mapped.
-    Incremental: a new snapshot rewrites the (year, IRIS) pairs it carries; years it no longer
-    carries are kept. -#}
+    Incremental: a new snapshot rewrites every year it carries (delete+insert on `annee`, so an IRIS
+    that disappears from a republished year disappears here too); years it no longer carries are
+    kept. The grain stays (annee, code_iris), tested unique. -#}
 {{ config(
     materialized='incremental',
-    unique_key=['annee', 'code_iris'],
+    unique_key='annee',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
 ) }}
