@@ -612,6 +612,7 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
     oks: list[Callable[[Any], bool]] = []
     published: dict[str, str] = {}
     generated: dict[str, str] = {}
+    required_absent: list[str] = []  # one aggregate for all required columns: cheap comparisons, one count
     zero = lambda v: not v  # noqa: E731 - None (no row) or 0 / False
     required_checked = False
     for i, c in enumerate(columns):
@@ -629,8 +630,7 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
             col = quote_ident(hidden)  # the checks read what was published
         val = f"nullif({col}, '')"
         if f.required or f.column in schema.primary_key:
-            aggs.append(f"count(*) - count({val})")
-            oks.append(zero)
+            required_absent.append(f"{col} is null or {col} = ''")
             required_checked = True
         if f.type in ("integer", "number"):
             # The cast checks the syntax (a bad value raises); min/max only as the bounds require,
@@ -669,5 +669,8 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
         if f.max_length is not None:
             aggs.append(f"max(length({val}))")
             oks.append(_bound_ok(f.max_length, "<="))
+    if required_absent:
+        aggs.append(f"count(*) filter (where {' or '.join(required_absent)})")
+        oks.append(zero)
     return FastCheck(aggs, oks, outer, needs_empty_filter=not required_checked, published=published,
                      generated=generated)

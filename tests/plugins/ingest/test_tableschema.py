@@ -129,3 +129,33 @@ def test_schema_errors_name_the_file(tmp_path):
     bad.write_text('{"fields": [{"type": "string"}]}')
     with pytest.raises(tableschema.SchemaError, match=r"bad.json: field #1 has no 'name'"):
         tableschema.load_schema(bad)
+
+
+@pytest.mark.parametrize("rows, expected", [
+    (["a;1,5;B", "b;2;A"], set()),                                   # clean: the one-scan check
+    ([";1,5;B", "b;2;A"], {(2, "code", "required")}),                # no cast fails: the aggregate must see it
+    (["a;-1;B", "b;2;A"], {(2, "valeur", "minimum")}),
+    (["a;1;Z", "b;2;A"], {(2, "classe", "enum")}),
+    (["a1;1;B", "b;2;A"], {(2, "code", "pattern")}),
+    (["a;1 000,5;B", "b;2;A"], set()),                               # thousands separator: detailed path normalises
+])
+def test_fast_and_detailed_checks_agree(loader, warehouse_url, tmp_path, rows, expected):
+    schema = write_schema(tmp_path, [
+        {"name": "code", "type": "string", "constraints": {"required": True, "pattern": "[a-z]"}},
+        {"name": "valeur", "type": "number", "constraints": {"minimum": 0}},
+        {"name": "classe", "type": "string", "constraints": {"enum": ["A", "B"]}},
+    ])
+    path = tmp_path / "f.csv"
+    path.write_text("code;valeur;classe\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    r, result = _load(loader, path, schema)
+    assert rejections(warehouse_url, result.batch_id) == expected
+    (details,), = fetch_all(warehouse_url, "select details from ingest.load_batches where batch_id = %s",
+                            (result.batch_id,))
+    fast = details["checked_by"].startswith("one aggregate scan")
+    assert fast == (rows[0] == "a;1,5;B")
+    loaded = fetch_all(warehouse_url, f'select valeur from raw."{r.raw_table}" order by _line_number')
+    assert loaded[-1] == ("2",) and (not fast or loaded[0] == ("1.5",))
+    cols = [c for (c,) in fetch_all(warehouse_url, "select column_name from information_schema.columns where "
+                                                   "table_schema = 'raw' and table_name = %s order by ordinal_position",
+                                    (r.raw_table,))]
+    assert cols == ["code", "valeur", "classe", "_batch_id", "_line_number", "_loaded_at"]
