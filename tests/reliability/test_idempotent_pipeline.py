@@ -14,7 +14,8 @@ import logging
 import pytest
 from reliability_helpers import run_pipeline, table_fingerprints, tree_digest
 
-from territoire import settings, warehouse
+from territoire import settings
+from territoire.loader import LoadError
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 log = logging.getLogger(__name__)
@@ -50,14 +51,27 @@ def test_the_pipeline_run_twice_gives_the_same_warehouse_and_byte_identical_file
     assert not changed, f"tables that differ after the second run: {changed}"
     assert tree_digest(datasets) == files_before
 
-    # A forced reload (new batches, new _loaded_at) still fingerprints the same: the exclusions are exactly
-    # the run-dependent columns, and the content itself is deterministic.
-    from reliability_helpers import ingest_sources
 
-    forced = ingest_sources(url, ["cog"], force=True)
-    assert {s["status"] for s in forced} == {"succeeded"}
+@pytest.mark.xfail(strict=True, raises=LoadError, reason=(
+    "loader defect (ingestion owner): the snapshot swap does `drop table raw.<t>`, which PostgreSQL refuses once "
+    "dbt has built a staging view on the table ('cannot drop table raw.cog__regions because other objects depend "
+    "on it'): after the first dbt build, every changed or forced load of a source fails"))
+def test_a_new_snapshot_loads_after_dbt_built_its_staging_view(fresh_database, var_dir, tmp_path):
+    """Month 2 of a real deployment: the source changed, its staging view exists. The load must succeed."""
+    from territoire import dbt, pipeline, warehouse
+    from territoire.catalog import load_catalog
+    from territoire.loader import Loader
+
+    url = fresh_database
+    pipeline.ingest_resource("cog", "regions", url=url)
+    dbt.run(["run", "--select", "stg_cog__regions"], url, capture=True)
+    source = settings.PROJECT_ROOT / "data/samples/territorial/insee_cog_2026/regions.csv"
+    changed = tmp_path / "regions.csv"
+    text = source.read_text(encoding="utf-8")
+    assert "Guadeloupe" in text
+    changed.write_text(text.replace("Guadeloupe", "Guadeloupe (modifié)", 1), encoding="utf-8")
+    result = Loader(url, progress=lambda m: None).load(load_catalog().get("cog").resource("regions"), changed)
+    assert result.status == "succeeded"
     with warehouse.connect(url) as conn:
-        batches = conn.execute("select count(distinct _batch_id) from raw.cog__communes").fetchone()[0]
-    assert batches == 1
-    assert {k: v for k, v in table_fingerprints(url, ("raw",)).items()} == \
-        {k: v for k, v in warehouse_before.items() if k.startswith("raw.")}
+        assert conn.execute("select count(*) from staging.stg_cog__regions where nom_region like '%%(modifié)'"
+                            ).fetchone()[0] == 1
