@@ -21,7 +21,12 @@ with DAG(
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "retries": 1},
     tags=["operations"],
-    doc_md=__doc__,
+    doc_md=__doc__ + """
+**On call.** This DAG only reports. A failed `daily_summary` means it could not read the ledger (warehouse
+down?) or send the webhook: its log still holds the summary text. Missing Airflow runs in the summary: the
+connection `territoire_airflow_api` is missing or its user cannot read DAG runs (the text says so). What to
+do about each failure listed: docs/operations.md.
+""",
 ) as dag:
 
     @task
