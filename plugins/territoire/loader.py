@@ -559,8 +559,7 @@ class Loader:
             else:
                 failed = False
                 loaded = rows_read - rejected
-                conn.execute(f"drop table if exists raw.{quote_ident(table)}")
-                conn.execute(f"alter table {new} rename to {quote_ident(table)}")
+                _swap_into_place(conn, new, table)
                 lap("swap")
                 details["timings"] = timings
                 conn.execute(
@@ -727,3 +726,47 @@ def _insert_rejections(conn, rows: Iterable[tuple]) -> None:
     ) as cp:
         for r in rows:
             cp.write_row(r)
+
+
+def _dependent_views(conn, table: str) -> list[str]:
+    """Views (dbt staging models) that read `raw.<table>`."""
+    return [r[0] for r in conn.execute(
+        """select distinct v.oid::regclass::text from pg_depend d
+               join pg_rewrite w on w.oid = d.objid
+               join pg_class v on v.oid = w.ev_class
+           where d.refobjid = to_regclass(%s) and v.oid <> d.refobjid""",
+        (f"raw.{quote_ident(table)}",)).fetchall()]
+
+
+def _columns(conn, qualified: str) -> list[tuple[str, str]]:
+    return conn.execute(
+        """select attname, format_type(atttypid, atttypmod) from pg_attribute
+           where attrelid = to_regclass(%s) and attnum > 0 and not attisdropped order by attnum""",
+        (qualified,)).fetchall()
+
+
+def _swap_into_place(conn, new: str, table: str) -> None:
+    """Replace `raw.<table>` by the freshly built `new`, inside the load's transaction.
+
+    The fast way is drop + rename. But once dbt has built its staging views on the raw table,
+    PostgreSQL refuses to drop it: then, when the columns are unchanged, the rows are replaced in
+    place (the views keep working and readers see old or new rows, never a mix); when the publisher
+    changed the columns, the table is dropped with its dependent views, which the next dbt run
+    recreates from the new columns (a staging model that no longer matches fails there, loudly).
+    """
+    target = f"raw.{quote_ident(table)}"
+    views = _dependent_views(conn, table)
+    if not views:
+        conn.execute(f"drop table if exists {target}")
+        conn.execute(f"alter table {new} rename to {quote_ident(table)}")
+        return
+    if _columns(conn, target) == _columns(conn, new):
+        conn.execute(f"truncate {target}")
+        conn.execute(f"insert into {target} select * from {new}")
+        conn.execute(f"drop table {new}")
+        return
+    log.warning("raw.%s changed columns: dropping it with the views that read it (%s); the next dbt run "
+                "recreates them", table, ", ".join(views))
+    conn.execute(f"drop table {target} cascade")
+    conn.execute(f"alter table {new} rename to {quote_ident(table)}")
+
