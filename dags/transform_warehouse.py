@@ -1,7 +1,7 @@
 """transform_warehouse: dbt builds staging -> intermediate -> marts (into `audit`) through Cosmos.
 
 Scheduled on the raw tables' Assets: any successful load triggers a rebuild. One Airflow task per
-dbt model, its tests right after it. Cosmos reads dbt_project/target/manifest.json
+dbt model, running `dbt build` on it: the model, then its tests (TestBehavior.BUILD). Cosmos reads dbt_project/target/manifest.json
 (LoadMode.DBT_MANIFEST: no dbt command at parse time; `make manifest` writes it) and builds the dbt
 profile from the Airflow connection `warehouse` (territoire.cosmos_profile).
 """
@@ -38,8 +38,8 @@ with DAG(
     params={"full_refresh": Param(False, type="boolean",
                                   description="Rebuild incremental models from scratch (dbt --full-refresh)")},
     doc_md=__doc__ + """
-**On call.** A failed `*.run` task is a SQL error in that model; a failed `*.test` task is a dbt test
-(the log lists the failing rows' query). Marts only reach analysts through `publish_open_data`, so a
+**On call.** A failed `*_build` task is a SQL error in that model or one of its dbt
+tests (the log names the test and the query listing the failing rows). Marts only reach analysts through `publish_open_data`, so a
 failure here publishes nothing. Full refresh: trigger with `{"full_refresh": true}`
 (`airflow dags trigger transform_warehouse -c '{"full_refresh": true}'`).
 """,
@@ -57,7 +57,13 @@ failure here publishes nothing. Full refresh: trigger with `{"full_refresh": tru
             target_name="warehouse",
             profile_mapping=WarehouseProfileMapping(conn_id="warehouse", profile_args={"schema": "public"}),
         ),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, test_behavior=TestBehavior.AFTER_EACH),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST,
+            test_behavior=TestBehavior.BUILD,
+            # A test reading two models (relationships) gets its own task after both: inside one
+            # model's `dbt build` the other model may not be built yet.
+            should_detach_multiple_parents_tests=True,
+        ),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         operator_args={
             "full_refresh": "{{ params.full_refresh }}",
