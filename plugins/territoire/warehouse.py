@@ -63,6 +63,11 @@ def parse_url(url: str) -> ConnectionParts:
 
 def start_embedded() -> str:
     """Start (or reuse) the embedded PostgreSQL server and return the URL of its `territoire` database."""
+    import warnings
+
+    # pgserver asks platformdirs for a runtime dir; without XDG_RUNTIME_DIR (CI, containers) that
+    # warns although the fallback is fine.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     import pgserver  # heavy import, only when the embedded server is really needed
 
     pgdata = settings.embedded_pgdata_dir()
