@@ -132,6 +132,26 @@ def test_duplicated_commune_and_unknown_departement_block_publication(env):
     assert failure.value.outcome.run_id == last["run_id"]
 
 
+def test_row_count_drop_against_the_published_version_blocks(env):
+    from territoire.quality.gate import audit
+
+    url = env["url"]
+    published = int(table_digest(url, "published.dim_territoire").split(":")[1])
+    with warehouse.transaction(url) as conn:
+        # a partial delivery: the communes of the first départements are missing (more than 5 %)
+        dropped = conn.execute("delete from audit.dim_territoire where code_commune < '07'").rowcount
+    assert dropped > published * 0.05
+    outcome = audit("dim_territoire", url)
+    assert outcome.verdict == "blocked"
+    completeness = [c for c in outcome.failed if c.expectation == "expect_table_row_count_to_be_between"
+                    and "version publiée précédente" in c.explication]
+    assert completeness and completeness[0].observed_value == outcome.row_count
+    assert json.dumps(completeness[0].kwargs).count(str(int(published * 0.95))) == 1
+    with warehouse.transaction(url) as conn:  # the IRVE tests below check their codes against audit.dim_territoire
+        conn.execute("delete from audit.dim_territoire")
+        conn.execute("insert into audit.dim_territoire select * from published.dim_territoire")
+
+
 def test_irve_warnings_need_a_recorded_override(env):
     from territoire.pipeline import publish_dataset
     from territoire.quality.gate import QualityGateFailed, overrides
