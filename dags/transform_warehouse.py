@@ -6,6 +6,7 @@ dbt model, running `dbt build` on it: the model, then its tests (TestBehavior.BU
 profile from the Airflow connection `warehouse` (territoire.cosmos_profile).
 """
 
+import os
 from datetime import timedelta
 
 from airflow.sdk import DAG, AssetAny, Param, task
@@ -63,6 +64,8 @@ failure here publishes nothing. Full refresh: trigger with `{"full_refresh": tru
             # A test reading two models (relationships) gets its own task after both: inside one
             # model's `dbt build` the other model may not be built yet.
             should_detach_multiple_parents_tests=True,
+            # A deployment (or a test stack) may render only part of the project, e.g. "+dim_territoire".
+            select=os.environ.get("TERRITOIRE_DBT_SELECT", "").split() or [],
         ),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         operator_args={

@@ -94,4 +94,9 @@ def all_raw_assets() -> list:
 
 
 def published_dataset_ids() -> list[str]:
-    return list(load_datasets())
+    """Datasets published by publish_open_data: all of catalog/datasets.yml, or the ones listed in
+    TERRITOIRE_PUBLISH_DATASETS (space-separated; for a partial deployment or a test stack)."""
+    import os
+
+    only = os.environ.get("TERRITOIRE_PUBLISH_DATASETS", "").split()
+    return [d for d in load_datasets() if not only or d in only]
