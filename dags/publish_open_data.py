@@ -3,7 +3,8 @@
 For each dataset: run its Great Expectations suite on `audit.<id>`; if it passes, switch it into
 `published` (one transaction) and export the open-data files; if it fails, the task fails, the
 previous published version and files stay as they were, and the failure is in the quality history.
-The reports (managers' quality report, DCAT catalogue) are rebuilt at the end whatever happened.
+The reports (managers' quality report, DCAT catalogue, dbt docs, analysts' grants) are rebuilt at the end
+whatever happened, then datasets declaring `portal:` are pushed to the udata portal when one is configured.
 """
 
 from airflow.sdk import DAG, task
@@ -42,7 +43,15 @@ published knowingly with `territoire publish <id> --override-by NAME --reason TE
         raise AirflowFailException("at least one dataset failed its quality gate and was not published: "
                                    "see the failed gate_and_publish__* tasks")
 
+    @task(trigger_rule="all_done")
+    def push_to_portal() -> list[str]:
+        """Datasets declaring `portal:` are pushed to the udata portal (connection `udata_portal`; off when absent)."""
+        from territoire.pipeline import push_to_portal as push
+
+        return push()
+
     reports = build_reports()
+    reports >> push_to_portal()
     blocked = fail_if_a_dataset_was_blocked()
     for dataset_id in published_dataset_ids():
 

@@ -73,24 +73,38 @@ def publish_dataset(dataset_id: str, *, url: str | None = None, override_by: str
                           exported.changed)
 
 
-def build_reports(url: str | None = None) -> dict:
-    """Rebuild what describes the whole publication: the managers' quality report and the DCAT catalogue.
+def build_reports(url: str | None = None, *, dbt_docs: bool = True) -> dict:
+    """Rebuild what describes the whole publication, whatever the gates decided.
 
-    Each builder comes from its module when present (quality.report, publication.dcat); a missing
-    one is reported, not fatal.
+    - the managers' quality report (French, static HTML) from the quality history;
+    - the DCAT-AP catalogue of the published datasets (JSON-LD and Turtle);
+    - the analysts' read-only role and its grants (idempotent);
+    - the dbt docs, browsable from the publication folder.
     """
+    from territoire.publication.dbt_docs import publish_dbt_docs
+    from territoire.publication.dcat import build_catalogue
+    from territoire.publication.roles import ensure_analyst_roles
+    from territoire.quality.report import build_report
+
     url = url or warehouse.get_url()
-    built: dict[str, str] = {}
-    try:
-        from territoire.quality.report import build_report
-    except ImportError:
-        build_report = None
-    if build_report:
-        built["quality_report"] = str(build_report(url=url))
-    try:
-        from territoire.publication.dcat import build_catalogue
-    except ImportError:
-        build_catalogue = None
-    if build_catalogue:
-        built["dcat_catalogue"] = str(build_catalogue(url=url))
+    built = {
+        "quality_report": str(build_report(url=url)),
+        "dcat_catalogue": str(build_catalogue(url=url)),
+    }
+    ensure_analyst_roles(url)
+    built["analyst_role"] = "territoire_analyst"
+    if dbt_docs:
+        built["dbt_docs"] = str(publish_dbt_docs(url))
     return built
+
+
+def push_to_portal() -> list[str]:
+    """Push the datasets that declare `portal:` to the udata portal, when a portal is configured."""
+    from territoire.publication.portal import PortalError, portal_config, push_all
+
+    try:
+        config = portal_config()
+    except PortalError as exc:
+        log.info("no udata portal configured (%s): nothing pushed", exc)
+        return []
+    return [str(r) for r in push_all(config)]
