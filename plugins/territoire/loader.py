@@ -369,12 +369,15 @@ class Loader:
                     conn.execute(
                         """update ingest.load_batches set status = 'failed', finished_at = clock_timestamp(),
                                error = %s where batch_id = %s""",
-                        (str(exc)[:4000], batch_id),
+                        (_printable(str(exc))[:4000], batch_id),
                     )
                     self._report(conn, batch_id)
                     if isinstance(exc, LoadError):
+                        if "\x00" in str(exc):
+                            raise LoadError(_printable(str(exc))) from exc
                         raise
-                    raise LoadError(f"{resource.source_id}/{resource.name}: loading {path} failed: {exc}") from exc
+                    raise LoadError(_printable(f"{resource.source_id}/{resource.name}: loading {path} failed: {exc}")
+                                    ) from exc
                 result.report = self._report(conn, batch_id)
             finally:
                 conn.execute("select pg_advisory_unlock(%s)", (_lock_key(table),))
@@ -639,7 +642,9 @@ class Loader:
                                                f"(séparateur ou guillemets mal placés ?)",
                                          _clip(staged, values)))
                         continue
-                    cp.write_row([*(v.replace("\x00", "") if v else None for v in values), line])
+                    # PostgreSQL text cannot hold NUL: mark it visibly (U+FFFD) rather than deleting it, so
+                    # that `2\x007` is not silently loaded as `27` but fails its type check.
+                    cp.write_row([*(v.replace("\x00", "\ufffd") if v else None for v in values), line])
                     copied += 1
                     progress.tick(lambda n=copied: f"{n:,} rows read (careful path)")
             except UnicodeDecodeError as exc:
@@ -694,6 +699,11 @@ def rejection_summary(conn, batch_id: int) -> list[dict]:
         (batch_id,)).fetchall()
     return [{"column": c, "rule": r, "count": n, "example_line": line, "example_value": v, "message": m}
             for c, r, n, line, v, m in rows]
+
+
+def _printable(text: str) -> str:
+    """NUL cannot be stored in PostgreSQL text (the ledger) and is invisible in a terminal: show it."""
+    return text.replace("\x00", "\\x00")
 
 
 def _regex_ok(conn, pattern: str) -> bool:

@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import re
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,10 +128,32 @@ def detect_delimiter(lines: list[str], path: Path | str = "") -> str:
     return best
 
 
+# Real files hold fields far above the csv module's 128 KiB default (geometries, long texts):
+# without this the sniffer silently skips the right delimiter and blames the header.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def _check_text(path: Path) -> None:
+    """Refuse, with a diagnosis, what is not a text table: UTF-16, binary data (spreadsheets, archives)."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ParseError(f"{path}: line 1: the file is UTF-16 text (\"Unicode text\" of some Windows tools), not "
+                         f"UTF-8 or CP1252: re-save it as CSV UTF-8")
+    first = head.split(b"\n", 1)[0]
+    controls = sum(first.count(bytes([b])) for b in range(32) if b not in (9, 10, 13))
+    # A stray NUL inside one value is a damaged cell (the loader quarantines its row); control bytes
+    # in the very first line are a binary file (XLS, ZIP, gzip...).
+    if b"\x00" in first or controls >= 2:
+        raise ParseError(f"{path}: line 1: NUL or control bytes: this looks like binary data (a spreadsheet, an "
+                         f"archive), not a CSV file; export it as CSV (UTF-8, ';' or ',')")
+
+
 def sniff_csv(path: Path, delimiter: str | None = None, encoding: str | None = None) -> CsvDialect:
     path = Path(path)
     if path.stat().st_size == 0:
         raise ParseError(f"{path}: the file is empty (0 bytes)")
+    _check_text(path)
     info = EncodingInfo(encoding) if encoding else inspect_encoding(path)
     enc = info.encoding
     with open(path, encoding=enc, errors="replace", newline="") as f:
@@ -139,7 +162,10 @@ def sniff_csv(path: Path, delimiter: str | None = None, encoding: str | None = N
     if not lines:
         raise ParseError(f"{path}: the file holds only blank lines")
     delim = delimiter or detect_delimiter(lines, path)
-    header = next(csv.reader(io.StringIO(sample), delimiter=delim), None)
+    try:
+        header = next(csv.reader(io.StringIO(sample), delimiter=delim), None)
+    except csv.Error as exc:
+        raise ParseError(f"{path}: line 1: the header cannot be read as CSV ({exc}): is this a CSV file?") from exc
     if not header or not any(h.strip() for h in header):
         raise ParseError(f"{path}: line 1: the header is empty")
     return CsvDialect(encoding=enc, delimiter=delim, header=[h.strip() for h in header], has_bom=enc == "utf-8-sig",
@@ -179,7 +205,8 @@ def iter_csv_rows(path: Path, dialect: CsvDialect) -> Iterator[tuple[int, list[s
                     yield start, row
                 start = reader.line_num + 1
         except csv.Error as exc:
-            raise ParseError(f"{path}: line {reader.line_num}: {exc}") from exc
+            raise ParseError(f"{path}: line {reader.line_num}: not readable as CSV ({exc}); check the quotes and "
+                             f"that the file is text") from exc
 
 
 def iter_text_chunks(path: Path, dialect: CsvDialect) -> Iterator[bytes]:

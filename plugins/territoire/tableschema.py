@@ -29,6 +29,7 @@ language plpgsql immutable parallel safe as $$
 declare
     s text := regexp_replace(btrim(v), '[ \u00a0\u202f'']', '', 'g');
 begin
+    if length(s) > 100 then return null; end if;
     if s ~ '^[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$' then return s; end if;
     if s ~ '^[+-]?[0-9]+,[0-9]+$' then return replace(s, ',', '.'); end if;
     if s ~ '^[+-]?\.[0-9]+$' then return replace(s, '.', '0.'); end if;
@@ -185,17 +186,20 @@ $$;
 # strips the digits, and what is left says whether the value is canonical. The plpgsql normalisers
 # above only run for the unusual values (signs, thousands separators, French dates...).
 DIGITS = "'0123456789'"
+# A value longer than this is no number anyone can cast (a corrupted cell, a field swallowed by a quote).
+MAX_DIGITS = 100
 
 
 def _fast_value(t: str, col: str) -> str | None:
     """SQL: the canonical text of `col` when it is in a common canonical form, else NULL."""
     rest = f"translate({col}, {DIGITS}, '')"
     if t == "integer":
-        return f"(case when {rest} = '' then {col} end)"
+        return f"(case when {rest} = '' and length({col}) <= {MAX_DIGITS} then {col} end)"
     if t == "number":
-        return (f"(case {rest} when '' then {col} "
-                f"when ',' then (case when left({col}, 1) <> ',' and right({col}, 1) <> ',' then replace({col}, ',', '.') end) "
-                f"when '.' then (case when left({col}, 1) <> '.' and right({col}, 1) <> '.' then {col} end) end)")
+        return (f"(case when length({col}) > {MAX_DIGITS} then null when {rest} = '' then {col} "
+                f"when {rest} = ',' then (case when left({col}, 1) <> ',' and right({col}, 1) <> ',' "
+                f"then replace({col}, ',', '.') end) "
+                f"when {rest} = '.' then (case when left({col}, 1) <> '.' and right({col}, 1) <> '.' then {col} end) end)")
     if t == "year":
         return f"(case when length({col}) = 4 and {rest} = '' then {col} end)"
     if t == "boolean":

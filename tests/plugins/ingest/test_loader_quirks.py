@@ -134,3 +134,15 @@ def test_trailing_blank_lines_stay_on_the_fast_path(loader, warehouse_url, tmp_p
     r = make_resource(path)
     result = loader.load(r, path)
     assert result.rows_loaded == 2 and not any("row by row" in m for m in messages)
+
+
+def test_nul_byte_in_a_value_is_quarantined_not_deleted(loader, warehouse_url, tmp_path):
+    path = tmp_path / "nul.csv"
+    path.write_bytes(b"code;valeur\nA;1\nB;2\x007\nC;3\n")
+    schema = write_schema(tmp_path, [{"name": "code"}, {"name": "valeur", "type": "integer"}])
+    r = make_resource(path, schema=schema)
+    result = loader.load(r, path, quarantine_threshold=1.0)
+    assert rejections(warehouse_url, result.batch_id) == {(3, "valeur", "type:integer")}
+    assert fetch_all(warehouse_url, "select value from ingest.rejected_rows where batch_id = %s",
+                     (result.batch_id,)) == [("2\ufffd7",)]
+    assert fetch_all(warehouse_url, f'select valeur from raw."{r.raw_table}" order by 1') == [("1",), ("3",)]

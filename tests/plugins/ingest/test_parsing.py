@@ -99,3 +99,25 @@ def test_normalised_headers():
     assert normalise_columns(headers) == [
         "column_1", "code_insee", "libelle_de_la_commune", "population_2021", "population_2021_2",
         "c_2024_evolution", "column_7", "id", "region"]
+
+
+def test_utf16_and_binary_files_are_named_not_misread(tmp_path):
+    utf16 = tmp_path / "u.csv"
+    utf16.write_bytes("code;valeur\nA;1\n".encode("utf-16"))
+    with pytest.raises(parsing.ParseError, match="UTF-16"):
+        parsing.sniff_csv(utf16)
+    xls = tmp_path / "x.csv"
+    xls.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00\x00\x00;a\n1;2\n")
+    with pytest.raises(parsing.ParseError, match="binary data.*not a CSV"):
+        parsing.sniff_csv(xls)
+    stray = tmp_path / "n.csv"
+    stray.write_bytes(b"code;valeur\nA;2\x007\n")
+    assert parsing.sniff_csv(stray).delimiter == ";"  # one damaged cell: the loader quarantines its row
+
+
+def test_a_field_above_128_kib_does_not_hide_the_delimiter(tmp_path):
+    path = tmp_path / "big.csv"
+    path.write_text("code;valeur\nA;" + "x" * 300_000 + "\nB;2\n", encoding="utf-8")
+    d = parsing.sniff_csv(path)
+    assert d.delimiter == ";" and d.header == ["code", "valeur"]
+    assert [len(r[1]) for _, r in parsing.iter_csv_rows(path, d)] == [300_000, 1]
