@@ -464,21 +464,27 @@ def indicateurs_territoriaux(dataset: Dataset) -> list:
     columns = {
         "niveau": "text", "code_territoire": "text", "indicateur": "text", "categorie": "text", "annee": "integer",
         "valeur": "number", "unite": "text", "source": "text", "numerateur": "number", "denominateur": "number",
-        "millesime_population": "text",
+        "population": "integer", "part_population_couverte": "number", "millesime_population": "text",
     }
     rules = [
         Rule("niveau_connu", "\"niveau\" not in ('commune', 'epci', 'departement', 'region')",
              "Le niveau territorial est commune, EPCI, département ou région.", '"niveau"', column="niveau"),
+        # one text key per (level, code), hashed once: a correlated `not exists` with ORs took a minute
         Rule("territoire_dans_referentiel",
-             "not exists (select 1 from audit.dim_territoire d where (\"niveau\" = 'commune' and d.code_commune = "
-             "\"code_territoire\") or (\"niveau\" = 'epci' and d.code_epci = \"code_territoire\") or "
-             "(\"niveau\" = 'departement' and d.code_departement = \"code_territoire\") or "
-             "(\"niveau\" = 'region' and d.code_region = \"code_territoire\"))",
+             "\"niveau\" || ':' || \"code_territoire\" not in ("
+             "select 'commune:' || code_commune from audit.dim_territoire where code_commune is not null "
+             "union select 'epci:' || code_epci from audit.dim_territoire where code_epci is not null "
+             "union select 'departement:' || code_departement from audit.dim_territoire "
+             "where code_departement is not null "
+             "union select 'region:' || code_region from audit.dim_territoire where code_region is not null)",
              "Chaque code territoire existe dans le référentiel des territoires au niveau indiqué.",
              "\"niveau\" || ' ' || \"code_territoire\"", column="code_territoire"),
         Rule("denominateur_positif", '"denominateur" <= 0',
              "Les indicateurs sont rapportés à une population ou une mesure strictement positive.",
              '"denominateur"::text', column="denominateur"),
+        between_rule("part_population_couverte", 0, 1,
+                     "La part de la population couverte par les données est comprise entre 0 et 100 %."),
+        # no sign rule on `valeur`: some budget aggregates are legitimately negative (OFGL)
     ]
     return standard(dataset, columns, rules)
 
