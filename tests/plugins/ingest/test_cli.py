@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import MALFORMED, PROJECT, SAMPLES, SCHEMAS, fetch_all
+from ingest_helpers import MALFORMED, PROJECT, SAMPLES, SCHEMAS, fetch_all
 
 from territoire.cli import build_parser, resolve_schema
 

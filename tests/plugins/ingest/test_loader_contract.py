@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import MALFORMED, PROJECT, fetch_all, make_resource, rejections, write_schema
+from ingest_helpers import MALFORMED, PROJECT, fetch_all, make_resource, rejections, write_schema
 
 from territoire.loader import Loader, LoadError, QuarantineThresholdExceeded
 

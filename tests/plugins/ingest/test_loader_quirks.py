@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import MALFORMED, SAMPLES, fetch_all, make_resource, rejections, write_schema
+from ingest_helpers import MALFORMED, SAMPLES, fetch_all, make_resource, rejections, write_schema
 
 pytestmark = pytest.mark.integration
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import MALFORMED, SAMPLES
+from ingest_helpers import MALFORMED, SAMPLES
 
 from territoire import parsing
 from territoire.naming import normalise_columns

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, SHARED, fetch_all, make_resource
+from ingest_helpers import SAMPLES, SHARED, fetch_all, make_resource
 
 from territoire import parsing, settings
 from territoire.catalog import load_catalog

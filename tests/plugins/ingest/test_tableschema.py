@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SCHEMAS, fetch_all, make_resource, rejections, write_schema
+from ingest_helpers import SCHEMAS, fetch_all, make_resource, rejections, write_schema
 
 from territoire import tableschema
 from territoire.loader import LoadError
