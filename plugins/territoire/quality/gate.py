@@ -135,7 +135,18 @@ class AuditResult:
 
 
 def ensure_history_tables(conn) -> None:
-    conn.execute(HISTORY_SQL)
+    """Create or upgrade the `quality` tables, only when needed.
+
+    Checked first because publish_table calls this inside its swap transaction: a DDL statement
+    there would hold an exclusive lock on the history until the commit. Creation takes an advisory
+    lock so that parallel publications (one Airflow task per dataset) do not race on it.
+    """
+    ready = conn.execute(
+        """select count(*) = 2 from information_schema.columns where table_schema = 'quality'
+           and ((table_name = 'validation_results' and column_name = 'rule')
+                or (table_name = 'validation_runs' and column_name = 'override_at'))""").fetchone()[0]
+    if not ready:
+        conn.execute("select pg_advisory_xact_lock(hashtext('territoire.quality.history'));\n" + HISTORY_SQL)
 
 
 def _published_row_count(conn, dataset: Dataset) -> int | None:
