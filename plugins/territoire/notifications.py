@@ -78,7 +78,12 @@ def build_message(outcome=None, *, dataset_id: str | None = None, error: str | N
         if outcome.data_docs_path:
             docs = str(settings.publication_dir() / "qualite" / outcome.data_docs_path)
     verdict = VERDICTS.get(getattr(outcome, "verdict", None), "échec")
-    title = f"Qualité des données : {dataset_id or 'jeu de données inconnu'} n'a pas été publié ({verdict})"
+    ti = (context or {}).get("ti") or (context or {}).get("task_instance")
+    if outcome is None and dataset_id is None and ti is not None:
+        # a task failed for another reason than a quality check (a load, dbt...): say which
+        title = f"Échec de la tâche {getattr(ti, 'dag_id', '?')}.{getattr(ti, 'task_id', '?')}"
+    else:
+        title = f"Qualité des données : {dataset_id or 'jeu de données inconnu'} n'a pas été publié ({verdict})"
     lines = [title]
     for f in failures:
         where = f" (colonne {f['colonne']})" if f["colonne"] else ""
@@ -86,10 +91,10 @@ def build_message(outcome=None, *, dataset_id: str | None = None, error: str | N
                      + (f" ; exemples : {', '.join(map(str, f['exemples']))}" if f["exemples"] else ""))
     if error and not failures:
         lines.append(str(error)[:2000])
-    lines.append("La version publiée précédemment reste en ligne.")
+    if outcome is not None or dataset_id is not None:
+        lines.append("La version publiée précédemment reste en ligne.")
     if docs:
         lines.append(f"Détails (Data Docs) : {docs}")
-    ti = (context or {}).get("ti") or (context or {}).get("task_instance")
     return {
         "dataset": dataset_id, "verdict": getattr(outcome, "verdict", "error"), "run_id": getattr(outcome, "run_id", None),
         "titre": title, "texte": "\n".join(lines), "controles_en_echec": failures, "data_docs": docs,
@@ -156,6 +161,11 @@ def _send_email(message: dict, extras: dict, context: dict | None) -> dict[str, 
     except Exception as exc:  # noqa: BLE001 - see post_webhook
         log.error("alerts: email through %s failed: %s", smtp_conn_id, exc)
         return {"email_error": str(exc)}
+
+
+def failure_notifiers() -> list[BaseNotifier]:
+    """The `on_failure_callback` list used by territoire.dag_factory (cheap: nothing is looked up here)."""
+    return [QualityAlertNotifier()]
 
 
 class QualityAlertNotifier(BaseNotifier):

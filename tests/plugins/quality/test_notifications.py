@@ -132,3 +132,20 @@ def test_webhook_url_from_connection_parts():
         extra_dejson = {"email_to": "x@example.org", "token": "abc"}
 
     assert webhook_url(Conn()) == "https://hooks.example.org/services/T0/B0?token=abc"
+
+
+def test_other_task_failures_are_named_by_their_task(servers, monkeypatch):
+    from territoire.notifications import failure_notifiers
+
+    web_port, _ = servers
+    monkeypatch.setenv("AIRFLOW_CONN_TERRITOIRE_ALERTS", f"http://127.0.0.1:{web_port}/alertes")
+
+    class TI:
+        dag_id, task_id, run_id = "ingest_irve", "load_statique", "manual__2026-11-25"
+
+    [notifier] = failure_notifiers()
+    notifier({"exception": RuntimeError("irve/statique: HTTP 503 from the portal"), "ti": TI()})
+    _, _, message = Hook.received[-1]
+    assert message["titre"] == "Échec de la tâche ingest_irve.load_statique"
+    assert "HTTP 503" in message["texte"] and message["controles_en_echec"] == []
+    assert message["airflow"] == {"dag_id": "ingest_irve", "task_id": "load_statique", "run_id": "manual__2026-11-25"}
