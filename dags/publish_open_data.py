@@ -7,7 +7,7 @@ The reports (managers' quality report, DCAT catalogue, dbt docs, analysts' grant
 whatever happened, then datasets declaring `portal:` are pushed to the udata portal when one is configured.
 """
 
-from airflow.sdk import DAG, task
+from airflow.sdk import DAG, Param, task
 
 from territoire import assets
 from territoire.dag_factory import DEFAULT_ARGS, START, _failure_callbacks, published_dataset_ids
@@ -21,6 +21,10 @@ with DAG(
     max_active_runs=1,
     default_args={**DEFAULT_ARGS, "retries": 0, "on_failure_callback": _failure_callbacks()},
     tags=["publication", "quality"],
+    params={"overrides": Param({}, type="object", description=(
+        'Publish despite failing WARNING-level checks, knowingly: {"<dataset>": {"by": "name", "reason": "why"}}. '
+        "Recorded in quality.validation_runs and shown in the quality report. Error-level checks cannot be "
+        "overridden."))},
     doc_md=__doc__ + """
 **On call.** A failed `gate_and_publish__<id>` task: its log lists each failing check (column,
 observed value, examples) and the Data Docs page. Nothing was published for that dataset. Fix the
@@ -56,9 +60,11 @@ published knowingly with `territoire publish <id> --override-by NAME --reason TE
     for dataset_id in published_dataset_ids():
 
         @task(task_id=f"gate_and_publish__{dataset_id}")
-        def gate_and_publish(dataset: str) -> dict:
+        def gate_and_publish(dataset: str, params: dict | None = None) -> dict:
             from territoire.pipeline import publish_dataset
 
-            return publish_dataset(dataset).as_dict()
+            override = ((params or {}).get("overrides") or {}).get(dataset) or {}
+            return publish_dataset(dataset, override_by=override.get("by"),
+                                   override_reason=override.get("reason")).as_dict()
 
         gate_and_publish(dataset_id) >> [reports, blocked]

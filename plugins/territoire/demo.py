@@ -8,6 +8,7 @@ Full Airflow logs go to var/demo/logs/; the terminal shows which stage and task 
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import subprocess
@@ -18,6 +19,17 @@ from pathlib import Path
 from territoire import airflow_env, dbt, settings, warehouse
 from territoire.catalog import load_catalog
 from territoire.datasets import load_datasets
+
+# The shipped samples are real extracts published in 2018-2024: the freshness checks (warning level)
+# rightly flag them as old, and the IRVE extract carries points its producer marked as unverified
+# (longitude = latitude). The demo publishes those datasets knowingly, through the same recorded
+# override a maintainer would use; the quality report shows it.
+DEMO_OVERRIDES = {
+    "fct_points_de_charge": "démo : extrait IRVE de décembre 2024 (données anciennes, points non vérifiés signalés "
+                            "par le producteur)",
+    "fct_consommation_electrique": "démo : extrait Enedis 2018-2023, plus ancien que la limite de fraîcheur",
+    "indicateurs_territoriaux": "démo : indicateurs calculés sur des extraits anciens",
+}
 
 
 def say(text: str = "") -> None:
@@ -41,13 +53,16 @@ def task_states(env: dict, dag_id: str) -> list[tuple[str, str]]:
                             "and run_id = ? order by start_date", (dag_id, run[0])).fetchall()
 
 
-def dags_test(dag_id: str, env: dict, logs: Path) -> bool:
+def dags_test(dag_id: str, env: dict, logs: Path, conf: dict | None = None) -> bool:
     say(f"    running {dag_id} ...")
     started = time.monotonic()
     log_file = logs / f"{dag_id}.log"
     # Parse only the file that defines the DAG (not the whole folder): faster, and isolates failures.
     dag_file = settings.PROJECT_ROOT / "dags" / ("ingest_sources.py" if dag_id.startswith("ingest_") else f"{dag_id}.py")
-    code = airflow(["dags", "test", dag_id, "--dagfile-path", str(dag_file)], env, log_file)
+    args = ["dags", "test", dag_id, "--dagfile-path", str(dag_file)]
+    if conf:
+        args += ["--conf", json.dumps(conf)]
+    code = airflow(args, env, log_file)
     text = log_file.read_text(encoding="utf-8", errors="replace")
     finished = re.findall(r"DagRun Finished: dag_id=\S+.*?state=(\w+)", text)
     states = task_states(env, dag_id)
@@ -130,7 +145,11 @@ def main() -> int:
     say("==> 5/6 Warehouse build: transform_warehouse (dbt through Cosmos)")
     ok &= dags_test("transform_warehouse", env, logs)
     say("==> 6/6 Quality gate and publication: publish_open_data")
-    ok &= dags_test("publish_open_data", env, logs)
+    say("    (warning-level failures of the old sample extracts are overridden knowingly, and recorded:")
+    for dataset_id, reason in DEMO_OVERRIDES.items():
+        say(f"     {dataset_id}: {reason})")
+    overrides = {d: {"by": "make demo", "reason": r} for d, r in DEMO_OVERRIDES.items()}
+    ok &= dags_test("publish_open_data", env, logs, conf={"overrides": overrides})
     summary(url)
     say(f"\nDemo finished in {time.monotonic() - total:.0f}s: {'everything passed' if ok else 'SOME STAGES FAILED (see above)'}")
     return 0 if ok else 1

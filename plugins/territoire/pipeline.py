@@ -66,6 +66,8 @@ def publish_dataset(dataset_id: str, *, url: str | None = None, override_by: str
     dataset = get_dataset(dataset_id)
     outcome = audit(dataset_id, url)
     check_publishable(outcome, override_by=override_by, override_reason=override_reason)
+    if outcome.verdict != "warnings":  # an override is recorded only where it was needed
+        override_by = override_reason = None
     rows = publish_table(dataset, outcome.run_id, url, override_by=override_by, override_reason=override_reason)
     exported = export_dataset(dataset, url)
     log.info("%s: published %s rows; files in %s", dataset_id, rows, exported.folder)
