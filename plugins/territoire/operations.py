@@ -212,12 +212,26 @@ def airflow_runs_cli(state: str, since: datetime, dag_ids: Iterable[str], env: d
         if proc.returncode != 0:
             raise OperationsError(f"`airflow dags list-runs {dag_id}` failed (exit {proc.returncode}): "
                                   f"{_tail(proc.stderr)}")
-        out = proc.stdout.strip()
-        start = out.find("[")  # the CLI may print log lines before the JSON
-        for d in json.loads(out[start:]) if start >= 0 else []:
+        for d in _json_array(proc.stdout):
             runs.append(AirflowRun(d["dag_id"], d["run_id"], d["state"], d.get("logical_date") or d.get("run_after"),
                                    d.get("start_date"), d.get("end_date")))
     return runs
+
+
+def _json_array(out: str) -> list[dict]:
+    """The JSON array in the CLI's output (log lines, `[info ]`-style, may come before it)."""
+    decoder = json.JSONDecoder()
+    starts = [0] + [i + 1 for i, c in enumerate(out) if c == "\n"]
+    for pos in starts:
+        text = out[pos:].lstrip()
+        if text.startswith("["):
+            try:
+                value, _ = decoder.raw_decode(text)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, list) and all(isinstance(v, dict) for v in value):
+                return value
+    return []  # "No data found": nothing in that state
 
 
 def known_dag_ids() -> list[str]:

@@ -126,32 +126,12 @@ class Case:
     options: dict | None = None
     error: str | None = None         # regex the error message must match (a clear error)...
     rule: str | None = None          # ...or the quarantine rule the bad rows get
-    known: str | None = None         # a known defect (strict xfail, see below)
-
-
-# Loader defects found by this corpus (reported to the ingestion owner): the case still proves nothing
-# loaded is lost, but the message is not a clear diagnosis. strict=True: the test fails as soon as the
-# loader is fixed, so the mark is removed then.
-CSV_ERROR_LEAKS = ("the loader wraps Python's csv.Error ('new-line character seen in unquoted field - do you "
-                   "need to open the file in universal-newline mode?'): it does not say the file is not text")
-NUL_IN_LEDGER = ("the loader's error message quotes the header's NUL bytes; writing it into "
-                 "ingest.load_batches.error raises psycopg.DataError, which escapes unexplained and leaves the "
-                 "batch 'running'")
-NUL_STRIPPED = ("the careful path deletes NUL bytes inside values ('2\\x007' is loaded as '27') instead of "
-                "quarantining the row: the data is silently changed")
-HUGE_FIELD_SNIFF = ("delimiter detection skips ';' when a sample line holds a field above csv.field_size_limit "
-                    "(128 KiB): the file is read as one column and the error blames the header")
-
-
-def _known(reason: str):
-    return pytest.mark.xfail(reason=reason, strict=True)
 
 
 CASES = [
     Case("wrong_encoding_declared_utf8", file="cp1252_short.csv", schema=False, options={"encoding": "utf-8"},
          error=r"(?i)not utf-8.*byte offset|Re-save the file in UTF-8"),
-    Case("utf16_instead_of_utf8", file="utf16_le.csv", error=r"(?i)header lacks required column|encoding|UTF-16",
-         known=CSV_ERROR_LEAKS),
+    Case("utf16_instead_of_utf8", file="utf16_le.csv", error=r"(?i)header lacks required column|encoding|UTF-16"),
     Case("mixed_encodings", file="mixed_encoding.csv", schema=False, rule="encoding"),
     Case("wrong_delimiter", file="comma_instead_of_semicolon.csv", options={"delimiter": ";"},
          error=r"line 1: the header lacks required column\(s\) code .*found: code,valeur"),
@@ -164,20 +144,18 @@ CASES = [
     Case("columns_renamed_by_producer", file="format_changed_header.csv",
          error=r"line 1: the header lacks required column\(s\) code .*found: identifiant, montant_eur, date"),
     Case("wrong_types", file="wrong_types.csv", rule="type"),
-    Case("huge_field_50mb", make=_huge_field, rule="type", known=HUGE_FIELD_SNIFF),
+    Case("huge_field_50mb", make=_huge_field, rule="type"),
     Case("binary_garbage", make=_binary, suffix=".bin",
-         error=r"(?i)cannot find the delimiter|not a CSV|header lacks required|binary|NUL", known=CSV_ERROR_LEAKS),
+         error=r"(?i)cannot find the delimiter|not a CSV|header lacks required|binary|NUL"),
     Case("xlsx_instead_of_csv", make=_xlsx, suffix=".xlsx", error=r"expected a CSV file but got a ZIP archive"),
     Case("xls_instead_of_csv", make=_xls, suffix=".xls",
-         error=r"(?i)cannot find the delimiter|not a CSV|header lacks required|binary|spreadsheet|NUL",
-         known=NUL_IN_LEDGER),
+         error=r"(?i)cannot find the delimiter|not a CSV|header lacks required|binary|spreadsheet|NUL"),
     Case("gzip_instead_of_csv", make=_gzip, suffix=".csv.gz",
-         error=r"(?i)cannot find the delimiter|not a CSV|header lacks required|binary|gzip|compressed|NUL",
-         known=NUL_IN_LEDGER),
+         error=r"(?i)cannot find the delimiter|not a CSV|header lacks required|binary|gzip|compressed|NUL"),
     Case("html_error_page", file="html_error_page.csv", error=r"expected a CSV file but got an HTML/XML page"),
     Case("json_error_instead_of_csv", file="json_error_as_csv.csv",
          error=r"(?i)cannot find the delimiter.*is this a CSV file|JSON"),
-    Case("nul_bytes", file="nul_bytes.csv", error=r"(?i)NUL|0x00", rule="type", known=NUL_STRIPPED),
+    Case("nul_bytes", file="nul_bytes.csv", error=r"(?i)NUL|0x00", rule="type"),
     Case("bom_mid_file", file="bom_mid_file.csv", rule="pattern"),
     Case("unterminated_quote", file="unterminated_quote.csv", rule="type"),  # the quote swallows the rest: one bad value
     Case("not_quite_json", file="not_quite_json.json", suffix=".json", fmt="json",
@@ -217,8 +195,7 @@ def _raw_tables(url: str) -> set[str]:
         return {t for (t,) in conn.execute("select tablename from pg_tables where schemaname = 'raw'")}
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, id=c.id, marks=[_known(c.known)] if c.known else [])
-                                  for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_a_malformed_input_is_quarantined_or_named_and_the_good_version_stays(
         case, fresh_database, var_dir, tmp_path, monkeypatch):
     url = fresh_database
