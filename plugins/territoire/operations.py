@@ -403,6 +403,36 @@ def send_summary(summary: FailureSummary, conn_id: str | None = None) -> dict:
         return {"logged": True, "webhook_error": str(exc)}
 
 
+def failure_message(context: dict) -> dict:
+    """The alert for a failed task: which DAG, task, run and try, and the error's first lines."""
+    ti = context.get("ti") or context.get("task_instance")
+    exc = context.get("exception")
+    dag_id, task_id = getattr(ti, "dag_id", "?"), getattr(ti, "task_id", "?")
+    error = "\n".join(str(exc).strip().splitlines()[:5])[:2000] if exc is not None else ""
+    title = f"Territoire : échec de {dag_id}.{task_id}"
+    text = (f"{title}\nexécution {getattr(ti, 'run_id', '?')}, tentative {getattr(ti, 'try_number', '?')}\n{error}\n"
+            f"Que faire : docs/operations.md (When a load fails / When a quality gate fails)")
+    return {"titre": title, "texte": text, "dag_id": dag_id, "task_id": task_id,
+            "run_id": getattr(ti, "run_id", None), "erreur": error}
+
+
+def notify_failure(context: dict, conn_id: str | None = None) -> dict:
+    """`on_failure_callback` for any task: logs the alert and POSTs it to `territoire_alerts` when it exists."""
+    from territoire import notifications
+
+    message = failure_message(context)
+    log.error("%s", message["texte"])
+    conn = notifications._connection(conn_id or notifications.CONN_ID)
+    if conn is None or not conn.host:
+        return {"logged": True}
+    url = notifications.webhook_url(conn)
+    try:
+        return {"logged": True, "webhook": notifications.post_webhook(url, message)}
+    except Exception as exc:  # noqa: BLE001 - the alert must not hide the task's own failure
+        log.error("failure alert: webhook %s failed: %s", url.split("?")[0], exc)
+        return {"logged": True, "webhook_error": str(exc)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m territoire.operations backfill SOURCE START END [--via airflow] [--force] [--dry-run]`
     and `python -m territoire.operations summary [--since ISO]`."""

@@ -128,3 +128,23 @@ def test_missed_schedules_from_the_last_successful_runs():
         {**fresh, "ingest_irve": datetime(2026, 11, 21, 23, tzinfo=UTC)}, now)] == ["ingest_irve"]
     text = operations.FailureSummary(now, [], [], list(late.values())).text("en")
     assert "ingest_irve (@weekly)" in text and "never" in text
+
+
+def test_a_failed_task_alert_names_the_task_and_the_error_and_reaches_the_webhook(monkeypatch):
+    from types import SimpleNamespace
+
+    ti = SimpleNamespace(dag_id="ingest_cog", task_id="load_regions", run_id="manual__2026-11-25", try_number=3)
+    context = {"ti": ti, "exception": LoadError("cog/regions (regions.csv): the file has a header but no data rows")}
+    monkeypatch.delenv("AIRFLOW_CONN_TERRITOIRE_ALERTS", raising=False)
+    assert operations.notify_failure(context) == {"logged": True}
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_TERRITOIRE_ALERTS", f"http://127.0.0.1:{server.server_address[1]}/hooks/ops")
+        assert operations.notify_failure(context) == {"logged": True, "webhook": 200}
+    finally:
+        server.shutdown()
+    path, message = _Receiver.received[-1]
+    assert path == "/hooks/ops"
+    assert message["titre"] == "Territoire : échec de ingest_cog.load_regions"
+    assert "no data rows" in message["texte"] and "tentative 3" in message["texte"]
