@@ -66,11 +66,14 @@ failure here publishes nothing. Full refresh: trigger with `{"full_refresh": tru
             should_detach_multiple_parents_tests=True,
             # A deployment (or a test stack) may render only part of the project, e.g. "+dim_territoire".
             select=os.environ.get("TERRITOIRE_DBT_SELECT", "").split() or [],
+            # No Asset per dbt model (their OpenLineage-style URIs need a host, which a warehouse on a
+            # Unix socket lacks): this DAG emits one Asset for the marts, below. Set here, not in
+            # operator_args: Cosmos overrides operator_args' value with RenderConfig's.
+            emit_datasets=False,
         ),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         operator_args={
             "full_refresh": "{{ params.full_refresh }}",
-            "emit_datasets": False,  # this DAG emits one Asset for the marts, below
         },
     )
 
