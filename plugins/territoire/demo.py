@@ -134,6 +134,10 @@ def main() -> int:
     logs = settings.var_dir() / "demo" / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     say("==> 3/6 Airflow metadata database (SQLite)")
+    # The demo's Airflow metadata is throwaway: start clean, so an interrupted earlier demo leaves no
+    # half-finished DAG run behind. (The warehouse is kept: a second demo shows idempotent loads.)
+    metadata = Path(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].removeprefix("sqlite:///"))
+    metadata.unlink(missing_ok=True)
     if airflow(["db", "migrate"], env, logs / "airflow-db-migrate.log") != 0:
         say(f"    airflow db migrate failed: see {logs / 'airflow-db-migrate.log'}")
         return 1
