@@ -16,7 +16,7 @@ import pytest
 import yaml
 from test_security import password_warehouse  # noqa: F401 - fixture: a database owned by a role with a password
 
-from territoire import airflow_env, operations, settings, warehouse
+from territoire import airflow_env, operations, warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,13 +39,26 @@ def test_a_failing_ingestion_run_in_airflow_leaks_no_password_and_is_in_the_summ
         allow_unicode=True), encoding="utf-8")
     env = airflow_env.environment(url, home=tmp_path / "airflow")
     env["TERRITOIRE_CATALOG"] = str(catalog)
-    env["AIRFLOW__CORE__DEFAULT_TASK_RETRIES"] = "0"
+    # Only the ingestion DAG file (the transform DAG needs the dbt manifest and is not under test here).
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    # The same DAG factory and task, with retries off: the DAG's 2 retries (2 then 4 minutes apart) would
+    # make `dags test` wait 6 minutes for a failure that is certain.
+    (dags / "ingest_sources.py").write_text(
+        "# airflow dag: the ingestion DAGs, retries off for the test\n"
+        "from territoire import dag_factory\n"
+        "dag_factory.DEFAULT_ARGS['retries'] = 0\n"
+        "globals().update(dag_factory.build_ingestion_dags())\n", encoding="utf-8")
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
     since = datetime.now(UTC) - timedelta(minutes=1)
 
     migrate = _airflow(["db", "migrate"], env)
     assert migrate.returncode == 0, migrate.stderr[-2000:]
-    run = _airflow(["dags", "test", "ingest_corpus", "2026-02-01", "--dagfile-path",
-                    str(settings.PROJECT_ROOT / "dags" / "ingest_sources.py")], env)
+    # The DAG must be in the metadata database for `dags list-runs` and `backfill create` to know it.
+    serialized = _airflow(["dags", "reserialize"], env)
+    assert serialized.returncode == 0, serialized.stderr[-2000:]
+    run = _airflow(["dags", "test", "ingest_corpus", "2026-02-01", "--dagfile-path", str(dags / "ingest_sources.py")],
+                   env)
     output = run.stdout + run.stderr
     assert "no data rows" in output, output[-3000:]  # the task failed, and said why
     logs = "".join(p.read_text(errors="replace") for p in (tmp_path / "airflow").rglob("*.log"))

