@@ -267,7 +267,8 @@ def add_command(subparsers, name: str, func: Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="territoire", description="Territorial open-data platform: catalog, loads, validation.")
+        prog="territoire", description="Territorial open-data platform: catalog, loads, validation, warehouse, "
+                                       "quality gate and publication.")
     parser.add_argument("--catalog", type=Path, default=None,
                         help="catalog file (default: TERRITOIRE_CATALOG or catalog/sources.yml)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors in the log")
@@ -303,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", metavar="<db command>")
     db_sub.required = True
     add_command(db_sub, "init", cmd_db_init, "create the schemas and the ingest tables")
+
+    from territoire.cli_pipeline import register
+
+    register(sub, add_command)  # demo, dbt, publish, report, analysts, push, quality-scaffold
     return parser
 
 
