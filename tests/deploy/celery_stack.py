@@ -455,10 +455,18 @@ class CeleryStack:
                                  f"{self.log_tail('dag-processor')}")
             time.sleep(2)
 
-    def trigger(self, dag_id: str) -> str:
-        """`airflow dags trigger`, as an operator would; returns the run id."""
+    def trigger(self, dag_id: str, logical_date: str | None = None) -> str:
+        """`airflow dags trigger`, as an operator would; returns the run id.
+
+        `logical_date`: the run's logical date (ISO 8601). Giving a time-scheduled DAG its next
+        scheduled logical date makes this run stand for the scheduled one: the scheduler skips
+        creating a run whose logical date already exists.
+        """
         run_id = f"stack__{uuid.uuid4().hex[:8]}"
-        proc = self.airflow("dags", "trigger", dag_id, "--run-id", run_id)
+        args = ["dags", "trigger", dag_id, "--run-id", run_id]
+        if logical_date:
+            args += ["--logical-date", logical_date]
+        proc = self.airflow(*args)
         if proc.returncode != 0:
             raise StackError(f"`airflow dags trigger {dag_id}` failed: {proc.stderr[-2000:]}")
         return run_id
@@ -480,4 +488,23 @@ class CeleryStack:
             time.sleep(2)
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
-        return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        # Page through (the API gives 50 by default): a Cosmos DAG has a task per dbt model and test.
+        tis: list[dict] = []
+        while True:
+            page = self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100&offset={len(tis)}")
+            tis += page["task_instances"]
+            if not page["task_instances"] or len(tis) >= page["total_entries"]:
+                return tis
+
+    def dag_runs(self, dag_id: str) -> list[dict]:
+        return self.api("GET", f"/api/v2/dags/{dag_id}/dagRuns?limit=100")["dag_runs"]
+
+    def set_paused(self, dag_id: str, paused: bool) -> None:
+        """Pause or unpause a DAG through the REST API (what the UI toggle does)."""
+        self.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": paused})
+
+    def task_log_tail(self, dag_id: str, run_id: str, task_id: str, chars: int = 3000) -> str:
+        """End of a task's log (latest attempt), read from the log folder the workers share here."""
+        folder = self.root / "airflow_home" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        logs = sorted(folder.rglob("attempt=*.log"), key=lambda p: p.stat().st_mtime)
+        return logs[-1].read_text(encoding="utf-8", errors="replace")[-chars:] if logs else f"(no log in {folder})"
