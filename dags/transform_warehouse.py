@@ -19,13 +19,41 @@ from cosmos import (
     RenderConfig,
     TestBehavior,
 )
-from cosmos.constants import InvocationMode
+from cosmos.airflow.graph import calculate_detached_node_name
+from cosmos.constants import DbtResourceType, InvocationMode
 
 from territoire import assets, settings
 from territoire.cosmos_profile import WarehouseProfileMapping
 from territoire.dag_factory import DEFAULT_ARGS, START, all_raw_assets
 
 DBT_DIR = settings.dbt_project_dir()
+# A deployment (or a test stack) may render only part of the project, e.g. "+dim_territoire".
+DBT_SELECT = os.environ.get("TERRITOIRE_DBT_SELECT", "").split()
+
+
+def drop_tests_reading_outside_the_selection(dag: DAG, group: DbtTaskGroup) -> None:
+    """With a partial selection, remove the detached test tasks that read a model left out of it.
+
+    Cosmos renders every test one of whose models is selected: a relationships test from a fact
+    to dim_territoire then gets its own task although the fact is neither selected nor built, and
+    fails. dbt's `--indirect-selection cautious` (what a single-process `dbt build --select` of the
+    same models uses) leaves such tests out; this does the same to the rendered tasks.
+    """
+    kept = group.dbt_graph.filtered_nodes
+    for node in kept.values():
+        if node.resource_type != DbtResourceType.TEST or set(node.depends_on) <= kept.keys():
+            continue
+        task_id = f"{group.group_id}.{calculate_detached_node_name(node)}"
+        task = dag.task_dict.get(task_id)
+        if task is None:
+            continue
+        for upstream in task.upstream_list:
+            upstream.downstream_task_ids.discard(task_id)
+        for downstream in task.downstream_list:
+            downstream.upstream_task_ids.discard(task_id)
+        del dag.task_dict[task_id]
+        group.children.pop(task_id, None)
+
 
 with DAG(
     dag_id="transform_warehouse",
@@ -64,8 +92,7 @@ failure here publishes nothing. Full refresh: trigger with `{"full_refresh": tru
             # A test reading two models (relationships) gets its own task after both: inside one
             # model's `dbt build` the other model may not be built yet.
             should_detach_multiple_parents_tests=True,
-            # A deployment (or a test stack) may render only part of the project, e.g. "+dim_territoire".
-            select=os.environ.get("TERRITOIRE_DBT_SELECT", "").split() or [],
+            select=DBT_SELECT,
             # No Asset per dbt model (their OpenLineage-style URIs need a host, which a warehouse on a
             # Unix socket lacks): this DAG emits one Asset for the marts, below. Set here, not in
             # operator_args: Cosmos overrides operator_args' value with RenderConfig's.
@@ -76,6 +103,9 @@ failure here publishes nothing. Full refresh: trigger with `{"full_refresh": tru
             "full_refresh": "{{ params.full_refresh }}",
         },
     )
+
+    if DBT_SELECT:
+        drop_tests_reading_outside_the_selection(dag, dbt)
 
     @task(outlets=[assets.AUDIT_MARTS])
     def marts_ready() -> str:
