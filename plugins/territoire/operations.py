@@ -102,7 +102,9 @@ def backfill(source_id: str, start: datetime | str, end: datetime | str, *, via:
     --max-active-runs 1`; the scheduler runs them (needs the Airflow environment `env`).
     `force=True` reloads even unchanged files (new batches with the same content).
     """
-    source = load_catalog().get(source_id)
+    # The Airflow environment may name its own catalog (TERRITOIRE_CATALOG): the dates come from that one.
+    catalog_path = (env or {}).get("TERRITOIRE_CATALOG")
+    source = load_catalog(Path(catalog_path) if catalog_path else None).get(source_id)
     dates = logical_dates(source.schedule, start, end)
     report = BackfillReport(source_id, via, dates)
     if via == "airflow":
@@ -179,7 +181,7 @@ def _api_session(conn) -> tuple[Any, str]:
 
 
 def airflow_runs_api(state: str, since: datetime, conn=None) -> list[AirflowRun]:
-    """Runs in `state` that started since `since`, over every DAG (`/api/v2/dags/~/dagRuns`)."""
+    """Runs in `state` that ended since `since`, over every DAG (`/api/v2/dags/~/dagRuns`)."""
     from territoire.notifications import _connection
 
     conn = conn or _connection(API_CONN_ID)
@@ -190,8 +192,8 @@ def airflow_runs_api(state: str, since: datetime, conn=None) -> list[AirflowRun]
     with client:
         while True:
             r = client.get(f"{base}/api/v2/dags/~/dagRuns", params={
-                "state": state, "start_date_gte": since.isoformat(), "limit": 100, "offset": offset,
-                "order_by": "start_date"})
+                "state": state, "end_date_gte": since.isoformat(), "limit": 100, "offset": offset,
+                "order_by": "end_date"})
             r.raise_for_status()
             page = r.json().get("dag_runs", [])
             runs += [AirflowRun(d["dag_id"], d["dag_run_id"], d["state"], d.get("logical_date"), d.get("start_date"),
@@ -203,16 +205,23 @@ def airflow_runs_api(state: str, since: datetime, conn=None) -> list[AirflowRun]
 
 def airflow_runs_cli(state: str, since: datetime, dag_ids: Iterable[str], env: dict | None = None
                      ) -> list[AirflowRun]:
-    """The same through `airflow dags list-runs <dag> --state <state> -o json` (needs the metadata database)."""
+    """The same through `airflow dags list-runs <dag> --state <state> -o json` (needs the metadata database).
+
+    The CLI's `-s/--start-date` filters on the *logical* date, which says nothing of when a run happened
+    (a backfill or `dags test` of an old date runs today): the runs are filtered here on when they ended
+    (or, not ended yet, started, or were due)."""
     runs = []
     for dag_id in dag_ids:
-        proc = subprocess.run([_airflow_exe(), "dags", "list-runs", dag_id, "--state", state, "-s",
-                               since.isoformat(), "-o", "json"], env=env or dict(os.environ),
+        proc = subprocess.run([_airflow_exe(), "dags", "list-runs", dag_id, "--state", state, "-o", "json"],
+                              env=env or dict(os.environ),
                               capture_output=True, text=True)
         if proc.returncode != 0:
             raise OperationsError(f"`airflow dags list-runs {dag_id}` failed (exit {proc.returncode}): "
                                   f"{_tail(proc.stderr)}")
         for d in _json_array(proc.stdout):
+            when = d.get("end_date") or d.get("start_date") or d.get("run_after")
+            if when and datetime.fromisoformat(when) < since:
+                continue
             runs.append(AirflowRun(d["dag_id"], d["run_id"], d["state"], d.get("logical_date") or d.get("run_after"),
                                    d.get("start_date"), d.get("end_date")))
     return runs
