@@ -1,8 +1,9 @@
 """The territorial warehouse builds on the real samples and harmonises their geography.
 
 One fresh database: every demo resource of the catalog is loaded with the Loader (the GTFS feed
-through `extract_feed`, one raw table per file), a tiny hand-made SYNTHETIC feed placed in Belfort is
-added to the GTFS raw tables (its ids do not collide with the demo feed's, whose stops are at sea),
+through `extract_feed`, one raw table per file), then the demo feed's stops, trips and stop times are
+replaced by those of a tiny hand-made SYNTHETIC feed placed in Belfort (the demo feed's stops are in
+Belfort too: their departures would blur the values computed by hand),
 `dbt build` runs once, then the assertions read the marts. Expected values are computed from the
 sample files or by hand from the hand-made feed, never read back from the warehouse.
 """
@@ -154,9 +155,14 @@ def write_feed(folder: Path) -> dict[str, Path]:
 
 def add_hand_made_feed(url: str, folder: Path) -> None:
     """Load each hand-made file with the Loader into a side table, then append its rows to the demo
-    feed's raw table (same columns by name; the others stay null)."""
+    feed's raw table (same columns by name; the others stay null). The demo feed's stops, trips and
+    stop times are removed first, so that every stop and departure in the marts is the hand-made
+    feed's; its agency, routes and calendars stay (nothing refers to them any more)."""
     resource = load_catalog().get("transport").resource("gtfs")
     loader = Loader(url)
+    with psycopg.connect(url) as conn:
+        for stem in ("stop_times", "trips", "stops"):
+            conn.execute(f'delete from raw."{raw_table("transport", stem)}"')
     for stem, path in write_feed(folder).items():
         table = raw_table("transport", stem)
         side = f"{table}__hand_made"
