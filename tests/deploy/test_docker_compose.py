@@ -76,6 +76,16 @@ def test_valid_against_the_compose_specification(resolved):
     assert not problems, _fmt(problems)
 
 
+SHARED_SCHEMA = PROJECT_ROOT.parent / "shared" / "specs" / "compose-spec.json"
+
+
+@pytest.mark.skipif(not SHARED_SCHEMA.exists(), reason="../shared/specs/compose-spec.json is not beside the checkout")
+def test_valid_against_the_shared_compose_specification(resolved):
+    """The same validation against the schema in ../shared/specs (where CI puts it), so that the copy
+    kept in tests/deploy cannot drift from the specification the project is held to."""
+    assert schema_problems(resolved, SHARED_SCHEMA) == []
+
+
 def test_the_production_services_are_all_there(resolved):
     services = resolved["services"]
     for name in (*AIRFLOW_SERVICES, "postgres", "redis"):
