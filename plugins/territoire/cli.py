@@ -307,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from territoire.cli_pipeline import register
 
-    register(sub, add_command)  # demo, dbt, publish, report, analysts, push, quality-scaffold
+    register(sub, add_command)  # demo, dbt, publish, report, analysts, push, backfill, summary, quality-scaffold
     return parser
 
 

@@ -1,4 +1,5 @@
-"""`territoire` commands for the rest of the pipeline: demo, dbt, publish, reports, analysts, portal.
+"""`territoire` commands for the rest of the pipeline: demo, dbt, publish, reports, analysts, portal,
+backfills and the failed-runs summary.
 
 Registered into the main parser by `territoire.cli.build_parser` (see `register`).
 """
@@ -86,6 +87,32 @@ def cmd_quality_scaffold(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backfill(args: argparse.Namespace) -> int:
+    from territoire import operations
+
+    try:
+        report = operations.backfill(args.source, args.start, args.end, via=args.via, force=args.force,
+                                     dry_run=args.dry_run)
+    except (operations.OperationsError, KeyError) as exc:
+        print(f"error: {str(exc).strip(chr(34))}", file=sys.stderr)
+        return 2
+    print(report.text())
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from territoire import operations
+
+    since = operations._utc(args.since) if args.since else datetime.now(UTC) - timedelta(days=1)
+    summary = operations.failed_runs_summary(since)
+    print(summary.text(args.lang))
+    if args.send:
+        operations.send_summary(summary)
+    return 0
+
+
 def register(sub, add_command) -> None:
     add_command(sub, "demo", cmd_demo, "run the whole pipeline on the shipped samples through Airflow")
     p = add_command(sub, "dbt", cmd_dbt, "run dbt against the warehouse, e.g. `territoire dbt build -s dim_territoire`")
@@ -100,6 +127,20 @@ def register(sub, add_command) -> None:
                 "create or repair the read-only analyst roles (password from TERRITOIRE_ANALYST_PASSWORD)")
     p = add_command(sub, "push", cmd_push, "push published datasets to the udata portal (those with `portal:`)")
     p.add_argument("datasets", nargs="*")
+    p = add_command(sub, "backfill", cmd_backfill,
+                    "reprocess a source for every scheduled date between START and END (idempotent: unchanged "
+                    "content loads nothing)")
+    p.add_argument("source", help="source id (see `territoire sources`)")
+    p.add_argument("start", help="first logical date, ISO (2026-01-01)")
+    p.add_argument("end", help="last logical date, ISO")
+    p.add_argument("--via", choices=("local", "airflow"), default="local",
+                   help="local: in this process, date by date; airflow: `airflow backfill create` (the scheduler runs it)")
+    p.add_argument("--force", action="store_true", help="reload even unchanged files")
+    p.add_argument("--dry-run", action="store_true", help="only list the dates")
+    p = add_command(sub, "summary", cmd_summary, "failed Airflow runs and failed loads since a date (default: 24 h)")
+    p.add_argument("--since", help="ISO date or datetime (default: 24 hours ago)")
+    p.add_argument("--lang", choices=("fr", "en"), default="fr")
+    p.add_argument("--send", action="store_true", help="also send it (webhook or e-mail connection, else the log)")
     p = add_command(sub, "quality-scaffold", cmd_quality_scaffold,
                     "rewrite the GX suites and checkpoints of expectations/ from territoire.quality.suites")
     p.add_argument("datasets", nargs="*")
