@@ -106,6 +106,8 @@ def summary(url: str) -> None:
                     """select indicateur, string_agg(distinct niveau, ', '), count(*)
                        from published.indicateurs_territoriaux group by 1 order by 1"""):
                 say(f"  {name:<55} {n:>7} values  ({levels})")
+            say("  (demo samples: real extracts, except the public-transport feed, which is SYNTHETIC and placed in\n"
+                "   Belfort: its two indicators illustrate the mechanics only; see data/NOTICE.md)")
     pub = settings.publication_dir()
     say(f"\nPublication folder: {pub}")
     for dataset_id in load_datasets():
