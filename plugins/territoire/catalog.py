@@ -44,7 +44,7 @@ RESOURCE_FIELDS = {
 RESOURCE_REQUIRED = ("name", "format", "location")
 LOCATION_FIELDS = {
     "connector": str, "url": str, "path": str, "dataset": str, "resource": str, "base_url": str,
-    "params": dict, "member": str, "resource_title": str, "resource_format": str,
+    "params": dict, "member": str, "resource_title": str, "resource_format": str, "synthetic": bool,
 }
 
 
@@ -64,6 +64,9 @@ class Location:
     member: str | None = None
     resource_title: str | None = None
     resource_format: str | None = None
+    # The file at this location is made up (a demo or test fixture), not the producer's data: what is
+    # published from it says so (datapackage sources, DCAT).
+    synthetic: bool = False
 
     def resolved_path(self) -> Path | None:
         if self.path is None:

@@ -163,8 +163,7 @@ def build(conn, dataset: Dataset, columns: list[tuple[str, str]], folder: Path) 
         "description": dataset.description,
         "keywords": list(dataset.keywords),
         "licenses": [{"name": licence.name, "path": licence.url, "title": licence.title}],
-        "sources": [{"title": s.title if s.producer in s.title else f"{s.title} ({s.producer})",
-                     **({"path": s.homepage} if s.homepage else {})} for s in sources],
+        "sources": [_source_entry(s) for s in sources],
         "contributors": ([{"title": p, "role": "author"} for p in metadata.producers_of(dataset)]
                          + [{"title": metadata.publisher_of(dataset), "role": "publisher"}]),
         "temporal": temporal_coverage(conn, dataset, names),
@@ -181,6 +180,18 @@ def build(conn, dataset: Dataset, columns: list[tuple[str, str]], folder: Path) 
             {"count_column": r["count_column"], "threshold": r["threshold"],
              "masked_columns": list(r.get("masked_columns") or [])} for r in dataset.secrecy]
     return package
+
+
+def _source_entry(source) -> dict:
+    """One `sources` entry: the producer's title and homepage; when the profile running (the demo) reads
+    a synthetic file for this source instead of the producer's, the title says so."""
+    from territoire import settings
+
+    title = source.title if source.producer in source.title else f"{source.title} ({source.producer})"
+    profile = settings.profile()
+    if any(getattr(r.locations.get(profile), "synthetic", False) for r in source.resources):
+        title += f" : données SYNTHÉTIQUES (profil {profile}), pas celles du producteur"
+    return {"title": title, **({"path": source.homepage} if source.homepage else {})}
 
 
 def _default(v):

@@ -118,6 +118,20 @@ def test_odbl_source_makes_the_dataset_odbl(fresh_database, publication_dir, poi
     assert [c["title"] for c in pkg["contributors"] if c["role"] == "author"] == ["Ville de Paris", "INSEE"]
 
 
+def test_a_synthetic_demo_source_is_named_as_such(fresh_database, publication_dir, points, monkeypatch):
+    """The demo reads a SYNTHETIC GTFS feed (`synthetic: true` on its demo location): a dataset built on
+    it says so in its sources in the demo profile, and not in production, where the real feed is read."""
+    make_points_table, points_dataset = points
+    make_points_table(fresh_database, "pub_test_transport")
+    ds = points_dataset("pub_test_transport", sources=("transport", "cog"), licence="etalab-2.0")
+    for profile, flagged in (("demo", True), ("production", False)):
+        monkeypatch.setenv("TERRITOIRE_PROFILE", profile)
+        pkg = json.loads((export_dataset(ds, fresh_database).folder / "datapackage.json").read_text(encoding="utf-8"))
+        titles = {s["title"].split(" (")[0]: s["title"] for s in pkg["sources"]}
+        assert ("SYNTHÉTIQUES" in titles["Offre de transport public"]) is flagged, titles
+        assert not any("SYNTHÉTIQUES" in t for name, t in titles.items() if name != "Offre de transport public")
+
+
 def test_every_declared_dataset_has_consistent_publication_metadata():
     """Licence, frequency, sources and producers resolve for every dataset of catalog/datasets.yml."""
     datasets = load_datasets()
