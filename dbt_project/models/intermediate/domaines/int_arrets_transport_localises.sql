@@ -1,10 +1,6 @@
 {#- Places each GTFS stop (location_type 0) in its territory by coordinates, as GTFS gives no
-    commune: point-in-polygon over the IGN contours (macro localiser_points).
-    - commune: the commune contour containing the stop (only Territoire de Belfort has commune
-      contours in the shipped IGN sample);
-    - else, when the département containing the stop has a single commune (Paris), that commune;
-    - else the département only (commune left null and reported in territoire_codes_non_resolus);
-    - a stop on no contour (at sea, coordinates missing or swapped) keeps neither. -#}
+    commune: macro placer_points (commune contour, else single-commune département such as Paris,
+    else département only). A stop without coordinates is kept, placed nowhere (`hors_contours`). -#}
 with arrets as (
     select
         stop_id as id_point,
@@ -16,19 +12,8 @@ with arrets as (
         and latitude is not null
 ),
 
-dans_commune as (
-    {{ localiser_points('arrets', 'commune') }}
-),
-
-dans_departement as (
-    {{ localiser_points('arrets', 'departement') }}
-),
-
-communes_uniques as (
-    select code_departement, min(code_commune) as code_commune
-    from {{ ref('dim_territoire') }}
-    group by code_departement
-    having count(*) = 1
+placement as (
+    {{ placer_points('arrets') }}
 ),
 
 stops as (
@@ -42,21 +27,12 @@ final as (
         stops.nom_arret,
         stops.latitude,
         stops.longitude,
-        coalesce(dans_commune.code, communes_uniques.code_commune) as code_commune,
-        dans_departement.code as code_departement,
-        case
-            when dans_commune.code is not null then 'contour_commune'
-            when communes_uniques.code_commune is not null then 'departement_commune_unique'
-            when dans_departement.code is not null then 'contour_departement'
-            else 'hors_contours'
-        end as methode_localisation
+        placement.code_commune,
+        placement.code_departement,
+        coalesce(placement.methode_localisation, 'hors_contours') as methode_localisation
     from stops
-    left join dans_commune
-        on stops.stop_id = dans_commune.id_point
-    left join dans_departement
-        on stops.stop_id = dans_departement.id_point
-    left join communes_uniques
-        on dans_departement.code = communes_uniques.code_departement
+    left join placement
+        on stops.stop_id = placement.id_point
 )
 
 select * from final

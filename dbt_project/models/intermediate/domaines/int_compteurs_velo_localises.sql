@@ -1,5 +1,5 @@
 {#- Bike counters placed by coordinates, with the same rule as the transport stops
-    (int_arrets_transport_localises): commune contour, else single-commune département (Paris),
+    (macro placer_points): commune contour, else single-commune département (Paris),
     else département only. -#}
 with comptages as (
     select 'velo_paris' as source, id_compteur, longitude, latitude
@@ -21,19 +21,8 @@ compteurs as (
     group by source, id_compteur
 ),
 
-dans_commune as (
-    {{ localiser_points('compteurs', 'commune') }}
-),
-
-dans_departement as (
-    {{ localiser_points('compteurs', 'departement') }}
-),
-
-communes_uniques as (
-    select code_departement, min(code_commune) as code_commune
-    from {{ ref('dim_territoire') }}
-    group by code_departement
-    having count(*) = 1
+placement as (
+    {{ placer_points('compteurs') }}
 ),
 
 final as (
@@ -42,21 +31,12 @@ final as (
         compteurs.id_compteur,
         compteurs.longitude,
         compteurs.latitude,
-        coalesce(dans_commune.code, communes_uniques.code_commune) as code_commune,
-        dans_departement.code as code_departement,
-        case
-            when dans_commune.code is not null then 'contour_commune'
-            when communes_uniques.code_commune is not null then 'departement_commune_unique'
-            when dans_departement.code is not null then 'contour_departement'
-            else 'hors_contours'
-        end as methode_localisation
+        placement.code_commune,
+        placement.code_departement,
+        placement.methode_localisation
     from compteurs
-    left join dans_commune
-        on compteurs.id_point = dans_commune.id_point
-    left join dans_departement
-        on compteurs.id_point = dans_departement.id_point
-    left join communes_uniques
-        on dans_departement.code = communes_uniques.code_departement
+    inner join placement
+        on compteurs.id_point = placement.id_point
 )
 
 select * from final
