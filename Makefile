@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)/plugins
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help env demo test test-fast lint manifest dbt-build dbt-docs airflow-standalone bench bench-loader bench-gate clean clean-warehouse
+.PHONY: help env demo test test-fast lint manifest dbt-build dbt-docs up down bench bench-loader bench-gate clean clean-warehouse
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-20s %s\n", $$1, $$2}'
@@ -56,6 +56,13 @@ bench-loader: env ## Loader vs psql \copy vs pandas.to_sql on 1,000,000 syntheti
 
 bench-gate: env ## Quality gate vs one hand-written SQL query on a 1,000,000-row table
 	$(BIN)/python bench/bench_gate.py
+
+up: ## Start the production stack with Docker Compose (needs a Docker engine and a filled .env; docs/deployment.md)
+	@test -f .env || { echo "error: no .env: cp .env.example .env and fill in every secret (docs/deployment.md)"; exit 1; }
+	docker compose up -d
+
+down: ## Stop the production stack (volumes are kept)
+	docker compose down
 
 clean-warehouse: ## Stop the embedded PostgreSQL server
 	-$(BIN)/python -c "from territoire import warehouse; warehouse.stop_embedded()"

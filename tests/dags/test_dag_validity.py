@@ -101,3 +101,17 @@ def test_publication_dag_has_a_gate_per_dataset(dagbag):
     task_ids = {t.task_id for t in dagbag.dags["publish_open_data"].tasks}
     for dataset_id in load_datasets():
         assert f"gate_and_publish__{dataset_id}" in task_ids
+
+
+def test_a_file_that_defines_one_dag_is_named_after_it(dagbag):
+    """`dag_id` = file name, so whoever is on call finds the file from the UI. The generated ingestion
+    DAGs (several in one file, `ingest_sources.py`) are the one exception."""
+    from pathlib import Path
+
+    by_file: dict[str, list[str]] = {}
+    for dag in dagbag.dags.values():
+        by_file.setdefault(Path(dag.fileloc).stem, []).append(dag.dag_id)
+    for stem, dag_ids in by_file.items():
+        if len(dag_ids) == 1:
+            assert dag_ids == [stem], f"dags/{stem}.py defines {dag_ids[0]!r}: name the file after the DAG"
+    assert "operations_daily_summary" in by_file
