@@ -159,3 +159,37 @@ def test_fast_and_detailed_checks_agree(loader, warehouse_url, tmp_path, rows, e
                                                    "table_schema = 'raw' and table_name = %s order by ordinal_position",
                                     (r.raw_table,))]
     assert cols == ["code", "valeur", "classe", "_batch_id", "_line_number", "_loaded_at"]
+
+
+@pytest.mark.parametrize("code, mesure, expected", [
+    ("01234", "2,5", set()),                                         # clean: the one-scan check
+    ("-1234", "2,5", {(2, "insee", "pattern")}),                     # the int8 cast reads a sign...
+    ("+1234", "2,5", {(2, "insee", "pattern")}),
+    (" 1234", "2,5", {(2, "insee", "pattern")}),                     # ... and spaces
+    ("1234 ", "2,5", {(2, "insee", "pattern")}),
+    ("123456", "2,5", {(2, "insee", "pattern")}),
+    ("1234", "2,5", {(2, "insee", "pattern")}),
+    ("12a45", "2,5", {(2, "insee", "pattern")}),                     # the cast raises: detailed path
+    ("01234", "NaN", {(2, "mesure", "type:number")}),                # float8 reads NaN and Infinity
+    ("01234", "Infinity", {(2, "mesure", "type:number")}),
+    ("01234", "-inf", {(2, "mesure", "type:number")}),
+])
+def test_fast_check_digit_codes_and_unbounded_numbers(loader, warehouse_url, tmp_path, code, mesure, expected):
+    """The one-scan check reads digit codes with an int8 cast and numbers with a float8 cast: what those
+    casts tolerate and the detailed check refuses must not be called clean (synthetic rows)."""
+    schema = write_schema(tmp_path, [
+        {"name": "insee", "type": "string", "constraints": {"required": True, "pattern": "^[0-9]{5}$"}},
+        {"name": "mesure", "type": "number"},
+        {"name": "siren", "type": "string", "constraints": {"pattern": "^\\d{9}$"}},
+    ])
+    path = tmp_path / "f.csv"
+    path.write_text(f"insee;mesure;siren\n{code};{mesure};012345678\n69123;1,5;200046977\n", encoding="utf-8")
+    r, result = _load(loader, path, schema)
+    assert rejections(warehouse_url, result.batch_id) == expected
+    (details,), = fetch_all(warehouse_url, "select details from ingest.load_batches where batch_id = %s",
+                            (result.batch_id,))
+    assert details["checked_by"].startswith("one aggregate scan") == (not expected)
+    loaded = fetch_all(warehouse_url, f'select insee, mesure, siren from raw."{r.raw_table}" order by _line_number')
+    assert loaded[-1] == ("69123", "1.5", "200046977")
+    if not expected:
+        assert loaded[0] == ("01234", "2.5", "012345678")
