@@ -18,7 +18,9 @@ psql -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgre
 create role :"airflow_user" login password :'airflow_password';
 create database :"airflow_db" owner :"airflow_user";
 revoke all on database :"airflow_db" from public;
-create role :"warehouse_user" login password :'warehouse_password';
+-- CREATEROLE: the platform creates and repairs the analysts' read-only roles itself
+-- (territoire.publication.roles); it needs no superuser.
+create role :"warehouse_user" login createrole password :'warehouse_password';
 create database :"warehouse_db" owner :"warehouse_user";
 revoke all on database :"warehouse_db" from public;
 SQL

@@ -12,6 +12,10 @@
 
 Everything is idempotent (run it at each deployment). Roles are cluster-wide in PostgreSQL; the
 grants are made in the warehouse database only.
+
+The platform's role needs no superuser: the warehouse owner with CREATEROLE (what
+deploy/postgres/init-databases.sh creates) is enough. Role attributes are only narrowed when someone
+widened them (changing SUPERUSER, REPLICATION or BYPASSRLS needs a superuser, even to the same value).
 """
 
 from __future__ import annotations
@@ -46,6 +50,27 @@ def _role_exists(conn, name: str) -> bool:
     return conn.execute("select 1 from pg_roles where rolname = %s", (name,)).fetchone() is not None
 
 
+# Attributes an analyst role must not have, and the clause that removes each.
+_NARROWED = (("rolsuper", "nosuperuser"), ("rolcreatedb", "nocreatedb"), ("rolcreaterole", "nocreaterole"),
+             ("rolreplication", "noreplication"), ("rolbypassrls", "nobypassrls"))
+
+
+def _narrow_role(conn, name: str, *, login: bool) -> None:
+    """Remove the attributes the role must not have (a role someone widened by hand)."""
+    columns = ", ".join(c for c, _ in _NARROWED)
+    row = conn.execute(f"select {columns}, rolcanlogin, rolinherit from pg_roles where rolname = %s",
+                       (name,)).fetchone()
+    clauses = [clause for (_, clause), value in zip(_NARROWED, row[:len(_NARROWED)], strict=True) if value]
+    if row[-2] != login:
+        clauses.append("login" if login else "nologin")
+    if login and not row[-1]:
+        clauses.append("inherit")
+    if clauses:
+        log.warning("analyst role %s had %s: narrowed", name, ", ".join(c[2:] if c.startswith("no") else c
+                                                                        for c in clauses))
+        conn.execute(sql.SQL("alter role {} " + " ".join(clauses)).format(sql.Identifier(name)))
+
+
 def _create_role(conn, statement) -> None:
     # Roles are cluster-wide: another database's deployment may create it at the same moment.
     try:
@@ -69,10 +94,20 @@ def ensure_analyst_roles(url: str | None = None, *, login: str | None = None, pa
         database = conn.execute("select current_database()").fetchone()[0]
         if not _role_exists(conn, ANALYST_ROLE):
             _create_role(conn, sql.SQL("create role {} nologin").format(group))
-        # Repair a role someone widened by hand.
-        conn.execute(sql.SQL("alter role {} nologin nosuperuser nocreatedb nocreaterole noreplication nobypassrls")
-                     .format(group))
-        conn.execute(sql.SQL("grant connect on database {} to {}").format(sql.Identifier(database), group))
+        _narrow_role(conn, ANALYST_ROLE, login=False)
+        db = sql.Identifier(database)
+        conn.execute(sql.SQL("grant connect on database {} to {}").format(db, group))
+        # PUBLIC may create temporary tables in a new database: an analyst could write there. The owner
+        # (the platform, dbt's temporary relations) keeps the right: it holds every privilege anyway.
+        owner, superuser = conn.execute(
+            "select pg_get_userbyid(datdba) = current_user, (select rolsuper from pg_roles where rolname = current_user)"
+            " from pg_database where datname = current_database()").fetchone()
+        if owner or superuser:
+            conn.execute(sql.SQL("revoke temporary on database {} from public").format(db))
+            conn.execute(sql.SQL("revoke temporary on database {} from {}").format(db, group))
+        else:
+            log.warning("not the owner of database %s: cannot revoke TEMPORARY from PUBLIC (analysts may "
+                        "create temporary tables)", database)
         for schema in (*READABLE_SCHEMAS, *PRIVATE_SCHEMAS):
             conn.execute(sql.SQL("create schema if not exists {}").format(sql.Identifier(schema)))
         for schema in PRIVATE_SCHEMAS:
@@ -98,8 +133,8 @@ def ensure_analyst_roles(url: str | None = None, *, login: str | None = None, pa
             user = sql.Identifier(login)
             if not _role_exists(conn, login):
                 _create_role(conn, sql.SQL("create role {} login").format(user))
-            conn.execute(sql.SQL("alter role {} login password {} nosuperuser nocreatedb nocreaterole "
-                                 "noreplication nobypassrls inherit").format(user, sql.Literal(password)))
+            _narrow_role(conn, login, login=True)
+            conn.execute(sql.SQL("alter role {} password {}").format(user, sql.Literal(password)))
             conn.execute(sql.SQL("grant {} to {}").format(group, user))
             conn.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(user))
             conn.execute(sql.SQL("alter role {} set statement_timeout = {}")
@@ -115,5 +150,10 @@ def drop_login_role(login: str, url: str | None = None) -> None:
     """Remove an analyst login role (its privileges in this database first)."""
     with warehouse.transaction(url) as conn:
         if _role_exists(conn, login):
-            conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(login)))
+            # `drop owned by` needs the role's privileges (a superuser, or a member of it); without
+            # them, there is nothing to drop anyway: an analyst can create nothing, and its rights come
+            # from the group role, not from grants of its own.
+            if conn.execute("select pg_has_role(current_user, %s, 'member') or rolsuper from pg_roles "
+                            "where rolname = current_user", (login,)).fetchone()[0]:
+                conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(login)))
             conn.execute(sql.SQL("drop role {}").format(sql.Identifier(login)))

@@ -54,7 +54,8 @@ def test_analyst_reads_published_and_nothing_else(fresh_database, analyst):
                           "delete from published.t", "truncate published.t",
                           "create table published.mine (x int)", "create table public.mine (x int)",
                           "drop table published.t", "alter table published.t add column y int",
-                          "create schema analyste_perso", "insert into raw.t values ('c', 3)"):
+                          "create schema analyste_perso", "insert into raw.t values ('c', 3)",
+                          "create temporary table probe (x int)"):
             _denied(conn, statement)
         assert conn.execute("select count(*) from published.t").fetchone()[0] == 2
     with psycopg.connect(fresh_database) as conn:
@@ -86,3 +87,42 @@ def test_no_password_no_login_role(fresh_database, monkeypatch):
         assert conn.execute("select 1 from pg_roles where rolname = %s", (login,)).fetchone() is None
         assert conn.execute("select rolcanlogin from pg_roles where rolname = %s", (ANALYST_ROLE,)).fetchone() == (
             False,)
+
+
+def test_the_platform_manages_the_roles_without_superuser(admin_url):
+    """As in the compose stack (deploy/postgres/init-databases.sh): the warehouse belongs to a login role
+    with CREATEROLE, not to a superuser, and the platform creates the analyst roles from it. An analyst
+    cannot create a temporary table either; the owner (dbt's temporary relations) still can."""
+    tag = uuid.uuid4().hex[:8]
+    owner, name, login = f"entrepot_test_{tag}", f"territoire_t_{tag}", f"analyste_test_{tag}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'create role "{owner}" login createrole')
+        conn.execute(f'create database "{name}" owner "{owner}"')
+        if conn.execute("select 1 from pg_roles where rolname = %s", (ANALYST_ROLE,)).fetchone():
+            # The group role is cluster-wide and another test created it as superuser: give the owner
+            # what it would have had, had it created the role itself (ADMIN on it).
+            conn.execute(f'grant "{ANALYST_ROLE}" to "{owner}" with admin option')
+    p = warehouse.parse_url(admin_url)
+    url = warehouse.ConnectionParts(p.host, p.port, owner, "", name).url()
+    try:
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select rolsuper from pg_roles where rolname = current_user").fetchone() == (False,)
+        warehouse.ensure_schemas(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("create table published.t (code text primary key)")
+            conn.execute("insert into published.t values ('a')")
+        first = ensure_analyst_roles(url, login=login, password="synthetic-test-password")
+        assert ensure_analyst_roles(url, login=login, password="synthetic-test-password") == first
+        assert first.login_role == login
+        with psycopg.connect(_as(url, login), autocommit=True) as conn:
+            assert conn.execute("select count(*) from published.t").fetchone()[0] == 1
+            conn.execute("set default_transaction_read_only = off")
+            _denied(conn, "create temporary table probe (x int)")
+            _denied(conn, "create table published.mine (x int)")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("create temporary table dbt_like_tmp (x int)")
+    finally:
+        drop_login_role(login, url)
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+            conn.execute(f'drop role if exists "{owner}"')
