@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import psycopg
+
 from territoire import warehouse
 from territoire.catalog import load_catalog
 from territoire.datasets import get_dataset
@@ -93,10 +95,18 @@ def build_reports(url: str | None = None, *, dbt_docs: bool = True) -> dict:
         "quality_report": str(build_report(url=url)),
         "dcat_catalogue": str(build_catalogue(url=url)),
     }
-    ensure_analyst_roles(url)
-    built["analyst_role"] = "territoire_analyst"
+    # A failure to manage the analysts' roles fails the run, but after the dbt docs are published.
+    roles_error = None
+    try:
+        built["analyst_role"] = ensure_analyst_roles(url).group_role
+    except psycopg.Error as exc:
+        roles_error = exc
+        log.error("analyst roles not created or repaired: %s (the warehouse role needs CREATEROLE, "
+                  "docs/deployment.md)", exc)
     if dbt_docs:
         built["dbt_docs"] = str(publish_dbt_docs(url))
+    if roles_error is not None:
+        raise roles_error
     return built
 
 

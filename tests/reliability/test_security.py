@@ -96,9 +96,14 @@ def password_warehouse(admin_url):
     password = "Pw-" + secrets.token_urlsafe(18)
     name = f"territoire_s_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(admin_url, autocommit=True) as conn:
-        # Superuser: build_reports (re)creates the analyst roles, which needs it (publication.roles).
-        conn.execute(psycopg.sql.SQL("create role {} login superuser password {}").format(
+        # As the compose stack's warehouse role: CREATEROLE (build_reports manages the analyst roles), no
+        # superuser.
+        conn.execute(psycopg.sql.SQL("create role {} login createrole password {}").format(
             psycopg.sql.Identifier(role), psycopg.sql.Literal(password)))
+        if conn.execute("select 1 from pg_roles where rolname = 'territoire_analyst'").fetchone():
+            # Cluster-wide, created as superuser by another test: what the role would have, had it created it.
+            conn.execute(psycopg.sql.SQL("grant territoire_analyst to {} with admin option").format(
+                psycopg.sql.Identifier(role)))
         conn.execute(psycopg.sql.SQL("create database {} owner {}").format(
             psycopg.sql.Identifier(name), psycopg.sql.Identifier(role)))
     p = warehouse.parse_url(admin_url)
