@@ -61,17 +61,20 @@ def publish_dataset(dataset_id: str, *, url: str | None = None, override_by: str
                     override_reason: str | None = None) -> PublishOutcome:
     """Write-audit-publish for one dataset. Raises QualityGateFailed (nothing published) when blocked."""
     from territoire.publication.export import export_dataset
-    from territoire.publication.publish import publish_table
+    from territoire.publication.publish import dataset_lock, publish_table
     from territoire.quality.gate import audit, check_publishable
 
     url = url or warehouse.get_url()
     dataset = get_dataset(dataset_id)
-    outcome = audit(dataset_id, url)
-    check_publishable(outcome, override_by=override_by, override_reason=override_reason)
-    if outcome.verdict != "warnings":  # an override is recorded only where it was needed
-        override_by = override_reason = None
-    rows = publish_table(dataset, outcome.run_id, url, override_by=override_by, override_reason=override_reason)
-    exported = export_dataset(dataset, url)
+    # What GX validates is what is published: no dbt rebuild of audit.<id> in between.
+    with dataset_lock(dataset_id, url):
+        outcome = audit(dataset_id, url)
+        check_publishable(outcome, override_by=override_by, override_reason=override_reason)
+        if outcome.verdict != "warnings":  # an override is recorded only where it was needed
+            override_by = override_reason = None
+        rows = publish_table(dataset, outcome.run_id, url, override_by=override_by,
+                             override_reason=override_reason)
+        exported = export_dataset(dataset, url)
     log.info("%s: published %s rows; files in %s", dataset_id, rows, exported.folder)
     return PublishOutcome(dataset_id, outcome.verdict, outcome.run_id, rows, [str(p) for p in exported.files],
                           exported.changed)

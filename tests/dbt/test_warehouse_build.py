@@ -197,3 +197,35 @@ def test_transport_indicators_equal_the_values_computed_by_hand(built):
     assert dep["arrets_transport_pour_1000_habitants"] == pytest.approx(round(3 * 1000 / dep_population, 4))
     assert query(url, "select motif from audit.territoire_codes_non_resolus "
                       "where source = 'transport' and code = 'HM_MER'") == [("hors_contours",)]
+
+
+def test_a_mart_rebuild_waits_for_a_publication_in_progress(built, tmp_path):
+    """Write-audit-publish holds the dataset's lock from the GX validation to the export
+    (`dataset_lock`); dbt's build of that mart (pre-hook `publication_lock()`) waits for it, so what
+    is published is exactly what passed the gate."""
+    import threading
+    import time
+
+    from territoire.publication.publish import dataset_lock
+
+    url = built[0]
+    done: dict = {}
+
+    def rebuild():
+        done["proc"] = dbt.run(["run", "-s", "dim_region"], url, capture=True, target_path=tmp_path / "target")
+        done["at"] = time.monotonic()
+
+    with dataset_lock("dim_region", url):
+        worker = threading.Thread(target=rebuild)
+        worker.start()
+        waiting = 0
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not waiting:
+            time.sleep(0.5)
+            waiting = query(url, "select count(*) from pg_locks where locktype = 'advisory' and not granted")[0][0]
+        assert waiting == 1, "dbt's build of dim_region did not wait for the publication lock"
+        assert "proc" not in done
+        released = time.monotonic()
+    worker.join(timeout=120)
+    assert done["proc"].returncode == 0 and done["at"] >= released
+    assert "PASS=1" in done["proc"].stdout

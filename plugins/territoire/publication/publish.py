@@ -7,11 +7,37 @@ dropped and the new one renamed, and the grants re-applied, before a single comm
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from territoire import warehouse
 from territoire.datasets import Dataset
 from territoire.naming import quote_ident
 
 ANALYST_ROLE = "territoire_analyst"
+LOCK_NAMESPACE = "territoire.publication"
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def dataset_lock(dataset_id: str, url: str | None = None) -> Iterator[None]:
+    """Hold the publication lock of a dataset from its audit to its export.
+
+    The same advisory lock as the dbt macro `publication_lock()`, which every mart build takes in its
+    transaction: dbt cannot rebuild `audit.<id>` between the moment GX validates it and the moment it
+    is copied to `published`, and two publications of one dataset run one after the other.
+    """
+    with warehouse.connect(url, autocommit=True) as conn:
+        key = (LOCK_NAMESPACE, dataset_id)
+        if not conn.execute("select pg_try_advisory_lock(hashtext(%s), hashtext(%s))", key).fetchone()[0]:
+            log.info("%s: a dbt build or another publication of it is in progress: waiting", dataset_id)
+            conn.execute("select pg_advisory_lock(hashtext(%s), hashtext(%s))", key)
+        try:
+            yield
+        finally:
+            conn.execute("select pg_advisory_unlock(hashtext(%s), hashtext(%s))", key)
 
 
 def publish_table(dataset: Dataset, run_id: str, url: str | None = None, *, override_by: str | None = None,
