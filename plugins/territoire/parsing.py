@@ -253,6 +253,71 @@ def iter_byte_chunks(path: Path, dialect: CsvDialect) -> Iterator[bytes]:
                 yield pending
 
 
+class NotRewritable(Exception):
+    """`iter_decimal_point_chunks` met bytes it cannot split into fields by itself (quotes, ragged lines)."""
+
+
+def can_rewrite_decimal_points(dialect: CsvDialect, width: int) -> bool:
+    """Whether `iter_decimal_point_chunks` may be tried: a one-byte delimiter that is not `,` (a `,`-separated
+    file quotes its decimal commas) and more than one column (a one-column file may hold blank lines)."""
+    d = dialect.delimiter
+    return width > 1 and len(d) == 1 and d.isascii() and d not in ',"\r\n'
+
+
+def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int], width: int) -> Iterator[bytes]:
+    """`iter_byte_chunks` with every `,` of the fields at positions `columns` turned into `.`: exactly
+    what `replace(value, ',', '.')` gives, done here, on the client's core, while PostgreSQL parses the
+    previous chunk (a STORED generated column doing it costs the server ~0.7 s a million rows).
+
+    Only bytes whose fields are certain are rewritten: a chunk holding no `,` goes as it is; otherwise every
+    line must split into exactly `width` fields and no `"` may have been seen so far (a quoted field can
+    hold delimiters and newlines). When that does not hold, `NotRewritable` is raised and the caller
+    falls back to letting PostgreSQL do it. `,` `;` `"` and newlines are ASCII, which never occurs inside
+    a multi-byte UTF-8 character, and CP1252 is single-byte: bytes are safe to rewrite as bytes.
+    """
+    delim = dialect.delimiter.encode("ascii")
+    quoted = False
+    pending = b""
+
+    def rewrite(block: bytes) -> bytes:
+        ends = block.endswith(b"\n")
+        lines = block.split(b"\n")
+        if ends:
+            lines.pop()  # the empty string after the final newline
+        out = []
+        for line in lines:
+            fields = line.split(delim)
+            if len(fields) != width:
+                raise NotRewritable(f"a line of {len(fields)} fields instead of {width}")
+            for i in columns:
+                fields[i] = fields[i].replace(b",", b".")
+            out.append(delim.join(fields))
+        return b"\n".join(out) + (b"\n" if ends else b"")
+
+    def emit(block: bytes) -> bytes:
+        nonlocal quoted
+        has_quote = b'"' in block
+        quoted = quoted or has_quote
+        if b"," not in block:
+            return block
+        if quoted:
+            raise NotRewritable("quoted fields")
+        return rewrite(block)
+
+    for chunk in iter_byte_chunks(path, dialect):
+        data = pending + chunk if pending else chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # no newline in the chunk (a huge field, or CR-only line ends)
+            if len(data) > 8 * CHUNK:
+                raise NotRewritable("no line feed in 8 MiB")
+            pending = data
+            continue
+        pending = data[cut:]
+        yield emit(data[:cut])
+    if pending:
+        yield emit(pending)
+
+
 def header_line_count(path: Path) -> int:
     """How many physical lines the header record spans (1 unless a header field holds a newline)."""
     with open(path, "rb") as f:

@@ -633,9 +633,14 @@ def _bound_ok(limit: Any, op: str) -> Callable[[Any], bool]:
 
 
 def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool = False,
-                     pattern_ok: Callable[[str], bool] | None = None) -> FastCheck | None:
+                     pattern_ok: Callable[[str], bool] | None = None,
+                     decimal_points_rewritten: bool = False) -> FastCheck | None:
     """The one-scan "is anything wrong?" check of `schema`, or None when the schema uses something
-    it cannot decide cheaply (strict reading, datetime, geopoint, declared separators, missingValues...)."""
+    it cannot decide cheaply (strict reading, datetime, geopoint, declared separators, missingValues...).
+
+    `decimal_points_rewritten`: the loaded number columns already hold `replace(published, ',', '.')`
+    (the loader rewrote them while streaming), so there is no hidden published column; None when a
+    check needs the published text of a number (its pattern, enum or lengths)."""
     outer = [quote_ident(c) for c in columns]
     if schema is None:
         return FastCheck([], [], outer, needs_empty_filter=True)
@@ -656,7 +661,11 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
                 f.false_values or (f.enum and f.type != "string"):
             return None
         col = quote_ident(c)
-        if f.type == "number":
+        if f.type == "number" and decimal_points_rewritten:
+            if f.pattern or f.enum or f.min_length is not None or f.max_length is not None:
+                return None
+            num_col = col
+        elif f.type == "number":
             hidden = f"_published_{i}"
             published[c] = hidden
             generated[c] = f"replace({quote_ident(hidden)}, ',', '.')"
@@ -688,7 +697,7 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
                 else:
                     aggs.append(f"min({num})")
                     oks.append(_bound_ok(None, ">="))
-            if f.type == "number":
+            if f.type == "number" and not decimal_points_rewritten:
                 outer[i] = f"replace({col}, ',', '.') as {quote_ident(c)}"
         elif f.type == "date":
             iso = f"length({col}) = 10 and substr({col}, 5, 1) = '-' and substr({col}, 8, 1) = '-'"

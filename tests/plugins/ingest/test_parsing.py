@@ -121,3 +121,34 @@ def test_a_field_above_128_kib_does_not_hide_the_delimiter(tmp_path):
     d = parsing.sniff_csv(path)
     assert d.delimiter == ";" and d.header == ["code", "valeur"]
     assert [len(r[1]) for _, r in parsing.iter_csv_rows(path, d)] == [300_000, 1]
+
+
+def _rewritten(tmp_path, text: bytes, columns: list[int], width: int, encoding: str = "cp1252") -> bytes:
+    path = tmp_path / "f.csv"
+    path.write_bytes(text)
+    return b"".join(parsing.iter_decimal_point_chunks(path, parsing.sniff_csv(path, encoding=encoding),
+                                                      columns, width))
+
+
+def test_decimal_points_rewritten_in_the_given_fields_only(tmp_path):
+    """Synthetic rows: `,` becomes `.` in the number fields, not in the text field; CRLF and a last record
+    without a line end are kept as they are."""
+    text = "nom;valeur;adresse;total\r\nA;1,5;2, rue Haute;3,25\r\nÉ;;rue, basse;-0,5".encode("cp1252")
+    assert _rewritten(tmp_path, text, [1, 3], 4) == \
+        "A;1.5;2, rue Haute;3.25\r\nÉ;;rue, basse;-0.5".encode("cp1252")
+
+
+def test_decimal_points_without_commas_pass_through_even_quoted(tmp_path):
+    text = b'nom;valeur\n"a;b";1\n"c\nd";2\n'
+    assert _rewritten(tmp_path, text, [1], 2) == b'"a;b";1\n"c\nd";2\n'
+
+
+@pytest.mark.parametrize("text", [
+    b'nom;valeur\n"a;b";1,5\n',          # a quoted field: its delimiters are not field ends
+    b'nom;valeur\n"a\nb";1\nc;1,5\n',    # a quote seen earlier: the fields after it are uncertain
+    b"nom;valeur\na;1,5;x\n",            # a ragged line
+    b"nom;valeur\na;1,5\n\nb;2,5\n",     # a blank line inside the file
+])
+def test_decimal_points_not_rewritten_when_fields_are_uncertain(tmp_path, text):
+    with pytest.raises(parsing.NotRewritable):
+        _rewritten(tmp_path, text, [1], 2)

@@ -193,3 +193,36 @@ def test_fast_check_digit_codes_and_unbounded_numbers(loader, warehouse_url, tmp
     assert loaded[-1] == ("69123", "1.5", "200046977")
     if not expected:
         assert loaded[0] == ("01234", "2.5", "012345678")
+
+
+@pytest.mark.parametrize("lines, decimal_commas, expected", [
+    # ; file, no quotes: the client rewrites the decimal commas while streaming
+    (['2, rue Haute;1,5;A', 'rue, basse;2;B'], "rewritten while streaming", set()),
+    # a quoted field: PostgreSQL's generated column does it
+    (['"2, rue Haute";1,5;A', 'rue, basse;2;B'], "generated column", set()),
+    # a broken rule: the rewritten attempt is rolled back and the detailed check reads the values as
+    # published (`1.234,5` is French for 1234.5; rewritten it would read `1.234.5`, not a number)
+    (['2, rue Haute;1.234,5;A', 'rue, basse;2;Z'], "detailed check", {(3, "classe", "enum")}),
+])
+def test_decimal_commas_rewritten_or_generated_load_the_same(loader, warehouse_url, tmp_path, lines,
+                                                              decimal_commas, expected):
+    schema = write_schema(tmp_path, [
+        {"name": "adresse", "type": "string"},
+        {"name": "valeur", "type": "number", "constraints": {"minimum": 0}},
+        {"name": "classe", "type": "string", "constraints": {"enum": ["A", "B"]}},
+    ])
+    path = tmp_path / "f.csv"
+    path.write_text("adresse;valeur;classe\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    r, result = _load(loader, path, schema)
+    assert rejections(warehouse_url, result.batch_id) == expected
+    (details,), = fetch_all(warehouse_url, "select details from ingest.load_batches where batch_id = %s",
+                            (result.batch_id,))
+    assert details["decimal_commas"] == decimal_commas
+    loaded = fetch_all(warehouse_url, f'select adresse, valeur, classe, _line_number from raw."{r.raw_table}" '
+                                      f'order by _line_number')
+    first = ("2, rue Haute", "1234.5" if expected else "1.5", "A", 2)
+    assert loaded == [first] + ([] if expected else [("rue, basse", "2", "B", 3)])
+    cols = [c for (c,) in fetch_all(warehouse_url, "select column_name from information_schema.columns where "
+                                                   "table_schema = 'raw' and table_name = %s order by ordinal_position",
+                                    (r.raw_table,))]
+    assert cols == ["adresse", "valeur", "classe", "_batch_id", "_line_number", "_loaded_at"]
