@@ -3,7 +3,13 @@
 Declared in `catalog/datasets.yml`:
 
     geometry: {longitude: longitude, latitude: latitude}   # a Point per row
+    geometry: {longitude: lon, latitude: lat, verified: coordonnees_verifiees}
     geometry: {geojson: geometry}                         # a column holding a GeoJSON geometry
+
+`verified` names a boolean column in which the producer flags coordinates it doubts (IRVE's
+`consolidated_is_lon_lat_correct`). Such a row whose point cannot be right (longitude equal to
+latitude, or outside every box of France) gets `"geometry": null`: a map must not show a charging
+point in the Caucasus. Its properties, coordinates and flag included, are exported as they are.
 
 One Feature per row, in the dataset's order, with every exported column as a property (except the
 geometry column itself). A row without coordinates keeps its Feature with `"geometry": null`, as
@@ -39,14 +45,14 @@ def _json_value(v):
 def geometry_columns(dataset: Dataset, columns: list[str]) -> list[str]:
     """The columns the declaration uses; raises GeometryError when it is malformed or names a missing column."""
     g = dataset.geometry or {}
-    if set(g) == {"longitude", "latitude"}:
-        needed = [g["longitude"], g["latitude"]]
+    if set(g) in ({"longitude", "latitude"}, {"longitude", "latitude", "verified"}):
+        needed = [g["longitude"], g["latitude"]] + ([g["verified"]] if "verified" in g else [])
     elif set(g) == {"geojson"}:
         needed = [g["geojson"]]
     else:
         raise GeometryError(
             f"catalog/datasets.yml, dataset {dataset.id!r}, field 'geometry': expected "
-            f"{{longitude: <column>, latitude: <column>}} or {{geojson: <column>}}, got {g!r}")
+            f"{{longitude: <column>, latitude: <column>[, verified: <column>]}} or {{geojson: <column>}}, got {g!r}")
     missing = [c for c in needed if c not in columns]
     if missing:
         raise GeometryError(f"catalog/datasets.yml, dataset {dataset.id!r}, field 'geometry': column(s) "
@@ -81,12 +87,22 @@ def write_geojson(conn, dataset: Dataset, columns: list[tuple[str, str]], folder
     return [path]
 
 
+def plausible_in_france(lon: float, lat: float) -> bool:
+    """A point that can be in France: longitude differs from latitude, inside one of the boxes the
+    quality suites use (metropolitan France, Corsica and the overseas territories)."""
+    from territoire.quality.suites import FRANCE_BOXES
+
+    return lon != lat and any(a <= lon <= b and c <= lat <= d for a, b, c, d in FRANCE_BOXES.values())
+
+
 def _geometry(dataset: Dataset, values, point: bool, row: int):
     if point:
-        lon, lat = values
+        lon, lat, *verified = values
         if lon is None or lat is None:
             return None
         lon, lat = float(lon), float(lat)
+        if verified and verified[0] is False and not plausible_in_france(lon, lat):
+            return None
         if not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise GeometryError(
                 f"published.{dataset.id}, row {row} (in export order), columns {dataset.geometry['longitude']}/"

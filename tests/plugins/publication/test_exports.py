@@ -118,6 +118,31 @@ def test_odbl_source_makes_the_dataset_odbl(fresh_database, publication_dir, poi
     assert [c["title"] for c in pkg["contributors"] if c["role"] == "author"] == ["Ville de Paris", "INSEE"]
 
 
+def test_doubtful_points_that_cannot_be_in_france_have_no_geometry(fresh_database, publication_dir, points):
+    """IRVE flags coordinates it doubts; a flagged point with longitude = latitude (the real defect of
+    the IRVE file) or outside France gets a null geometry in the GeoJSON, its properties unchanged. A
+    flagged point that is plausible, and an unflagged one, keep theirs."""
+    make_points_table, points_dataset = points
+    make_points_table(fresh_database, "pub_test_doutes")
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        conn.execute("alter table published.pub_test_doutes add column coordonnees_verifiees boolean")
+        conn.execute("insert into published.pub_test_doutes (id_point, longitude, latitude, coordonnees_verifiees) "
+                     "values ('D1', 41.951899, 41.951899, false), ('D2', 45.2, 5.7, false), "
+                     "('D3', 2.35, 48.85, false), ('D4', 41.951899, 41.951899, true)")
+    ds = points_dataset("pub_test_doutes", geometry={"longitude": "longitude", "latitude": "latitude",
+                                                     "verified": "coordonnees_verifiees"})
+    folder = export_dataset(ds, fresh_database).folder
+    by_id = {f["properties"]["id_point"]: f
+             for f in json.loads((folder / "pub_test_doutes.geojson").read_text(encoding="utf-8"))["features"]}
+    assert by_id["D1"]["geometry"] is None and by_id["D1"]["properties"]["longitude"] == 41.951899
+    assert by_id["D2"]["geometry"] is None  # swapped coordinates: in the Caucasus
+    assert by_id["D3"]["geometry"] == {"type": "Point", "coordinates": [2.35, 48.85]}
+    # not flagged by the producer: published as given (the quality gate's error-level checks cover it)
+    assert by_id["D4"]["geometry"] == {"type": "Point", "coordinates": [41.951899, 41.951899]}
+    assert by_id["P3"]["geometry"] == {"type": "Point", "coordinates": [5.3698, 43.2965]}
+    assert len(by_id) == 7
+
+
 def test_a_synthetic_demo_source_is_named_as_such(fresh_database, publication_dir, points, monkeypatch):
     """The demo reads a SYNTHETIC GTFS feed (`synthetic: true` on its demo location): a dataset built on
     it says so in its sources in the demo profile, and not in production, where the real feed is read."""
