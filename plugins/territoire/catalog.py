@@ -48,6 +48,11 @@ LOCATION_FIELDS = {
 }
 
 
+# The location profiles (TERRITOIRE_PROFILE): the shipped samples, and the producers' portals.
+PROFILES = ("demo", "production")
+SCHEDULE_PRESETS = ("@once", "@continuous", "@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly")
+
+
 class CatalogError(ValueError):
     """The catalog file is not valid; the message names the file, the entry and the field."""
 
@@ -181,6 +186,21 @@ def _parse_location(where: str, data: Any) -> Location:
     return Location(**data)
 
 
+def _check_schedule(where: str, schedule: str | None) -> None:
+    """A preset or a cron expression Airflow accepts: a typo fails here, naming the source, rather than
+    when Airflow parses the file that builds every ingestion DAG."""
+    if schedule is None:
+        return
+    if schedule.startswith("@"):
+        _one_of(where, "schedule", schedule, SCHEDULE_PRESETS)
+        return
+    from croniter import croniter  # installed with Airflow, which uses it for cron schedules
+
+    if len(schedule.split()) not in (5, 6, 7) or not croniter.is_valid(schedule):
+        raise CatalogError(f"{where}: field 'schedule' is {schedule!r}, not a cron expression "
+                           f"(5 fields, e.g. '0 6 * * 1') nor one of {', '.join(SCHEDULE_PRESETS)}")
+
+
 def parse_catalog(data: Any, path: Path) -> Catalog:
     where = str(path)
     if not isinstance(data, dict) or "sources" not in data:
@@ -202,6 +222,7 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
         seen.add(merged["id"])
         _one_of(at, "domain", merged["domain"], DOMAINS)
         _one_of(at, "licence", merged["licence"], LICENCES)
+        _check_schedule(at, merged.get("schedule"))
         threshold = float(merged.get("quarantine_threshold", 0.05))
         if not 0 <= threshold <= 1:
             raise CatalogError(f"{at}: field 'quarantine_threshold' must be between 0 and 1, got {threshold}")
@@ -221,6 +242,8 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
             _one_of(rat, "format", rraw["format"], FORMATS)
             if not rraw["location"]:
                 raise CatalogError(f"{rat}: field 'location' is empty")
+            for profile in rraw["location"]:
+                _one_of(f"{rat}, field 'location'", "profile", profile, PROFILES)
             locations = {
                 profile: _parse_location(f"{rat}, location {profile!r}", loc)
                 for profile, loc in rraw["location"].items()

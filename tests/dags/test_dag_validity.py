@@ -24,7 +24,6 @@ def dagbag(monkeypatch_module, tmp_path_factory):
     monkeypatch_module.setenv("AIRFLOW_HOME", str(home))
     monkeypatch_module.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     # A DAG file that opens a socket (database, HTTP) while being parsed fails the test.
-    real_connect = socket.socket.connect
 
     def forbidden(self, address):
         raise NetworkUsedAtParseTime(f"a DAG file opened a connection to {address} while being parsed")

@@ -36,6 +36,8 @@ def _parse(text: str, tmp_path):
 
 def test_good_catalog(tmp_path):
     cat = _parse(GOOD, tmp_path)
+    assert _parse(GOOD.replace('schedule: "@monthly"', 'schedule: "30 6 * * 1-5"'), tmp_path).get("velo").schedule \
+        == "30 6 * * 1-5"
     r = cat.get("velo").resource("compteurs")
     assert r.raw_table == "velo__compteurs" and r.location("production").url == "https://opendata.paris.fr/x.csv"
     assert cat.get("velo").quarantine_threshold == 0.05 and cat.get("velo").schedule == "@monthly"
@@ -58,6 +60,14 @@ def test_good_catalog(tmp_path):
      r"resource #1 \('compteurs'\): field 'format' is 'xlsx'"),
     (("    domain: mobilite", "    domain: mobility"), r"field 'domain' is 'mobility'.*did you mean 'mobilite'"),
     (("    producer: Ville de Paris\n", ""), r"source #1 \('velo'\): missing required field 'producer'"),
+    (("    licence: odbl-1.0\n", "    licence: odbl-1.0\n    schedule: \"@monthyl\"\n"),
+     r"source #1 \('velo'\): field 'schedule' is '@monthyl', expected one of .*did you mean '@monthly'"),
+    (("    licence: odbl-1.0\n", "    licence: odbl-1.0\n    schedule: \"0 6 * *\"\n"),
+     r"source #1 \('velo'\): field 'schedule' is '0 6 \* \*', not a cron expression"),
+    (("    licence: odbl-1.0\n", "    licence: odbl-1.0\n    schedule: \"0 25 * * *\"\n"),
+     r"field 'schedule' is '0 25 \* \* \*', not a cron expression"),
+    (("          production: {connector: http", "          prodution: {connector: http"),
+     r"resource #1 \('compteurs'\), field 'location': field 'profile' is 'prodution'.*did you mean 'production'"),
 ])
 def test_typos_name_the_entry_and_the_field(tmp_path, change, expected):
     old, new = change
