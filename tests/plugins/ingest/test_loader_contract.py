@@ -45,6 +45,30 @@ def test_same_content_twice_is_one_batch_and_one_skip(loader, warehouse_url, tmp
     assert forced.status == "succeeded" and forced.rows_loaded == 2
 
 
+
+def test_same_size_other_bytes_loads_and_every_batch_records_its_digest(loader, warehouse_url, tmp_path):
+    """The digest is computed beside the load; a file of the last batch's size waits for it to decide."""
+    import hashlib
+
+    path = _csv(tmp_path / "a.csv", ["a;1", "b;2"])
+    r = make_resource(path, schema=_schema(tmp_path))
+    first = loader.load(r, path)
+    other = _csv(tmp_path / "b.csv", ["a;1", "b;3"])  # same size, other content
+    second = loader.load(r, other)
+    bigger = _csv(tmp_path / "c.csv", ["a;1", "b;2", "c;3"])
+    third = loader.load(r, bigger)
+    assert (first.status, second.status, third.status) == ("succeeded",) * 3
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"code;valeur\nc;3\nd\x81;4\n")
+    with pytest.raises(LoadError):
+        loader.load(r, bad)
+    ledger = fetch_all(warehouse_url, "select status, file_sha256 from ingest.load_batches where raw_table = %s "
+                                      "order by batch_id", (r.raw_table,))
+    assert ledger == [(status, hashlib.sha256(f.read_bytes()).hexdigest()) for status, f in
+                      [("succeeded", path), ("succeeded", other), ("succeeded", bigger), ("failed", bad)]]
+    assert [first.file_sha256, second.file_sha256, third.file_sha256] == [sha for _, sha in ledger[:3]]
+    assert fetch_all(warehouse_url, f'select valeur from raw."{r.raw_table}" order by 1') == [("1",), ("2",), ("3",)]
+
 def test_failing_load_leaves_previous_rows_and_no_partial_table(loader, warehouse_url, tmp_path):
     good = _csv(tmp_path / "good.csv", ["a;1", "b;2"])
     r = make_resource(good, schema=_schema(tmp_path))
