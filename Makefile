@@ -46,8 +46,8 @@ lint: env ## ruff (incl. the Airflow rules)
 dbt-build: env ## dbt build against the warehouse (WAREHOUSE_URL, or the embedded server)
 	$(BIN)/python -c "from territoire import dbt; dbt.run(['build'])"
 
-dbt-docs: env ## Generate dbt docs into the publication folder
-	$(BIN)/python -c "from territoire import dbt; dbt.run(['docs', 'generate'])"
+dbt-docs: env ## Generate dbt docs into the publication folder (<publication>/docs/index.html)
+	$(BIN)/python -c "from territoire.publication.dbt_docs import publish_dbt_docs; print(publish_dbt_docs())"
 
 bench: bench-loader bench-gate ## Run the benchmarks (figures as `bench <name>: <value> <unit>`)
 

@@ -19,8 +19,9 @@ create role :"airflow_user" login password :'airflow_password';
 create database :"airflow_db" owner :"airflow_user";
 revoke all on database :"airflow_db" from public;
 -- CREATEROLE: the platform creates and repairs the analysts' read-only roles itself
--- (territoire.publication.roles); it needs no superuser.
-create role :"warehouse_user" login createrole password :'warehouse_password';
+-- (territoire.publication.roles); CREATEDB: `territoire validate` checks a file in a scratch database
+-- of its own, dropped after. It needs no superuser.
+create role :"warehouse_user" login createrole createdb password :'warehouse_password';
 create database :"warehouse_db" owner :"warehouse_user";
 revoke all on database :"warehouse_db" from public;
 SQL

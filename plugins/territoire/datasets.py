@@ -17,7 +17,10 @@ DATASET_FIELDS = {
     "accrual_periodicity", "spatial_coverage", "temporal_coverage", "quality", "geometry",
     "secrecy", "personal_columns", "portal", "columns", "publisher",
 }
-REQUIRED = ("id", "title", "description", "licence", "sources", "primary_key")
+REQUIRED = ("id", "title", "description", "sources", "primary_key")
+# Licence Ouverte 2.0 unless the dataset says otherwise; an ODbL source makes it ODbL anyway
+# (publication.metadata.licence_of).
+DEFAULT_LICENCE = "etalab-2.0"
 
 
 @dataclass(frozen=True)
@@ -72,13 +75,14 @@ def _load(path: str, _mtime: int) -> dict[str, Dataset]:
         for key in REQUIRED:
             if not raw.get(key):
                 raise CatalogError(f"{where}: missing required field {key!r}")
-        if raw["licence"] not in LICENCES:
-            raise CatalogError(f"{where}: field 'licence' is {raw['licence']!r}, expected one of {sorted(LICENCES)}")
+        licence = raw.get("licence") or DEFAULT_LICENCE
+        if licence not in LICENCES:
+            raise CatalogError(f"{where}: field 'licence' is {licence!r}, expected one of {sorted(LICENCES)}")
         if raw["id"] in result:
             raise CatalogError(f"{where}: duplicate dataset id")
         result[raw["id"]] = Dataset(
             id=raw["id"], title=raw["title"], description=" ".join(raw["description"].split()),
-            licence=raw["licence"], sources=tuple(raw["sources"]), primary_key=tuple(raw["primary_key"]),
+            licence=licence, sources=tuple(raw["sources"]), primary_key=tuple(raw["primary_key"]),
             order_by=tuple(raw.get("order_by") or ()), keywords=tuple(raw.get("keywords") or ()),
             accrual_periodicity=raw.get("accrual_periodicity", "irregular"),
             spatial_coverage=raw.get("spatial_coverage", "France"),

@@ -377,9 +377,10 @@ def test_postgres_init_script_creates_both_databases():
             names["WAREHOUSE_DB_NAME"]: names["WAREHOUSE_DB_USER"],
         }
         with psycopg.connect(admin) as conn:
-            # The warehouse role manages the analysts' roles (CREATEROLE) and is no superuser.
-            assert conn.execute("select rolcreaterole, rolsuper from pg_roles where rolname = %s",
-                                (names["WAREHOUSE_DB_USER"],)).fetchone() == (True, False)
+            # The warehouse role manages the analysts' roles (CREATEROLE), makes `territoire validate`'s
+            # scratch databases (CREATEDB), and is no superuser.
+            assert conn.execute("select rolcreaterole, rolcreatedb, rolsuper from pg_roles where rolname = %s",
+                                (names["WAREHOUSE_DB_USER"],)).fetchone() == (True, True, False)
         # Without a password the script refuses to run, and says which variable is missing.
         env.pop("WAREHOUSE_DB_PASSWORD")
         refused = subprocess.run(

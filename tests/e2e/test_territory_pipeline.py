@@ -1,7 +1,8 @@
 """The first pipeline end to end: COG files -> raw -> dbt -> quality gate -> published files.
 
-Runs the same functions the Airflow tasks call (tests/e2e/test_demo_through_airflow.py runs the
-DAGs themselves), on the real INSEE COG 2026 samples, against PostgreSQL.
+Runs the same functions the Airflow tasks call (the DAGs themselves run in `make demo`, and on two
+Celery workers in tests/deploy/test_celery_pipeline.py), on the real INSEE COG 2026 samples, against
+PostgreSQL.
 """
 
 from __future__ import annotations

@@ -157,6 +157,21 @@ def test_a_synthetic_demo_source_is_named_as_such(fresh_database, publication_di
         assert not any("SYNTHÉTIQUES" in t for name, t in titles.items() if name != "Offre de transport public")
 
 
+def test_licence_ouverte_by_default_odbl_when_a_source_requires_it(tmp_path):
+    from territoire.datasets import load_datasets as load
+
+    path = tmp_path / "datasets.yml"
+    path.write_text(
+        "datasets:\n"
+        "  - {id: sans_licence, title: t, description: d, sources: [irve, cog], primary_key: [id]}\n"
+        "  - {id: avec_odbl, title: t, description: d, sources: [atmo_occitanie], primary_key: [id]}\n",
+        encoding="utf-8")
+    datasets = load(path)
+    assert datasets["sans_licence"].licence == "etalab-2.0"
+    assert metadata.licence_of(datasets["sans_licence"]).id == "etalab-2.0"
+    assert metadata.licence_of(datasets["avec_odbl"]).id == "odbl-1.0"
+
+
 def test_every_declared_dataset_has_consistent_publication_metadata():
     """Licence, frequency, sources and producers resolve for every dataset of catalog/datasets.yml."""
     datasets = load_datasets()
