@@ -9,6 +9,7 @@ in `quality.validation_results` (the history the managers' report reads) and ret
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import shutil
@@ -269,13 +270,20 @@ def _publish_data_docs() -> Path | None:
         return None
     dest = quality_dir() / "data_docs"
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".data_docs.{uuid.uuid4().hex[:8]}.tmp")
-    old = dest.with_name(f".data_docs.{uuid.uuid4().hex[:8]}.old")
-    shutil.copytree(src, tmp)
-    if dest.exists():
-        dest.rename(old)
-    tmp.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
+    # Gates of several datasets run at once (one Airflow task each): one copy after the other, or a
+    # rename could move away the folder another gate is switching into place.
+    with open(dest.parent / ".data_docs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            tmp = dest.with_name(f".data_docs.{uuid.uuid4().hex[:8]}.tmp")
+            old = dest.with_name(f".data_docs.{uuid.uuid4().hex[:8]}.old")
+            shutil.copytree(src, tmp)
+            if dest.exists():
+                dest.rename(old)
+            tmp.rename(dest)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return dest
 
 
@@ -349,9 +357,9 @@ def audit(dataset: str | Dataset, url: str | None = None, *, context=None, today
         verdict = "blocked"
     else:
         verdict = "warnings"
-    _publish_data_docs()
     outcome = AuditResult(run_id, dataset.id, verdict, checks, row_count, started, finished, page, url=url)
-    record(outcome, url)
+    record(outcome, url)  # first: the history keeps the run even if copying the Data Docs fails
+    _publish_data_docs()
     log.info(outcome.summary())
     return outcome
 

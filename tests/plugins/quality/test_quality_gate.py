@@ -268,7 +268,10 @@ def test_report_shows_the_failure_in_a_real_browser(env):
         assert card.locator("svg.graphique rect.barre").count() == n_runs
         assert card.locator("svg.graphique").get_attribute("data-dessine") == str(n_runs)
         assert "commence par le code de son département" in card.inner_text()
-        assert page.locator("#jeu-fct_points_de_charge .statut").inner_text() == "bloqué"
+        points = page.locator("#jeu-fct_points_de_charge")
+        assert points.locator(".statut").inner_text() == "bloqué"
+        # the real IRVE defect, explained in plain words (test_longitude_equal_latitude_file_is_stopped)
+        assert "La longitude et la latitude sont différentes" in points.inner_text()
         href = card.locator("a.docs").get_attribute("href")
         assert href.startswith("data_docs/") and (path.parent / href).is_file()
         page.screenshot(path=str(ARTIFACTS / "rapport_qualite.png"), full_page=True)
