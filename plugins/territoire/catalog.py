@@ -34,7 +34,7 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 SOURCE_FIELDS = {
     "id": str, "domain": str, "title": str, "description": str, "producer": str, "licence": str,
     "schedule": (str, type(None)), "quarantine_threshold": (int, float), "resources": list,
-    "homepage": str, "keywords": list, "tags": list,
+    "homepage": str, "keywords": list, "tags": list, "queue": str,
 }
 SOURCE_REQUIRED = ("id", "domain", "title", "producer", "licence", "resources")
 RESOURCE_FIELDS = {
@@ -122,6 +122,8 @@ class Source:
     quarantine_threshold: float = 0.05
     homepage: str | None = None
     keywords: tuple[str, ...] = ()
+    # The Celery queue of the source's tasks (workers of their own for a domain); None: `default`.
+    queue: str | None = None
 
     def resource(self, name: str) -> Resource:
         for r in self.resources:
@@ -260,7 +262,7 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
             id=merged["id"], domain=merged["domain"], title=merged["title"], producer=merged["producer"],
             licence=merged["licence"], resources=tuple(resources), description=merged.get("description", ""),
             schedule=merged.get("schedule"), quarantine_threshold=threshold, homepage=merged.get("homepage"),
-            keywords=tuple(merged.get("keywords") or ()),
+            keywords=tuple(merged.get("keywords") or ()), queue=merged.get("queue"),
         ))
     return Catalog(path=path, sources=tuple(sources))
 

@@ -65,7 +65,8 @@ def build_ingestion_dag(source: Source) -> DAG:
         start_date=START,
         catchup=False,
         max_active_runs=1,  # two runs of one source never interleave (the loader also holds a lock per table)
-        default_args={**DEFAULT_ARGS, "on_failure_callback": _failure_callbacks()},
+        default_args={**DEFAULT_ARGS, "on_failure_callback": _failure_callbacks(),
+                      **({"queue": source.queue} if source.queue else {})},
         tags=["ingestion", f"domaine:{source.domain}", f"source:{source.id}"],
         doc_md=ingestion_doc(source),
         params={"force": Param(False, type="boolean",

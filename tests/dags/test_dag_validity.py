@@ -140,3 +140,24 @@ def test_a_file_that_defines_one_dag_is_named_after_it(dagbag):
         if len(dag_ids) == 1:
             assert dag_ids == [stem], f"dags/{stem}.py defines {dag_ids[0]!r}: name the file after the DAG"
     assert "operations_daily_summary" in by_file
+
+
+def test_a_source_can_send_its_tasks_to_a_queue_of_its_own(tmp_path):
+    """`queue:` in a catalog entry routes the source's tasks to the Celery workers of that queue
+    (docs/deployment.md, queues per domain); without it they go to Airflow's default queue."""
+    from territoire.catalog import load_catalog as load
+    from territoire.dag_factory import build_ingestion_dag
+
+    shipped = load().get("enedis")
+    path = tmp_path / "sources.yml"
+    path.write_text(
+        "sources:\n"
+        "  - {id: lourde, domain: energie, title: t, producer: p, licence: etalab-2.0, queue: energie,\n"
+        "     resources: [{name: r, format: csv, location: {demo: {connector: local, path: x.csv}}}]}\n",
+        encoding="utf-8")
+    routed = build_ingestion_dag(load(path).get("lourde"))
+    assert {t.queue for t in routed.tasks} == {"energie"}
+    from airflow.configuration import conf
+
+    default = conf.get("operators", "default_queue")
+    assert {t.queue for t in build_ingestion_dag(shipped).tasks} == {default}
