@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from airflow.sdk import DAG, task
 
-from territoire.dag_factory import DEFAULT_ARGS, START
+from territoire.dag_factory import DEFAULT_ARGS, START, _failure_callbacks
 
 with DAG(
     dag_id="operations_daily_summary",
@@ -19,7 +19,7 @@ with DAG(
     start_date=START,
     catchup=False,
     max_active_runs=1,
-    default_args={**DEFAULT_ARGS, "retries": 1},
+    default_args={**DEFAULT_ARGS, "retries": 1, "on_failure_callback": _failure_callbacks()},
     tags=["operations"],
     doc_md=__doc__ + """
 **On call.** This DAG only reports. A failed `daily_summary` means it could not read the ledger (warehouse
@@ -36,13 +36,13 @@ do about each failure listed: docs/operations.md.
         from territoire import operations
 
         since = data_interval_start or (datetime.now(UTC) - timedelta(days=1))
+        last, schedules_error = None, None
         try:
             # A yearly source's last success may be a year old: look back far enough to find it.
             last = operations.last_successes(since - timedelta(days=400))
-        except Exception as exc:  # noqa: BLE001 - the failures part of the summary still goes out
-            last = None
-            print(f"last successful runs could not be read: {exc}")
-        summary = operations.failed_runs_summary(since, last_success=last)
+        except Exception as exc:  # noqa: BLE001 - the failures part of the summary still goes out, and says so
+            schedules_error = f"{type(exc).__name__}: {str(exc)[:300]}"
+        summary = operations.failed_runs_summary(since, last_success=last, schedules_error=schedules_error)
         return {**operations.send_summary(summary), "failed_runs": len(summary.runs),
                 "failed_loads": len(summary.batches), "late": [m.dag_id for m in summary.late]}
 

@@ -24,7 +24,7 @@ from cosmos.constants import DbtResourceType, InvocationMode
 
 from territoire import assets, settings
 from territoire.cosmos_profile import WarehouseProfileMapping
-from territoire.dag_factory import DEFAULT_ARGS, START, all_raw_assets
+from territoire.dag_factory import DEFAULT_ARGS, START, _failure_callbacks, all_raw_assets
 
 DBT_DIR = settings.dbt_project_dir()
 # A deployment (or a test stack) may render only part of the project, e.g. "+dim_territoire".
@@ -62,7 +62,8 @@ with DAG(
     start_date=START,
     catchup=False,
     max_active_runs=1,
-    default_args={**DEFAULT_ARGS, "retries": 1, "retry_delay": timedelta(minutes=1)},
+    default_args={**DEFAULT_ARGS, "retries": 1, "retry_delay": timedelta(minutes=1),
+                  "on_failure_callback": _failure_callbacks()},
     tags=["transformation", "dbt"],
     params={"full_refresh": Param(False, type="boolean",
                                   description="Rebuild incremental models from scratch (dbt --full-refresh)")},

@@ -146,7 +146,7 @@ def send_alert(outcome=None, *, conn_id: str = CONN_ID, error: str | None = None
     return sent
 
 
-def _send_email(message: dict, extras: dict, context: dict | None) -> dict[str, Any]:
+def _send_email(message: dict, extras: dict, context: dict | None, html: str | None = None) -> dict[str, Any]:
     smtp_conn_id = extras.get("smtp_conn_id", "smtp_default")
     if _connection(smtp_conn_id) is None:
         return {"email_error": f"smtp connection {smtp_conn_id!r} not defined"}
@@ -155,7 +155,8 @@ def _send_email(message: dict, extras: dict, context: dict | None) -> dict[str, 
 
         notifier = SmtpNotifier(to=[a.strip() for a in str(extras["email_to"]).split(",") if a.strip()],
                                 from_email=extras.get("from_email"), subject=message["titre"],
-                                html_content=_html(message), smtp_conn_id=smtp_conn_id)
+                                html_content=html if html is not None else _html(message),
+                                smtp_conn_id=smtp_conn_id)
         notifier.notify(context or {})
         return {"email": extras["email_to"]}
     except Exception as exc:  # noqa: BLE001 - see post_webhook

@@ -304,10 +304,12 @@ class FailureSummary:
     batches: list[dict]
     late: list[MissedSchedule] = field(default_factory=list)
     airflow_error: str | None = None
+    # Why the missed-schedule check could not run (the successful runs could not be read), if so.
+    schedules_error: str | None = None
 
     @property
     def empty(self) -> bool:
-        return not (self.runs or self.batches or self.late or self.airflow_error)
+        return not (self.runs or self.batches or self.late or self.airflow_error or self.schedules_error)
 
     def text(self, lang: str = "fr") -> str:
         fr = lang == "fr"
@@ -334,6 +336,10 @@ class FailureSummary:
         if self.airflow_error:
             lines.append(("Les exécutions Airflow n'ont pas pu être lues : " if fr
                           else "Airflow's runs could not be read: ") + self.airflow_error)
+        if self.schedules_error:
+            lines.append(("Les retards n'ont pas pu être vérifiés (dernières réussites illisibles) : " if fr
+                          else "Missed schedules could not be checked (last successes unreadable): ")
+                         + self.schedules_error)
         if not self.empty:
             lines.append("Que faire : docs/operations.md" if fr else "What to do: docs/operations.md")
         return "\n".join(lines)
@@ -362,7 +368,7 @@ def failed_batches(since: datetime, url: str | None = None) -> list[dict]:
 def failed_runs_summary(since: datetime | str, *, url: str | None = None,
                         runs: Callable[[str, datetime], list[AirflowRun]] | None = None,
                         last_success: dict[str, datetime | None] | None = None,
-                        now: datetime | None = None) -> FailureSummary:
+                        now: datetime | None = None, schedules_error: str | None = None) -> FailureSummary:
     """Failed Airflow runs and failed ledger batches since `since`, and the sources behind schedule.
 
     `runs(state, since)` reads Airflow (default: `airflow_runs`); when Airflow cannot be read the
@@ -378,7 +384,7 @@ def failed_runs_summary(since: datetime | str, *, url: str | None = None,
     except Exception as exc:  # noqa: BLE001 - the ledger part of the summary must still go out
         error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
     late = missed_schedules(last_success, now) if last_success is not None else []
-    return FailureSummary(since, failed, failed_batches(since, url), late, error)
+    return FailureSummary(since, failed, failed_batches(since, url), late, error, schedules_error)
 
 
 def last_successes(since: datetime, runs: Callable[[str, datetime], list[AirflowRun]] | None = None
@@ -394,22 +400,32 @@ def last_successes(since: datetime, runs: Callable[[str, datetime], list[Airflow
 
 
 def send_summary(summary: FailureSummary, conn_id: str | None = None) -> dict:
-    """Log the summary (always), and POST it to the alert webhook when the connection exists."""
+    """Log the summary (always), then send it on the alert connection's channels, like the alerts: POST
+    to its webhook (its host), e-mail to its `email_to` extra (through `smtp_conn_id`)."""
+    from html import escape
+
     from territoire import notifications
 
     for lang in ("fr", "en"):
         log.info("daily summary (%s):\n%s", lang, summary.text(lang))
+    sent: dict[str, Any] = {"logged": True}
     conn = notifications._connection(conn_id or notifications.CONN_ID)
-    if conn is None or not conn.host:
-        return {"logged": True}
-    url = notifications.webhook_url(conn)
-    try:
-        status = notifications.post_webhook(url, summary.as_message(),
-                                            float((conn.extra_dejson or {}).get("timeout", 10)))
-        return {"logged": True, "webhook": status}
-    except Exception as exc:  # noqa: BLE001 - a summary that cannot be sent must not fail silently: logged
-        log.error("daily summary: webhook %s failed: %s", url.split("?")[0], exc)
-        return {"logged": True, "webhook_error": str(exc)}
+    if conn is None:
+        return sent
+    extras = conn.extra_dejson or {}
+    message = summary.as_message()
+    if conn.host:
+        url = notifications.webhook_url(conn)
+        try:
+            sent["webhook"] = notifications.post_webhook(url, message, float(extras.get("timeout", 10)))
+        except Exception as exc:  # noqa: BLE001 - a summary that cannot be sent must not fail silently: logged
+            log.error("daily summary: webhook %s failed: %s", url.split("?")[0], exc)
+            sent["webhook_error"] = str(exc)
+    if extras.get("email_to"):
+        html = (f"<h2>{escape(message['titre'])}</h2><pre>{escape(summary.text('fr'))}</pre>"
+                f"<hr><pre>{escape(summary.text('en'))}</pre>")
+        sent.update(notifications._send_email(message, extras, None, html=html))
+    return sent
 
 
 def failure_message(context: dict) -> dict:

@@ -161,3 +161,15 @@ def test_a_source_can_send_its_tasks_to_a_queue_of_its_own(tmp_path):
 
     default = conf.get("operators", "default_queue")
     assert {t.queue for t in build_ingestion_dag(shipped).tasks} == {default}
+
+
+def test_every_task_alerts_when_it_fails(dagbag):
+    """A failed load, dbt model, gate or summary reaches whoever is on call (territoire.notifications,
+    connection `territoire_alerts`; nothing is sent while it is not defined)."""
+    from territoire.notifications import QualityAlertNotifier
+
+    for dag in dagbag.dags.values():
+        for t in dag.tasks:
+            callbacks = t.on_failure_callback or []
+            callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+            assert any(isinstance(c, QualityAlertNotifier) for c in callbacks), f"{dag.dag_id}.{t.task_id}"

@@ -149,3 +149,37 @@ def test_other_task_failures_are_named_by_their_task(servers, monkeypatch):
     assert message["titre"] == "Échec de la tâche ingest_irve.load_statique"
     assert "HTTP 503" in message["texte"] and message["controles_en_echec"] == []
     assert message["airflow"] == {"dag_id": "ingest_irve", "task_id": "load_statique", "run_id": "manual__2026-11-25"}
+
+
+def test_the_daily_summary_goes_out_on_the_same_channels(servers, monkeypatch):
+    """The operations summary (failed runs, late sources, a check that could not run) reaches the
+    webhook and the e-mail of the alert connection, like the quality alerts."""
+    from datetime import UTC, datetime
+
+    from territoire import operations
+
+    web_port, smtp_port = servers
+    monkeypatch.setenv("AIRFLOW_CONN_TERRITOIRE_ALERTS",
+                       f"http://127.0.0.1:{web_port}/exploitation?email_to=astreinte%40example.org&from_email=exploitation%40example.org"
+                       f"&smtp_conn_id=smtp_test")
+    monkeypatch.setenv("AIRFLOW_CONN_SMTP_TEST",
+                       f"smtp://127.0.0.1:{smtp_port}?disable_ssl=true&disable_tls=true&retry_limit=0&timeout=5")
+    since = datetime(2026, 11, 30, 7, tzinfo=UTC)
+    summary = operations.FailureSummary(
+        since, [operations.AirflowRun("ingest_irve", "scheduled__2026-11-30", "failed", "2026-11-30", None,
+                                      "2026-11-30T07:12:00+00:00")], [],
+        [operations.MissedSchedule("ingest_sinoe", "@yearly", None, since)],
+        schedules_error=None)
+    sent = operations.send_summary(summary)
+    assert sent["webhook"] in (200, 204) and sent["email"] == "astreinte@example.org"
+    path, _, message = Hook.received[-1]
+    assert path == "/exploitation" and "ingest_irve" in message["texte"] and message["retards"] == ["ingest_sinoe"]
+    recipients, mail = SMTPHandler.messages[-1]
+    assert recipients == ["astreinte@example.org"]
+    assert mail["Subject"].startswith("Territoire : exécutions en échec depuis le 2026-11-30 07:00 UTC")
+    body = mail.get_body(("html",)).get_content()
+    assert "ingest_irve" in body and "ingest_sinoe (@yearly)" in body and "failed Airflow run" in body
+
+    unchecked = operations.FailureSummary(since, [], [], schedules_error="ConnectError: refused")
+    assert not unchecked.empty
+    assert "Les retards n'ont pas pu être vérifiés" in unchecked.text("fr") and "refused" in unchecked.text("en")
