@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -231,6 +232,17 @@ def fast_pattern(pattern: str, col: str) -> str | None:
     else:
         length = f"length({col}) between {int(lo)} and {int(hi)}"
     return f"(translate({col}, {DIGITS}, '') = '' and {length})"
+
+
+def digit_code_lengths(pattern: str) -> tuple[int, int] | None:
+    """(min, max) length when `pattern` is a digit-code pattern (`^[0-9]{5}$`, `^\\d{2,5}$`, `^\\d+$`), else None."""
+    m = _SIMPLE_DIGITS_PATTERN.match(pattern)
+    if not m:
+        return None
+    lo, hi, plus = m.groups()
+    if plus:
+        return 1, sys.maxsize
+    return int(lo), sys.maxsize if hi == "" else int(hi if hi is not None else lo)
 
 
 # int8 holds every 18-digit string: up to that length a digit code is checked by a cast, not `translate`.
@@ -634,13 +646,15 @@ def _bound_ok(limit: Any, op: str) -> Callable[[Any], bool]:
 
 def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool = False,
                      pattern_ok: Callable[[str], bool] | None = None,
-                     decimal_points_rewritten: bool = False) -> FastCheck | None:
+                     decimal_points_rewritten: bool = False,
+                     patterns_checked: frozenset[str] = frozenset()) -> FastCheck | None:
     """The one-scan "is anything wrong?" check of `schema`, or None when the schema uses something
     it cannot decide cheaply (strict reading, datetime, geopoint, declared separators, missingValues...).
 
     `decimal_points_rewritten`: the loaded number columns already hold `replace(published, ',', '.')`
     (the loader rewrote them while streaming), so there is no hidden published column; None when a
-    check needs the published text of a number (its pattern, enum or lengths)."""
+    check needs the published text of a number (its pattern, enum or lengths). `patterns_checked`: columns
+    whose pattern the loader checked while streaming (`digit_code_lengths`), left out here."""
     outer = [quote_ident(c) for c in columns]
     if schema is None:
         return FastCheck([], [], outer, needs_empty_filter=True)
@@ -708,7 +722,7 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
         elif f.type == "boolean":
             aggs.append(f"bool_and({col} in ('true', 'false'))")
             oks.append(lambda v: v is None or v is True)
-        if f.pattern:
+        if f.pattern and c not in patterns_checked:
             if pattern_ok is not None and not pattern_ok(anchored(f.pattern)):
                 pass  # reported by the detailed plan's `skipped`; the fast check ignores it likewise
             else:
