@@ -189,9 +189,11 @@ def _source_entry(source) -> dict:
 
     title = source.title if source.producer in source.title else f"{source.title} ({source.producer})"
     profile = settings.profile()
-    if any(getattr(r.locations.get(profile), "synthetic", False) for r in source.resources):
+    synthetic = any(getattr(r.locations.get(profile), "synthetic", False) for r in source.resources)
+    if synthetic:
         title += f" : données SYNTHÉTIQUES (profil {profile}), pas celles du producteur"
-    return {"title": title, **({"path": source.homepage} if source.homepage else {})}
+    return {"title": title, **({"path": source.homepage} if source.homepage else {}),
+            **({"synthetic": True} if synthetic else {})}
 
 
 def _default(v):

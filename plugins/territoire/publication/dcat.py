@@ -133,6 +133,11 @@ def build_graph(packages: list[dict], base: str | None = None) -> Graph:
         for src in pkg.get("sources") or []:
             if src.get("path"):
                 g.add((ds, DCTERMS.source, URIRef(src["path"])))
+        synthetic = [src["title"] for src in pkg.get("sources") or [] if src.get("synthetic")]
+        if synthetic:  # a demo built on made-up files: a harvester must not take it for the producer's data
+            g.add((ds, ADMS.versionNotes, Literal(
+                "Contient des données SYNTHÉTIQUES (démonstration), pas celles du producteur : "
+                + " ; ".join(synthetic), lang="fr")))
         g.add((ds, DCAT.landingPage, URIRef(f"{base}/datasets/{ds_id}/")))
         for res in pkg.get("resources", []):
             _distribution(g, base, ds, ds_id, res, licence_uri, pkg["title"])

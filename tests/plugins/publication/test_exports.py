@@ -155,6 +155,14 @@ def test_a_synthetic_demo_source_is_named_as_such(fresh_database, publication_di
         titles = {s["title"].split(" (")[0]: s["title"] for s in pkg["sources"]}
         assert ("SYNTHÉTIQUES" in titles["Offre de transport public"]) is flagged, titles
         assert not any("SYNTHÉTIQUES" in t for name, t in titles.items() if name != "Offre de transport public")
+        # ... and so does its DCAT entry (adms:versionNotes), which harvesters read
+        from rdflib import Graph, Namespace
+
+        from territoire.publication.dcat import write_catalogue
+
+        ttl = next(p for p in write_catalogue(publication_dir) if p.suffix == ".ttl")
+        notes = [str(o) for o in Graph().parse(ttl).objects(None, Namespace("http://www.w3.org/ns/adms#").versionNotes)]
+        assert (len(notes) == 1 and "SYNTHÉTIQUES" in notes[0]) is flagged, notes
 
 
 def test_licence_ouverte_by_default_odbl_when_a_source_requires_it(tmp_path):
