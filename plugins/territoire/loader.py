@@ -14,10 +14,11 @@ CSV takes a fast path (PostgreSQL parses the stream, as `psql \\copy` does); a f
 refuses (ragged rows, stray quotes) takes the careful path (Python's csv module, row by row) so
 that bad rows are quarantined instead of failing the whole load.
 
-The staging table has the raw table's final shape (decimal commas are normalised by generated
-columns during the COPY), and one aggregate scan first asks whether any rule is broken at all: a
-clean file is thus written once and renamed into place; a file with problems takes the detailed
-check that names every broken cell (see docs/ingestion.md).
+The staging table has the raw table's final shape (decimal commas are turned into points by the
+client while it streams the bytes, or else by generated columns during the COPY), and one aggregate
+scan first asks whether any rule is broken at all: a clean file is thus written once and renamed
+into place; a file with problems takes the detailed check that names every broken cell (see
+docs/ingestion.md).
 """
 
 from __future__ import annotations
