@@ -131,3 +131,73 @@ def test_a_corrupted_input_is_blocked_and_the_published_files_stay_as_they_were(
                             "where dataset_id = 'dim_territoire' order by finished_at desc limit 1").fetchone()
     assert published_after == published_before
     assert last == ("blocked", False)
+
+
+def test_a_duplicated_commune_code_is_quarantined_and_nothing_new_is_published(published_territory, tmp_path):
+    """A real COM line of the COG communes file appended again (the commune 01001 twice).
+
+    What happens end to end: the resource's primary key (TYPECOM, COM) makes the loader quarantine the
+    repeat (rule `unique`, its line number); with the COG's quarantine threshold of 0 the load fails and
+    raw.cog__communes keeps its previous batch. An operator who raises the threshold, as the error
+    suggests, gets the first occurrence only: dbt and the gate then see no duplicate, and the published
+    files stay byte-identical.
+    """
+    from territoire.loader import Loader, QuarantineThresholdExceeded
+
+    url, _ = published_territory
+    folder = settings.publication_dir() / "datasets" / "dim_territoire"
+    before = digest_tree(folder)
+    with warehouse.connect(url) as conn:
+        published_before = conn.execute("select md5(string_agg(t::text, '|' order by code_commune)) "
+                                        "from published.dim_territoire t").fetchone()[0]
+        raw_batch_before = conn.execute("select distinct _batch_id from raw.cog__communes").fetchall()
+    source = settings.PROJECT_ROOT / "data/samples/territorial/insee_cog_2026/communes.csv"
+    data = source.read_bytes()
+    lines = data.splitlines(keepends=True)
+    duplicate = next(line for line in lines if line.startswith(b"COM,01001,"))
+    assert data.endswith(b"\r\n") and lines.count(duplicate) == 1
+    corrupted = tmp_path / "communes.csv"
+    corrupted.write_bytes(data + duplicate)
+    duplicate_line_number = len(lines) + 1  # physical line of the appended copy (line 1 is the header)
+
+    resource = load_catalog().get("cog").resource("communes")
+    with pytest.raises(QuarantineThresholdExceeded) as failure:
+        Loader(url).load(resource, corrupted)
+    message = str(failure.value)
+    # The error names the source, file, key columns, rule and line, and says what to do.
+    assert "cog/communes" in message and str(corrupted) in message
+    assert f"typecom,com/unique: 1 rows (e.g. line {duplicate_line_number}" in message
+    with warehouse.connect(url) as conn:
+        batch = conn.execute("select batch_id, status, rows_read, rows_rejected from ingest.load_batches "
+                             "where source_id = 'cog' and resource = 'communes' order by batch_id desc limit 1"
+                             ).fetchone()
+        rejected = conn.execute("select line_number, column_name, rule, value from ingest.rejected_rows "
+                                "where batch_id = %s", (batch[0],)).fetchall()
+        raw_after = conn.execute("select count(*), count(distinct (typecom, com)), "
+                                 "array_agg(distinct _batch_id) from raw.cog__communes").fetchone()
+    assert batch[1:] == ("failed", len(lines), 1)  # header + 37,496 rows + the copy = rows read
+    assert rejected == [(duplicate_line_number, "typecom,com", "unique", "COM|01001")]
+    # raw keeps the previous batch, untouched: 37,496 rows, one per (TYPECOM, COM).
+    assert raw_after == (len(lines) - 1, len(lines) - 1, [b[0] for b in raw_batch_before])
+
+    # Raising the threshold (what the error suggests) loads the file: the first occurrence only.
+    loaded = Loader(url).load(resource, corrupted, quarantine_threshold=0.001)
+    assert (loaded.status, loaded.rows_loaded, loaded.rows_rejected) == ("succeeded", len(lines) - 1, 1)
+    with warehouse.connect(url) as conn:
+        assert conn.execute("select rule, line_number from ingest.rejected_rows where batch_id = %s",
+                            (loaded.batch_id,)).fetchall() == [("unique", duplicate_line_number)]
+        assert conn.execute("select count(*), min(_line_number) from raw.cog__communes "
+                            "where typecom = 'COM' and com = '01001'").fetchone() == (1, 2)
+    # dbt's unique tests and the gate's unique-key rule see no duplicate: the dataset passes, and
+    # nothing new is published (same rows, same bytes).
+    build_territory(url)
+    again = pipeline.publish_dataset("dim_territoire", url=url)
+    assert (again.verdict, again.changed) == ("passed", False)
+    assert digest_tree(folder) == before
+    with warehouse.connect(url) as conn:
+        published_after = conn.execute("select md5(string_agg(t::text, '|' order by code_commune)) "
+                                        "from published.dim_territoire t").fetchone()[0]
+        counts = conn.execute("select count(*), count(distinct code_commune) from published.dim_territoire"
+                              ).fetchone()
+    assert published_after == published_before
+    assert counts[0] == counts[1]
