@@ -226,3 +226,26 @@ def test_decimal_commas_rewritten_or_generated_load_the_same(loader, warehouse_u
                                                    "table_schema = 'raw' and table_name = %s order by ordinal_position",
                                     (r.raw_table,))]
     assert cols == ["adresse", "valeur", "classe", "_batch_id", "_line_number", "_loaded_at"]
+
+
+def test_rewritten_attempt_falls_back_for_ragged_rows_and_refused_bytes(loader, warehouse_url, tmp_path):
+    """Synthetic files with decimal commas: a ragged row stops the client's rewrite (the careful path
+    quarantines the row, the numbers are still normalised); bytes PostgreSQL refuses fail the load
+    cleanly, with the previous rows kept."""
+    schema = write_schema(tmp_path, [{"name": "code", "type": "string"},
+                                     {"name": "valeur", "type": "number"}])
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("code;valeur\na;1,5\nb;2,5;x\nc;3,5\n", encoding="utf-8")
+    r, result = _load(loader, ragged, schema)
+    assert rejections(warehouse_url, result.batch_id) == {(3, None, "field-count")}
+    (details,), = fetch_all(warehouse_url, "select details from ingest.load_batches where batch_id = %s",
+                            (result.batch_id,))
+    assert details["decimal_commas"] == "generated column"
+    assert fetch_all(warehouse_url, f'select code, valeur from raw."{r.raw_table}" order by _line_number') == \
+        [("a", "1.5"), ("c", "3.5")]
+    refused = tmp_path / "refused.csv"
+    refused.write_bytes(b"code;valeur\n" + b"d;4,5\n" * 1000 + b"e\x81;5,5\n")  # 0x81: undefined in CP1252
+    with pytest.raises(LoadError, match="refused.csv"):
+        loader.load(r, refused, quarantine_threshold=1.0)
+    assert fetch_all(warehouse_url, f'select code, valeur from raw."{r.raw_table}" order by _line_number') == \
+        [("a", "1.5"), ("c", "3.5")]
