@@ -15,6 +15,11 @@ populations as (
     group by code_departement
 ),
 
+superficies as (
+    select code, superficie_km2 from {{ ref('int_territoires_superficies') }}
+    where niveau = 'departement'
+),
+
 final as (
     select
         departements.code_departement,
@@ -22,10 +27,13 @@ final as (
         departements.code_region,
         departements.code_commune_chef_lieu,
         populations.nombre_communes,
-        populations.population_municipale
+        populations.population_municipale,
+        superficies.superficie_km2
     from departements
     left join populations
         on departements.code_departement = populations.code_departement
+    left join superficies
+        on departements.code_departement = superficies.code
 )
 
 select * from final

@@ -369,7 +369,7 @@ def dim_territoire(dataset: Dataset) -> list:
         "type_epci": "text", "code_departement": "text", "nom_departement": "text", "code_region": "text",
         "nom_region": "text", "code_arrondissement": "text", "population_municipale": "integer",
         "population_totale": "integer", "population_depuis_arrondissements": "boolean",
-        "millesime_cog": "integer",
+        "superficie_km2": "number", "millesime_cog": "integer",
     }
     rules = [
         regex_rule("code_commune", COMMUNE,
@@ -390,6 +390,10 @@ def dim_territoire(dataset: Dataset) -> list:
              '"code_commune"', column="population_municipale"),
         between_rule("population_municipale", 0, 3_000_000,
                      "Les populations sont positives et plausibles (Paris a environ 2,1 millions d'habitants)."),
+        # null (no IGN contour for the commune) is allowed: only a computed area must be plausible
+        between_rule("superficie_km2", 0.01, 19_000,
+                     "Les superficies sont plausibles : de quelques hectares (Castelmoron-d'Albret, 4 ha) à "
+                     "Maripasoula en Guyane (environ 18 400 km²)."),
         Rule("code_epci_renseigne", '"code_epci" is null',
              "Presque toutes les communes appartiennent à un EPCI (seules quelques îles n'en ont pas).",
              '"code_commune"', level="warning", column="code_epci"),

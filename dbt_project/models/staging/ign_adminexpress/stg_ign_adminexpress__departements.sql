@@ -1,5 +1,9 @@
+{#- Without the raw table (IGN not loaded yet), no row: dim_territoire and dim_departement still
+    build from the COG alone (their areas are then null), as the territory reference must. -#}
+{%- set relation = source('ign_adminexpress', 'departements') -%}
+{%- if relation_existe(relation) %}
 with source as (
-    select * from {{ source('ign_adminexpress', 'departements') }}
+    select * from {{ relation }}
 ),
 
 renamed as (
@@ -12,3 +16,11 @@ renamed as (
 )
 
 select * from renamed
+{%- else %}
+select
+    cast(null as text) as code_departement,
+    cast(null as text) as nom_departement,
+    cast(null as jsonb) as geometrie,
+    cast(null as timestamptz) as _loaded_at
+where false
+{%- endif %}
