@@ -124,6 +124,37 @@ def test_unresolved_codes_are_reported_with_their_reason(built):
     assert "WARN" in stdout and "assert_codes_territoriaux_resolus" in stdout
 
 
+def test_stations_aggregate_their_charging_points(built):
+    url = built[0]
+    irve = read_csv(SAMPLES / "irve/consolidated_extract_tesla_2024-12.csv")
+    stations: dict[str, list[dict[str, str]]] = {}
+    for row in irve:
+        stations.setdefault(row["id_station_itinerance"], []).append(row)
+    got = {r[0]: r[1:] for r in query(
+        url, "select id_station_itinerance, nombre_points_de_charge, puissance_totale_kw::float, "
+             "puissance_maximale_kw::float, longitude, latitude, coordonnees_concordantes "
+             "from audit.fct_stations_recharge")}
+    assert set(got) == set(stations)
+    for station, points in stations.items():
+        powers = [float(p["puissance_nominale"]) for p in points]
+        positions = {(p["consolidated_longitude"], p["consolidated_latitude"]) for p in points}
+        count, total, highest, lon, lat, agree = got[station]
+        assert (count, total, highest) == (len(points), pytest.approx(sum(powers)), max(powers)), station
+        assert agree == (len(positions) == 1), station
+        if agree:
+            (x, y), = positions
+            assert (lon, lat) == (pytest.approx(float(x)), pytest.approx(float(y))), station
+        else:
+            assert (lon, lat) == (None, None), station
+    # the sample has a station whose points give two positions (the two sides of a service area)
+    assert any(not agree for *_, agree in got.values())
+    # the station lies in the current commune of its points (Seynod 74268 -> Annecy 74010)
+    seynod = {r["id_station_itinerance"] for r in irve if r["code_insee_commune"] == "74268"}
+    assert seynod
+    assert query(url, "select distinct code_commune from audit.fct_stations_recharge "
+                      "where id_station_itinerance = any(%s)", (list(seynod),)) == [("74010",)]
+
+
 def laea_area_km2(geometry: dict) -> float:
     """Area of a GeoJSON (Multi)Polygon, computed independently of the warehouse: Lambert azimuthal
     equal-area projection centred on the polygon, on the authalic sphere (the warehouse uses the
