@@ -4,6 +4,7 @@ it only reads `catalog/sources.yml` and `catalog/datasets.yml`, so DAG parsing s
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
 from airflow.sdk import DAG, Param, task
@@ -11,6 +12,8 @@ from airflow.sdk import DAG, Param, task
 from territoire import assets
 from territoire.catalog import Source, load_catalog
 from territoire.datasets import load_datasets
+
+log = logging.getLogger(__name__)
 
 OWNER = "territoire-data"
 START = datetime(2026, 1, 1)
@@ -53,7 +56,10 @@ quarantine threshold {source.quarantine_threshold:.0%}.
 - Too many rejected rows: `select * from ingest.rejected_rows where batch_id = <id>`; the conformity report
   is beside the raw file in the landing zone. Send it to the producer; the raw table kept its last good load.
 - Download errors (HTTP 5xx/429, truncated body, HTML instead of CSV) were already retried; check the portal.
-- Re-run with the `force` parameter to reload even when the source did not change.
+- A **skipped** `load_*` task is not an incident: the file had the content of the last load (its log says
+  which batch). It emits no Asset event, so `transform_warehouse` is not triggered for nothing.
+- Re-run with the `force` parameter to reload even when the source did not change (a forced load
+  emits its Assets).
 """
 
 
@@ -80,10 +86,35 @@ def build_ingestion_dag(source: Source) -> DAG:
                 from territoire.pipeline import ingest_resource
 
                 force = bool((params or {}).get("force", False))
-                return ingest_resource(source_id, resource_name, force=force)
+                summaries = ingest_resource(source_id, resource_name, force=force)
+                unchanged = nothing_new(summaries)
+                if unchanged and not force:
+                    # A skipped task emits no Asset event (a successful one emits all its outlets):
+                    # transform_warehouse is not triggered for a source that did not change, and the
+                    # DAG run stays green.
+                    from airflow.sdk.exceptions import AirflowSkipException
+
+                    log.info(unchanged)
+                    raise AirflowSkipException(unchanged)
+                return summaries
 
             load(source.id, resource.name)
     return dag
+
+
+def nothing_new(summaries: list[dict]) -> str | None:
+    """When every raw table of a load task was `skipped_unchanged`, the line that says so; else None.
+
+    A GTFS feed where only some files changed emits the Assets of all its tables (the warehouse is
+    rebuilt once anyway), and a task that loaded nothing at all is not called unchanged.
+    """
+    if not summaries or any(s.get("status") != "skipped_unchanged" for s in summaries):
+        return None
+    tables = "; ".join(f"raw.{s['raw_table']} unchanged ({s.get('message') or 'same content'}; "
+                       f"this run's ledger row: batch {s['batch_id']})" for s in summaries)
+    first = summaries[0]
+    return (f"{first['source_id']}/{first['resource']}: {tables}: nothing new for the warehouse, no Asset event "
+            "(transform_warehouse is not triggered). Re-run with the `force` parameter to reload anyway.")
 
 
 def build_ingestion_dags() -> dict[str, DAG]:

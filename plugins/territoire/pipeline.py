@@ -39,7 +39,7 @@ def ingest_resource(source_id: str, resource_name: str, *, force: bool = False, 
         summaries.append({
             "source_id": source_id, "resource": resource_name, "raw_table": batch.raw_table,
             "batch_id": batch.batch_id, "status": batch.status, "rows_loaded": batch.rows_loaded,
-            "rows_rejected": batch.rows_rejected,
+            "rows_rejected": batch.rows_rejected, "message": batch.message,
         })
     return summaries
 
