@@ -1,6 +1,7 @@
 """transform_warehouse: dbt builds staging -> intermediate -> marts (into `audit`) through Cosmos.
 
-Scheduled on the raw tables' Assets: any successful load triggers a rebuild. One Airflow task per
+Scheduled on the raw tables' Assets: any load that brought new content triggers a rebuild (an unchanged
+source's load task is skipped and emits no Asset event, docs/ingestion.md). One Airflow task per
 dbt model, running `dbt build` on it: the model, then its tests (TestBehavior.BUILD). Cosmos reads dbt_project/target/manifest.json
 (LoadMode.DBT_MANIFEST: no dbt command at parse time; `make manifest` writes it) and builds the dbt
 profile from the Airflow connection `warehouse` (territoire.cosmos_profile).
