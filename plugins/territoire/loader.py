@@ -525,7 +525,8 @@ class Loader:
                     timings["copy_rewritten"] = timings.pop("copy")
                     if "check" in timings:
                         timings["check_rewritten"] = timings.pop("check")
-                published, copy_cols, cols_list = create_stage(fast)
+                # Known not clean: the detailed path reads the values as published, no generated column.
+                published, copy_cols, cols_list = create_stage(None if clean is False else fast)
                 copied, shifted = (self._copy_fast(conn, stage, cols_list, staged, path, progress)
                                    if staged.fast_chunks and not refused else (None, False))
                 if copied is None:
