@@ -208,52 +208,40 @@ def _csv_input(path: Path, resource: Resource) -> StagedInput:
     )
 
 
-def _json_records(path: Path, fmt: str) -> Iterator[tuple[int, dict | parsing.BadRecord]]:
+def _json_records(path: Path, fmt: str, lines: bool = False) -> Iterator[tuple[int, dict | parsing.BadRecord]]:
+    """The records of a JSON, NDJSON or GeoJSON file, streamed (never the whole file in memory).
+    `lines`: the file holds several JSON values one after the other, read as NDJSON."""
     text_encoding = parsing.detect_encoding(path)
-    if fmt == "ndjson":
+    if fmt == "ndjson" or lines:
         yield from parsing.iter_json_lines(path, text_encoding)
         return
-    with open(path, encoding=text_encoding) as f:
-        try:
-            data = json.load(f)
-        except json.JSONDecodeError as exc:
-            if exc.msg == "Extra data":
-                # Several JSON values one after the other (NDJSON-like, blank lines...): read them one by one.
-                yield from parsing.iter_json_lines(path, text_encoding)
-                return
-            raise parsing.ParseError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from exc
-    if fmt == "geojson" or (isinstance(data, dict) and data.get("type") == "FeatureCollection"):
-        for i, feature in enumerate(data.get("features", []), start=1):
-            record = dict(feature.get("properties") or {})
-            record["geometry"] = feature.get("geometry")
-            yield i, record
-        return
-    if isinstance(data, dict):
-        for key in ("results", "records", "data", "items"):
-            if isinstance(data.get(key), list):
-                data = data[key]
-                break
-    if isinstance(data, dict):
-        data = [data]
-    if not isinstance(data, list):
-        raise parsing.ParseError(f"{path}: line 1: expected a JSON array of records")
-    for i, record in enumerate(data, start=1):
-        yield i, record if isinstance(record, dict) else {"value": record}
+    yield from parsing.iter_json_document(path, text_encoding)
 
 
 def _json_input(path: Path, resource: Resource, fmt: str) -> StagedInput:
-    keys: dict[str, None] = {}
-    for _, record in _json_records(path, fmt):
-        if isinstance(record, dict):
-            for k in record:
-                keys.setdefault(str(k), None)
+    def collect_keys(lines: bool) -> dict[str, None]:
+        keys: dict[str, None] = {}
+        for _, record in _json_records(path, fmt, lines):
+            if isinstance(record, dict):
+                for k in record:
+                    keys.setdefault(str(k), None)
+        return keys
+
+    # The first pass (the columns) also tells how to read the file: one JSON document, or several
+    # values one after the other (NDJSON-like, blank lines...), read line by line.
+    lines = fmt == "ndjson"
+    try:
+        keys = collect_keys(lines)
+    except parsing.ExtraJSONData:
+        lines = True
+        keys = collect_keys(lines)
     headers = list(keys)
     if not headers:
         raise parsing.ParseError(f"{path}: no records found")
     columns = normalise_columns(headers)
 
     def rows() -> Iterator[tuple[int, list[str | None] | parsing.BadRecord]]:
-        for line, record in _json_records(path, fmt):
+        for line, record in _json_records(path, fmt, lines):
             if not isinstance(record, dict):
                 yield line, record if isinstance(record, parsing.BadRecord) else parsing.BadRecord(
                     "json", f"ligne {line} : un objet JSON était attendu", str(record)[:2000])

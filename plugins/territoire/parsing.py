@@ -384,3 +384,143 @@ def iter_json_lines(path: Path, encoding: str) -> Iterator[tuple[int, dict | Bad
         if buffer:
             yield start, BadRecord("json", f"ligne {start} : JSON incomplet en fin de fichier",
                                    "\n".join(buffer)[:2000])
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON documents, streamed: a file is never held whole in memory.
+
+
+class ExtraJSONData(ParseError):
+    """Several JSON values one after the other (NDJSON-like): read it line by line instead."""
+
+
+# The keys under which portals put their records: Opendatasoft `results`, udata `data`, GeoJSON
+# `features`, and the usual others.
+RECORD_KEYS = ("features", "results", "records", "data", "items")
+_JSON_WS = re.compile(r"[ \t\n\r]*")
+JSON_CHUNK = 1 << 20
+MAX_JSON_RECORD = 64 << 20
+
+
+class _JSONStream:
+    """Reads JSON values one at a time from a text file, keeping only the current chunk in memory."""
+
+    def __init__(self, f, path: Path):
+        self.f, self.path = f, path
+        self.buf, self.pos, self.line = "", 0, 1  # `line`: line number of buf[0]
+        self.eof = False
+        self.decoder = json.JSONDecoder()
+
+    def _fill(self) -> bool:
+        if self.eof:
+            return False
+        data = self.f.read(JSON_CHUNK)
+        if not data:
+            self.eof = True
+            return False
+        self.line += self.buf.count("\n", 0, self.pos)
+        self.buf, self.pos = self.buf[self.pos:] + data, 0
+        return True
+
+    def where(self, pos: int | None = None) -> int:
+        return self.line + self.buf.count("\n", 0, self.pos if pos is None else pos)
+
+    def peek(self) -> str:
+        while True:
+            self.pos = _JSON_WS.match(self.buf, self.pos).end()
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self._fill():
+                return ""
+
+    def expect(self, chars: str) -> str:
+        c = self.peek()
+        if not c or c not in chars:
+            found = repr(c) if c else "the end of the file"
+            raise ParseError(f"{self.path}: line {self.where()}: not valid JSON: expected "
+                             f"{' or '.join(repr(x) for x in chars)}, found {found}")
+        self.pos += 1
+        return c
+
+    def value(self):
+        self.peek()
+        while True:
+            try:
+                value, end = self.decoder.raw_decode(self.buf, self.pos)
+            except json.JSONDecodeError as exc:
+                # Cut by the end of the chunk, or really broken? Read on only in the first case.
+                cut = exc.pos >= len(self.buf) - 1 or exc.msg.startswith("Unterminated string")
+                if cut and len(self.buf) - self.pos < MAX_JSON_RECORD and self._fill():
+                    continue
+                if cut and not self.eof:
+                    raise ParseError(f"{self.path}: line {self.where()}: a JSON value larger than "
+                                     f"{MAX_JSON_RECORD >> 20} MiB") from None
+                raise ParseError(f"{self.path}: line {self.where(exc.pos)}: not valid JSON: {exc.msg}"
+                                 + (" (the file ends in the middle of a value: truncated?)" if cut else "")) from None
+            if end >= len(self.buf) and self._fill():  # a number may go on in the next chunk
+                continue
+            self.pos = end
+            return value
+
+
+def _as_record(value, features: bool) -> dict:
+    if features and isinstance(value, dict) and ("properties" in value or value.get("type") == "Feature"):
+        record = dict(value.get("properties") or {})
+        record["geometry"] = value.get("geometry")
+        return record
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def iter_json_document(path: Path, encoding: str) -> Iterator[tuple[int, dict]]:
+    """The records of a JSON file, streamed: a top-level array, or an object holding them under one
+    of RECORD_KEYS (GeoJSON features become their properties plus `geometry`), or a single object.
+    Records are numbered from 1 in file order. Raises ParseError (naming the line) on invalid JSON,
+    ExtraJSONData when values follow one another (NDJSON-like)."""
+    with open(path, encoding=encoding) as f:
+        s = _JSONStream(f, path)
+        first = s.peek()
+        if first == "[":
+            s.pos += 1
+            yield from _iter_json_array(s, features=False)
+        elif first == "{":
+            s.pos += 1
+            other: dict = {}
+            streamed = False
+            if s.peek() != "}":
+                while True:
+                    line = s.where()
+                    key = s.value()
+                    if not isinstance(key, str):
+                        raise ParseError(f"{path}: line {line}: not valid JSON: an object key must be a string")
+                    s.expect(":")
+                    if not streamed and key in RECORD_KEYS and s.peek() == "[":
+                        s.pos += 1
+                        yield from _iter_json_array(s, features=key == "features")
+                        streamed = True
+                    else:
+                        other[key] = s.value()
+                    if s.expect(",}") == "}":
+                        break
+            else:
+                s.pos += 1
+            if not streamed:
+                yield 1, other
+        elif first == "":
+            raise ParseError(f"{path}: line 1: empty JSON file")
+        else:
+            s.value()
+            raise ParseError(f"{path}: line 1: expected a JSON array of records or an object")
+        if s.peek():
+            raise ExtraJSONData(f"{path}: line {s.where()}: more JSON after the first value")
+
+
+def _iter_json_array(s: _JSONStream, features: bool) -> Iterator[tuple[int, dict]]:
+    if s.peek() == "]":
+        s.pos += 1
+        return
+    n = 0
+    while True:
+        n += 1
+        yield n, _as_record(s.value(), features)
+        if s.expect(",]") == "]":
+            return

@@ -165,3 +165,46 @@ def test_digit_codes_checked_while_rewriting(tmp_path, code, ok):
     else:
         with pytest.raises(parsing.NotRewritable, match="digit-code pattern"):
             _rewritten(tmp_path, text, [0], 2, "utf-8", [(1, 5, 5)])
+
+
+def test_json_documents_are_streamed_not_held_in_memory(tmp_path):
+    """A 30 MB GeoJSON (SYNTHETIC features) is read record by record: the peak memory of reading it
+    stays a small fraction of the file, and every feature comes out in order, properties + geometry."""
+    import json
+    import tracemalloc
+
+    path = tmp_path / "points.geojson"
+    n = 120_000
+    with open(path, "w", encoding="utf-8") as f:
+        f.write('{"type": "FeatureCollection", "name": "synthétique",\n "features": [\n')
+        for i in range(n):
+            feature = {"type": "Feature", "properties": {"id": f"P{i}", "nom": "Borne synthétique " + "x" * 150,
+                                                         "puissance_kw": 22.0 + i % 7},
+                       "geometry": {"type": "Point", "coordinates": [2.35 + i / 1e6, 48.85]}}
+            f.write(("" if i == 0 else ",\n") + json.dumps(feature, ensure_ascii=False))
+        f.write("\n]}\n")
+    size = path.stat().st_size
+    assert size > 30_000_000
+    tracemalloc.start()
+    count, last = 0, None
+    for number, record in parsing.iter_json_document(path, "utf-8"):
+        count += 1
+        last = (number, record)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == n and last[0] == n and last[1]["id"] == f"P{n - 1}"
+    assert last[1]["geometry"]["type"] == "Point" and "properties" not in last[1]
+    assert peak < 12_000_000, f"peak {peak / 1e6:.1f} MB reading a {size / 1e6:.0f} MB file"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[{"a": 1},\n{"a": tru}]', r"line 2: not valid JSON: Expecting value"),
+    ('{"results": [{"a": 1},\n{"a": "abc', r"line 2: .*truncated\?"),
+    ("42", r"line 1: expected a JSON array of records or an object"),
+    ('[{"a": 1}\n{"a": 2}]', r"line 2: not valid JSON: expected ',' or ']'"),
+])
+def test_broken_json_names_the_line(tmp_path, text, message):
+    path = tmp_path / "x.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(parsing.ParseError, match=message):
+        list(parsing.iter_json_document(path, "utf-8"))
