@@ -208,3 +208,10 @@ def test_broken_json_names_the_line(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(parsing.ParseError, match=message):
         list(parsing.iter_json_document(path, "utf-8"))
+
+
+def test_bare_cr_line_ends_are_refused_with_the_file_and_line(tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"code;nom\r01001;Ain\r01002;Aisne\r")
+    with pytest.raises(parsing.ParseError, match=r"mac\.csv: line 1: the header cannot be read as CSV"):
+        parsing.sniff_csv(path)
