@@ -316,3 +316,33 @@ def test_a_mart_rebuild_waits_for_a_publication_in_progress(built, tmp_path):
     worker.join(timeout=120)
     assert done["proc"].returncode == 0 and done["at"] >= released
     assert "PASS=1" in done["proc"].stdout
+
+
+def test_bike_counts_are_incremental_and_keep_what_left_the_portal_window(built, tmp_path):
+    """fct_comptages_velo is incremental (delete+insert on source, counter, period): a new snapshot of
+    the Paris file that corrects one hourly count and no longer carries another hour (the portal keeps
+    a sliding window) corrects the first and keeps the second. Runs last in this module: it changes the
+    raw table, as a reload would (every row gets the new load time)."""
+    url = built[0]
+    key = "id_compteur, debut_periode"
+    before = dict(((c, d), n) for c, d, n in query(
+        url, "select id_compteur, debut_periode, comptage from audit.fct_comptages_velo where source = 'velo_paris'"))
+    raw = query(url, "select identifiant_du_compteur, date_et_heure_de_comptage, comptage_horaire, _line_number "
+                     "from raw.velo_paris__comptages order by _line_number limit 2")
+    (gone_counter, gone_hour, _, _), (fixed_counter, fixed_hour, fixed_count, fixed_line) = raw
+    corrected = str(int(float(fixed_count)) + 1000)
+    [fixed] = query(url, "select id_compteur, debut_periode from staging.stg_velo_paris__comptages "
+                         "where ligne_source = %s", (fixed_line,))
+    with psycopg.connect(url) as conn:
+        conn.execute("delete from raw.velo_paris__comptages where identifiant_du_compteur = %s "
+                     "and date_et_heure_de_comptage = %s", (gone_counter, gone_hour))
+        conn.execute("update raw.velo_paris__comptages set comptage_horaire = %s where identifiant_du_compteur = %s "
+                     "and date_et_heure_de_comptage = %s", (corrected, fixed_counter, fixed_hour))
+        conn.execute("update raw.velo_paris__comptages set _loaded_at = clock_timestamp()")
+    proc = dbt.run(["build", "-s", "fct_comptages_velo"], url, capture=True, target_path=tmp_path / "target")
+    assert "ERROR=0" in proc.stdout
+    after = dict(((c, d), n) for c, d, n in query(
+        url, f"select {key}, comptage from audit.fct_comptages_velo where source = 'velo_paris'"))
+    assert set(after) == set(before)  # the hour that left the file is still here, nothing doubled
+    assert after[fixed] == int(corrected) and before[fixed] != after[fixed]
+    assert sum(1 for k in after if after[k] != before[k]) == 1

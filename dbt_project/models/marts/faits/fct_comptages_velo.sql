@@ -1,11 +1,33 @@
 {#- Bike counts by counter x period (Paris: hours; Montpellier: days), counters placed by
-    coordinates (int_compteurs_velo_localises). -#}
+    coordinates (int_compteurs_velo_localises).
+    Incremental: the portals publish a sliding window (Paris: the last 13 months), so each build takes
+    only the rows loaded since the last one and rewrites their (source, counter, period) keys
+    (delete+insert): a republished period is corrected, and the periods that left the portal's
+    window stay here. `dbt build --full-refresh` (param `full_refresh` of transform_warehouse)
+    rebuilds it from the raw tables alone. -#}
+{{ config(
+    materialized='incremental',
+    unique_key=['source', 'id_compteur', 'debut_periode'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+
 with comptages as (
     select 'velo_paris' as source, id_compteur, debut_periode, fin_periode, comptage, _loaded_at
     from {{ ref('stg_velo_paris__comptages') }}
     union all
     select 'velo_montpellier', id_compteur, debut_periode, fin_periode, comptage, _loaded_at
     from {{ ref('stg_velo_montpellier__comptages') }}
+),
+
+nouveaux as (
+    {#- per source: loads of two sources may commit out of order, never two loads of one source -#}
+    select comptages.* from comptages
+    {% if is_incremental() %}
+    left join (select source, max(_loaded_at) as dernier_chargement from {{ this }} group by source) as deja
+        on comptages.source = deja.source
+    where deja.dernier_chargement is null or comptages._loaded_at > deja.dernier_chargement
+    {% endif %}
 ),
 
 compteurs as (
@@ -35,7 +57,7 @@ final as (
         coalesce(territoire.code_region, departements.code_region) as code_region,
         compteurs.methode_localisation,
         comptages._loaded_at
-    from comptages
+    from nouveaux as comptages
     left join compteurs
         on comptages.source = compteurs.source
         and comptages.id_compteur = compteurs.id_compteur
