@@ -118,3 +118,41 @@ def run_pipeline(url: str, datasets: list[str] | None = None) -> PipelineRun:
     run.reports = pipeline.build_reports(url)
     run.timings["total"] = time.monotonic() - clock
     return run
+
+
+def airflow(args: list[str], env: dict, timeout: int = 600):
+    """The project's `airflow` command with the given environment (captured output)."""
+    import subprocess
+    import sys
+
+    exe = str(Path(sys.executable).with_name("airflow"))
+    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def one_source_airflow(url: str, data: Path, tmp_path: Path, schedule: str) -> tuple[dict, Path]:
+    """An Airflow environment (SQLite metadata under tmp_path, its own DAGs folder) whose catalog holds
+    one SYNTHETIC source `corpus` reading the local file `data` (DAG `ingest_corpus`). The DAG file is
+    built by the real DAG factory, with retries off: a failure shows at once instead of after the DAG's
+    retries (minutes apart). Returns (env, DAG file)."""
+    import yaml
+
+    from territoire import airflow_env
+
+    catalog = tmp_path / "sources.yml"
+    catalog.write_text(yaml.safe_dump({"version": 1, "sources": [{
+        "id": "corpus", "domain": "territoire", "title": "Source de test (SYNTHÉTIQUE)", "producer": "tests",
+        "licence": "etalab-2.0", "schedule": schedule, "resources": [{
+            "name": "donnees", "format": "csv", "location": {"demo": {"connector": "local", "path": str(data)}}}]}]},
+        allow_unicode=True), encoding="utf-8")
+    env = airflow_env.environment(url, home=tmp_path / "airflow")
+    env["TERRITOIRE_CATALOG"] = str(catalog)
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    dagfile = dags / "ingest_sources.py"
+    dagfile.write_text(
+        "# airflow dag: the ingestion DAGs, retries off for the test\n"
+        "from territoire import dag_factory\n"
+        "dag_factory.DEFAULT_ARGS['retries'] = 0\n"
+        "globals().update(dag_factory.build_ingestion_dags())\n", encoding="utf-8")
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
+    return env, dagfile

@@ -7,23 +7,15 @@ Slow: `airflow db migrate` alone takes tens of seconds. One test, so it is paid 
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import yaml
+from reliability_helpers import airflow, one_source_airflow
 from test_security import password_warehouse  # noqa: F401 - fixture: a database owned by a role with a password
 
-from territoire import airflow_env, operations, warehouse
+from territoire import operations, warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _airflow(args: list[str], env: dict, timeout: int = 600) -> subprocess.CompletedProcess:
-    exe = str(Path(sys.executable).with_name("airflow"))
-    return subprocess.run([exe, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_a_failing_ingestion_run_in_airflow_leaks_no_password_and_is_in_the_summary(
@@ -31,33 +23,15 @@ def test_a_failing_ingestion_run_in_airflow_leaks_no_password_and_is_in_the_summ
     url, password = password_warehouse
     bad = tmp_path / "donnees.csv"
     bad.write_text("code;valeur\n", encoding="utf-8")  # a header and no data rows: the load fails
-    catalog = tmp_path / "sources.yml"
-    catalog.write_text(yaml.safe_dump({"version": 1, "sources": [{
-        "id": "corpus", "domain": "territoire", "title": "Source de test (SYNTHÉTIQUE)", "producer": "tests",
-        "licence": "etalab-2.0", "schedule": "@monthly", "resources": [{
-            "name": "donnees", "format": "csv", "location": {"demo": {"connector": "local", "path": str(bad)}}}]}]},
-        allow_unicode=True), encoding="utf-8")
-    env = airflow_env.environment(url, home=tmp_path / "airflow")
-    env["TERRITOIRE_CATALOG"] = str(catalog)
-    # Only the ingestion DAG file (the transform DAG needs the dbt manifest and is not under test here).
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    # The same DAG factory and task, with retries off: the DAG's 2 retries (2 then 4 minutes apart) would
-    # make `dags test` wait 6 minutes for a failure that is certain.
-    (dags / "ingest_sources.py").write_text(
-        "# airflow dag: the ingestion DAGs, retries off for the test\n"
-        "from territoire import dag_factory\n"
-        "dag_factory.DEFAULT_ARGS['retries'] = 0\n"
-        "globals().update(dag_factory.build_ingestion_dags())\n", encoding="utf-8")
-    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
+    env, dagfile = one_source_airflow(url, bad, tmp_path, "@monthly")
     since = datetime.now(UTC) - timedelta(minutes=1)
 
-    migrate = _airflow(["db", "migrate"], env)
+    migrate = airflow(["db", "migrate"], env)
     assert migrate.returncode == 0, migrate.stderr[-2000:]
     # The DAG must be in the metadata database for `dags list-runs` and `backfill create` to know it.
-    serialized = _airflow(["dags", "reserialize"], env)
+    serialized = airflow(["dags", "reserialize"], env)
     assert serialized.returncode == 0, serialized.stderr[-2000:]
-    run = _airflow(["dags", "test", "ingest_corpus", "2026-02-01", "--dagfile-path", str(dags / "ingest_sources.py")],
+    run = airflow(["dags", "test", "ingest_corpus", "2026-02-01", "--dagfile-path", str(dagfile)],
                    env)
     output = run.stdout + run.stderr
     assert "no data rows" in output, output[-3000:]  # the task failed, and said why

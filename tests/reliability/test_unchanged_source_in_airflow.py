@@ -16,10 +16,9 @@ import json
 import sqlite3
 
 import pytest
-import yaml
-from test_airflow_side import _airflow
+from reliability_helpers import airflow, one_source_airflow
 
-from territoire import airflow_env, warehouse
+from territoire import warehouse
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -29,27 +28,10 @@ def test_an_unchanged_source_emits_no_asset_event_and_its_task_is_skipped(fresh_
     data = tmp_path / "donnees.csv"
     # SYNTHETIC data: two rows, enough for a real load.
     data.write_text("code;valeur\n01;1\n02;2\n", encoding="utf-8")
-    catalog = tmp_path / "sources.yml"
-    catalog.write_text(yaml.safe_dump({"version": 1, "sources": [{
-        "id": "corpus", "domain": "territoire", "title": "Source de test (SYNTHÉTIQUE)", "producer": "tests",
-        "licence": "etalab-2.0", "schedule": "@daily", "resources": [{
-            "name": "donnees", "format": "csv", "location": {"demo": {"connector": "local", "path": str(data)}}}]}]},
-        allow_unicode=True), encoding="utf-8")
+    env, dagfile = one_source_airflow(url, data, tmp_path, "@daily")
     home = tmp_path / "airflow"
-    env = airflow_env.environment(url, home=home)
-    env["TERRITOIRE_CATALOG"] = str(catalog)
-    dags = tmp_path / "dags"
-    dags.mkdir()
-    # The same DAG factory and task as dags/ingest_sources.py; retries off so that a failure shows at once.
-    dagfile = dags / "ingest_sources.py"
-    dagfile.write_text(
-        "# airflow dag: the ingestion DAGs, retries off for the test\n"
-        "from territoire import dag_factory\n"
-        "dag_factory.DEFAULT_ARGS['retries'] = 0\n"
-        "globals().update(dag_factory.build_ingestion_dags())\n", encoding="utf-8")
-    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
 
-    migrate = _airflow(["db", "migrate"], env)
+    migrate = airflow(["db", "migrate"], env)
     assert migrate.returncode == 0, migrate.stderr[-2000:]
 
     # `dags test` writes the DAG and its outlet Asset into the metadata database itself (no reserialize).
@@ -58,7 +40,7 @@ def test_an_unchanged_source_emits_no_asset_event_and_its_task_is_skipped(fresh_
         args = ["dags", "test", "ingest_corpus", day, "--dagfile-path", str(dagfile)]
         if conf:
             args += ["--conf", json.dumps(conf)]
-        run = _airflow(args, env)
+        run = airflow(args, env)
         outputs[day] = run.stdout + run.stderr
         assert run.returncode == 0, outputs[day][-3000:]
 
