@@ -464,10 +464,10 @@ class Loader:
         # columns are plain; otherwise a STORED generated column does it during the COPY (below).
         rewritten = [i for i, c in enumerate(staged.columns) if fast is not None and c in fast.published]
         # Digit-code patterns (`^[0-9]{5}$`) are checked there too, where each line is split anyway.
-        digit_codes = [(i, *tableschema.digit_code_lengths(f.pattern)) for i, c in enumerate(staged.columns)
+        digit_codes = [(i, *lengths) for i, c in enumerate(staged.columns)
                        if fast is not None and schema is not None
-                       and (f := schema.field_for_column(c)) is not None and f.pattern
-                       and f.type != "number" and tableschema.digit_code_lengths(f.pattern)]
+                       and (f := schema.field_for_column(c)) is not None and f.pattern and f.type != "number"
+                       and (lengths := tableschema.digit_code_lengths(f.pattern))]
         fast_rewritten = (tableschema.build_fast_check(
             schema, staged.columns, strict=strict, pattern_ok=lambda p: _regex_ok(conn, p),
             decimal_points_rewritten=True, patterns_checked=frozenset(staged.columns[i] for i, _, _ in digit_codes))
@@ -528,13 +528,10 @@ class Loader:
             progress.say(f"{copied:,} rows copied in {timings['copy']:.1f} s; checking them against "
                          f"{'schema ' + str(resource.schema) if schema else 'no schema'}")
             conn.execute(f"drop table if exists {new}")
-            # Records whose every field is empty (`;;;;` rows that spreadsheets export) are not data: skipped,
-            # as the careful path skips them, and counted in the ledger's details.
-            not_empty = f"num_nonnulls({', '.join(f'nullif({quote_ident(c)}, {chr(39) * 2})' for c in copy_cols)}) > 0"
             # Rows moved by the quoted-newline renumbering left dead tuples: rebuild (detailed path).
             # `clean` is already known (False) when the rewritten attempt found something wrong.
             if clean is None:
-                clean = fast is not None and not shifted and _fast_clean(conn, stage, fast, not_empty)
+                clean = fast is not None and not shifted and _fast_clean(conn, stage, fast, copy_cols)
                 if fast is not None and not shifted:
                     lap("check")
             if clean:
@@ -551,7 +548,7 @@ class Loader:
                 for c, hidden in published.items():
                     conn.execute(f"alter table {stage} drop column {quote_ident(c)}")
                     conn.execute(f"alter table {stage} rename column {quote_ident(hidden)} to {quote_ident(c)}")
-                not_empty = f"num_nonnulls({', '.join(f'nullif({quote_ident(c)}, {chr(39) * 2})' for c in staged.columns)}) > 0"
+                not_empty = _not_empty_sql(staged.columns)
                 # The detailed path: one scan builds the new raw table, normalised values and for each row
                 # the rules it breaks; the broken rows then move to quarantine with their line and value.
                 kept = conn.execute(
@@ -648,24 +645,21 @@ class Loader:
                                                   chunks=lambda: staged.decimal_point_chunks(columns, width,
                                                                                              digit_codes))
                 if copied is None:
-                    raise _RolledBack("refused", refused=True)
+                    raise _RolledBack(clean=None, refused=True)
                 lap("copy")
                 if shifted:  # cannot happen (no quotes were seen), but then the published values are needed
-                    raise _RolledBack("line numbers shifted")
-                not_empty = f"num_nonnulls({', '.join(f'nullif({quote_ident(c)}, {chr(39) * 2})' for c in copy_cols)}) > 0"
-                clean = _fast_clean(conn, stage, fast, not_empty)
+                    raise _RolledBack(clean=None, refused=False)
+                clean = _fast_clean(conn, stage, fast, copy_cols)
                 lap("check")
                 if not clean:
-                    raise _RolledBack("not clean")
+                    progress.say("the file breaks some rules: reading it again as published for the detailed check")
+                    raise _RolledBack(clean=False, refused=False)
                 return copied, True, False
         except parsing.NotRewritable as exc:
             progress.say(f"decimal commas left to PostgreSQL ({exc})")
             return None, None, False
-        except _RolledBack as exc:
-            if not exc.refused and str(exc) == "not clean":
-                progress.say("the file breaks some rules: reading it again as published for the detailed check")
-                return None, False, False
-            return None, None, exc.refused
+        except _RolledBack as back:
+            return None, back.clean, back.refused
 
     def _copy_fast(self, conn, stage: str, cols_list: str, staged: StagedInput, path: Path,
                    progress: _Progress, chunks: Callable[[], Iterator[bytes]] | None = None) -> tuple[int | None, bool]:
@@ -774,11 +768,19 @@ class Loader:
         return rejection_summary(conn, batch_id)
 
 
-def _fast_clean(conn, stage: str, fast: tableschema.FastCheck, not_empty: str) -> bool:
-    """One aggregate scan: is any rule broken at all? A value a cast refuses raises: not clean."""
+def _not_empty_sql(columns: Iterable[str]) -> str:
+    """True for a record with at least one non-empty field. Records whose every field is empty (`;;;;`
+    rows that spreadsheets export) are not data: skipped, as the careful path skips them, and counted
+    in the ledger's details."""
+    return f"num_nonnulls({', '.join(f'nullif({quote_ident(c)}, {chr(39) * 2})' for c in columns)}) > 0"
+
+
+def _fast_clean(conn, stage: str, fast: tableschema.FastCheck, columns: list[str]) -> bool:
+    """One aggregate scan over the COPYed `columns`: is any rule broken at all? A value a cast refuses
+    raises: not clean."""
     aggs = list(fast.aggregates)
     if fast.needs_empty_filter:
-        aggs.append(f"count(*) filter (where not ({not_empty}))")
+        aggs.append(f"count(*) filter (where not ({_not_empty_sql(columns)}))")
     try:
         with conn.transaction():
             row = conn.execute(f"select {', '.join(aggs) or 'true'} from {stage}").fetchone()
@@ -788,11 +790,12 @@ def _fast_clean(conn, stage: str, fast: tableschema.FastCheck, not_empty: str) -
 
 
 class _RolledBack(Exception):
-    """Leaves the rewritten attempt's savepoint (rolling it back) with what was learnt."""
+    """Leaves the rewritten attempt's savepoint (rolling it back) with what was learnt: `clean` False
+    when a rule is broken (None: not known), `refused` when PostgreSQL refused the bytes."""
 
-    def __init__(self, reason: str, refused: bool = False):
-        super().__init__(reason)
-        self.refused = refused
+    def __init__(self, *, clean: bool | None, refused: bool):
+        super().__init__("rewritten attempt rolled back")
+        self.clean, self.refused = clean, refused
 
 
 def rejection_summary(conn, batch_id: int) -> list[dict]:

@@ -498,7 +498,9 @@ def iter_json_document(path: Path, encoding: str) -> Iterator[tuple[int, dict]]:
                         yield from _iter_json_array(s, features=key == "features")
                         streamed = True
                     else:
-                        other[key] = s.value()
+                        value = s.value()
+                        if not streamed:  # the object is the record only when it holds no record list
+                            other[key] = value
                     if s.expect(",}") == "}":
                         break
             else:
