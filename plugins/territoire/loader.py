@@ -35,7 +35,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from territoire import parsing, tableschema, warehouse
+from territoire import parsing, settings, tableschema, warehouse
 from territoire.catalog import Resource
 from territoire.naming import normalise_columns, quote_ident
 
@@ -171,9 +171,10 @@ class StagedInput:
     header_lines: int = 1
     # Rows known bad before reading (lines in another encoding): (line, rule, message, raw line).
     pre_rejected: list[tuple[int, str, str, str]] = field(default_factory=list)
-    # fast_chunks with `,` -> `.` in the fields at the given positions (of a row of the given width);
+    # fast_chunks with `,` -> `.` in the fields at the given positions (of a row of the given width),
+    # optionally of a byte range only (start, end, unquoted: see parsing.iter_decimal_point_chunks);
     # raises parsing.NotRewritable when the bytes do not allow it. None when not even to be tried.
-    decimal_point_chunks: Callable[[list[int], int, list[tuple[int, int, int]]], Iterator[bytes]] | None = None
+    decimal_point_chunks: Callable[..., Iterator[bytes]] | None = None
 
 
 def _csv_input(path: Path, resource: Resource) -> StagedInput:
@@ -202,8 +203,9 @@ def _csv_input(path: Path, resource: Resource) -> StagedInput:
                      **({"mixed_encoding_lines": len(dialect.bad_lines)} if dialect.bad_lines else {})},
         header_lines=parsing.header_line_count(path),
         pre_rejected=pre,
-        decimal_point_chunks=(lambda columns, width, digit_codes: parsing.iter_decimal_point_chunks(
-            path, dialect, columns, width, digit_codes))
+        decimal_point_chunks=(lambda columns, width, digit_codes, start=None, end=None, unquoted=False:
+                              parsing.iter_decimal_point_chunks(path, dialect, columns, width, digit_codes,
+                                                                start, end, unquoted))
         if not dialect.bad_lines and parsing.can_rewrite_decimal_points(dialect, len(columns)) else None,
     )
 
@@ -298,14 +300,20 @@ class Loader:
     `progress` receives human-readable messages as a load goes (bytes and rows streamed, at most one
     every `progress_interval` seconds, then the validation and the summary); the CLI prints them,
     Airflow logs them. `reports=False` skips the conformity report files (used by `territoire validate`).
+    A CSV file of at least `parallel_min_bytes` is COPYed by `parallel` connections at once, each
+    sending one part of it (see `_copy_in_parts`; defaults from `settings.load_parallelism()` and
+    `settings.load_parallel_min_bytes()`).
     """
 
     def __init__(self, url: str | None = None, progress: Callable[[str], None] | None = None,
-                 reports: bool = True, progress_interval: float = 1.0):
+                 reports: bool = True, progress_interval: float = 1.0, parallel: int | None = None,
+                 parallel_min_bytes: int | None = None):
         self.url = url or warehouse.get_url()
         self.progress = progress or (lambda msg: log.info(msg))
         self.reports = reports
         self.progress_interval = progress_interval
+        self.parallel = settings.load_parallelism() if parallel is None else max(1, parallel)
+        self.parallel_min_bytes = settings.load_parallel_min_bytes() if parallel_min_bytes is None else parallel_min_bytes
         with warehouse.connect(self.url) as conn:
             with conn.transaction():
                 # Several workers may start at once: CREATE OR REPLACE FUNCTION is not concurrency-safe.
@@ -315,12 +323,14 @@ class Loader:
     # -- ledger ---------------------------------------------------------------------------
     def _ledger_start(self, conn, resource: Resource, table: str, location: str, path: Path) -> int:
         # We hold the table's advisory lock, so a batch still `running` belongs to a process that died.
-        conn.execute(
+        interrupted = conn.execute(
             """update ingest.load_batches set status = 'failed', finished_at = clock_timestamp(),
                    error = 'interrupted: the process stopped before the load finished; nothing of it was kept'
-               where raw_table = %s and status = 'running'""",
+               where raw_table = %s and status = 'running' returning batch_id""",
             (table,),
-        )
+        ).fetchall()
+        for (dead,) in interrupted:  # the parts a parallel COPY had committed (never visible in raw)
+            conn.execute(f"drop table if exists {_parts_table(dead)}")
         return conn.execute(
             """insert into ingest.load_batches
                    (source_id, resource, raw_table, location, landing_path, file_size, status)
@@ -363,6 +373,7 @@ class Loader:
         strict = bool(resource.options.get("strict", False)) if strict is None else strict
         with warehouse.connect(self.url, autocommit=True) as conn:
             conn.execute("select pg_advisory_lock(%s)", (_lock_key(table),))
+            batch_id = None
             try:
                 if not force:
                     previous = self._unchanged(conn, resource, table, digest, path.stat().st_size)
@@ -403,6 +414,10 @@ class Loader:
                                     ) from exc
                 result.report = self._report(conn, batch_id)
             finally:
+                if batch_id is not None:  # what a parallel COPY committed, when the load did not take it
+                    parts = _parts_table(batch_id)
+                    if conn.execute("select to_regclass(%s)", (parts,)).fetchone()[0] is not None:
+                        conn.execute(f"drop table {parts}")
                 conn.execute("select pg_advisory_unlock(%s)", (_lock_key(table),))
         result.seconds = time.monotonic() - started
         self.progress(result.summary())
@@ -468,31 +483,56 @@ class Loader:
                        if fast is not None and schema is not None
                        and (f := schema.field_for_column(c)) is not None and f.pattern and f.type != "number"
                        and (lengths := tableschema.digit_code_lengths(f.pattern))]
+        # A large file whose bytes can be split (no quotes, checked while streaming) is COPYed in parts,
+        # one connection each: PostgreSQL's parse, the COPY's cost, then runs on several cores.
+        parts = self._parts(path, staged)
         fast_rewritten = (tableschema.build_fast_check(
             schema, staged.columns, strict=strict, pattern_ok=lambda p: _regex_ok(conn, p),
             decimal_points_rewritten=True, patterns_checked=frozenset(staged.columns[i] for i, _, _ in digit_codes))
-            if (rewritten or digit_codes) and staged.decimal_point_chunks is not None else None)
-        meta_defs = [f"_batch_id bigint not null default {int(batch_id)}",
-                     # A cached sequence: without the cache, nextval() per row cost a third of the COPY.
-                     f"_line_number integer generated by default as identity (start with {staged.header_lines + 1} "
-                     f"cache 100000)",
-                     "_loaded_at timestamptz not null default now()"]
+            if (rewritten or digit_codes or parts) and staged.decimal_point_chunks is not None else None)
 
-        def create_stage(check: tableschema.FastCheck | None) -> tuple[dict[str, str], list[str], str]:
-            """The COPY target has the raw table's final shape, so that a clean file is written only once
-            (as `psql \\copy` writes it) and becomes the raw table by a rename. With `check.generated`, a
-            number column is COPYed into a hidden column and the visible one is generated from it."""
+        def stage_columns(check: tableschema.FastCheck | None, in_parts: bool = False
+                          ) -> tuple[dict[str, str], list[str], list[str]]:
+            """(hidden columns by visible name, column definitions, COPY columns) of the COPY target. It has
+            the raw table's final shape, so that a clean file is written only once (as `psql \\copy` writes
+            it) and becomes the raw table by a rename. With `check.generated`, a number column is COPYed into
+            a hidden column and the visible one is generated from it. The identity numbers the records
+            from the line after the header (the careful path gives each row's physical line explicitly)."""
             published = check.published if check else {}
             generated = check.generated if check else {}
             col_defs = [f"{quote_ident(c)} text generated always as ({generated[c]}) stored" if c in generated
                         else f"{quote_ident(c)} text" for c in staged.columns]
-            col_defs += meta_defs + [f"{quote_ident(h)} text" for h in published.values()]
-            # Created inside this transaction: a failed or killed load leaves nothing behind. The identity
-            # numbers the records from the line after the header; the careful path gives each row's
-            # physical line explicitly.
+            if in_parts:  # see _copy_in_parts: each part's connection takes its own block of line numbers
+                identity = f"start with {staged.header_lines} cache {_line_block(path, len(staged.columns))}"
+                loaded_at = conn.execute("select quote_literal(now())").fetchone()[0]  # one time for all parts
+            else:
+                # A cached sequence: without the cache, nextval() per row cost a third of the COPY.
+                identity, loaded_at = f"start with {staged.header_lines + 1} cache 100000", "now()"
+            col_defs += [f"_batch_id bigint not null default {int(batch_id)}",
+                         f"_line_number integer generated by default as identity ({identity})",
+                         f"_loaded_at timestamptz not null default {loaded_at}"]
+            col_defs += [f"{quote_ident(h)} text" for h in published.values()]
+            return published, col_defs, [published.get(c, c) for c in staged.columns]
+
+        def create_stage(check: tableschema.FastCheck | None) -> tuple[dict[str, str], list[str], str]:
+            published, col_defs, copy_cols = stage_columns(check)
+            # Created inside this transaction: a failed or killed load leaves nothing behind.
             conn.execute(f"create table {stage} ({', '.join(col_defs)})")
-            copy_cols = [published.get(c, c) for c in staged.columns]
             return published, copy_cols, ", ".join(quote_ident(c) for c in copy_cols)
+
+        def copy_in_parts(check: tableschema.FastCheck, chunks: Callable[..., Iterator[bytes]]
+                          ) -> tuple[int | None, list[str]]:
+            """The COPY of `_copy_in_parts`, whose table then becomes `stage` (inside the caller's
+            savepoint): (rows copied or None when PostgreSQL refused the bytes, COPY columns)."""
+            _, col_defs, copy_cols = stage_columns(check, in_parts=True)
+            copied = self._copy_in_parts(conn, batch_id, col_defs, ", ".join(quote_ident(c) for c in copy_cols),
+                                         staged, path, parts, chunks, progress)
+            if copied is not None:  # from here on, as if one connection had COPYed the whole file
+                conn.execute(f"alter table {_parts_table(batch_id)} set schema raw")
+                copied_in_parts.append(len(parts))
+            return copied, copy_cols
+
+        copied_in_parts: list[int] = []
 
         with conn.transaction():
             # Seq scans must return rows in insertion order (= line order) for the raw table.
@@ -505,7 +545,8 @@ class Loader:
             copied, shifted, clean, refused = None, False, None, False
             if fast_rewritten is not None:
                 copied, clean, refused = self._copy_rewritten(conn, stage, create_stage, fast_rewritten, staged,
-                                                              rewritten, digit_codes, path, progress, lap)
+                                                              rewritten, digit_codes, path, progress, lap,
+                                                              copy_in_parts if parts else None)
             if copied is not None:
                 fast, published, copy_cols = fast_rewritten, {}, list(staged.columns)
             else:
@@ -585,6 +626,7 @@ class Loader:
                        "headers": dict(zip(staged.columns, staged.headers, strict=True)),
                        "columns_missing_required": plan.missing_required, "empty_records_skipped": empty_records,
                        "checked_by": "one aggregate scan (clean file)" if clean else "row by row in SQL",
+                       "copy_connections": copied_in_parts[0] if copied_in_parts else 1,
                        # Who turned `,` into `.` in number columns.
                        "decimal_commas": "detailed check" if not clean else "rewritten while streaming"
                        if rewritten and fast is fast_rewritten else "generated column"
@@ -631,19 +673,25 @@ class Loader:
 
     def _copy_rewritten(self, conn, stage: str, create_stage, fast: tableschema.FastCheck, staged: StagedInput,
                         columns: list[int], digit_codes: list[tuple[int, int, int]], path: Path, progress: _Progress,
-                        lap) -> tuple[int | None, bool | None, bool]:
+                        lap, copy_in_parts=None) -> tuple[int | None, bool | None, bool]:
         """COPY with the decimal commas rewritten by the client, then the one-scan check, in a savepoint
         kept only for a clean file. Returns (rows copied, True, False) for a clean file; otherwise the
         savepoint is rolled back (the detailed path needs the values as published) and it returns
         (None, clean, refused): clean False when a rule is broken, None when the bytes could not be
-        rewritten; refused when PostgreSQL refused the file (the careful path follows)."""
+        rewritten; refused when PostgreSQL refused the file (the careful path follows).
+        `copy_in_parts(check, chunks)`: COPY the file in parts over several connections instead."""
         width = len(staged.columns)
+
+        def chunks(start=None, end=None, unquoted=False):
+            return staged.decimal_point_chunks(columns, width, digit_codes, start, end, unquoted)
+
         try:
             with conn.transaction():
-                _, copy_cols, cols_list = create_stage(fast)
-                copied, shifted = self._copy_fast(conn, stage, cols_list, staged, path, progress,
-                                                  chunks=lambda: staged.decimal_point_chunks(columns, width,
-                                                                                             digit_codes))
+                if copy_in_parts is not None:
+                    (copied, copy_cols), shifted = copy_in_parts(fast, chunks), False
+                else:
+                    _, copy_cols, cols_list = create_stage(fast)
+                    copied, shifted = self._copy_fast(conn, stage, cols_list, staged, path, progress, chunks=chunks)
                 if copied is None:
                     raise _RolledBack(clean=None, refused=True)
                 lap("copy")
@@ -656,10 +704,127 @@ class Loader:
                     raise _RolledBack(clean=False, refused=False)
                 return copied, True, False
         except parsing.NotRewritable as exc:
-            progress.say(f"decimal commas left to PostgreSQL ({exc})")
+            progress.say(f"the client cannot split the lines into fields ({exc}): PostgreSQL parses the file "
+                         f"alone{' and turns the decimal commas into points' if columns else ''}")
             return None, None, False
         except _RolledBack as back:
             return None, back.clean, back.refused
+
+    def _parts(self, path: Path, staged: StagedInput) -> list[tuple[int, int]]:
+        """The byte ranges to COPY at once over several connections; [] for a single COPY."""
+        if self.parallel < 2 or staged.decimal_point_chunks is None or path.stat().st_size < self.parallel_min_bytes:
+            return []
+        parts = parsing.split_at_lines(path, self.parallel)
+        return parts if len(parts) > 1 else []
+
+    def _copy_in_parts(self, conn, batch_id: int, col_defs: list[str], cols_list: str, staged: StagedInput,
+                       path: Path, parts: list[tuple[int, int]], chunks: Callable[..., Iterator[bytes]],
+                       progress: _Progress) -> int | None:
+        """COPY the byte ranges `parts` of the file at once, `conn` sending the first and one more
+        connection each of the others, into `ingest._load_<batch>`: rows copied, or None when PostgreSQL
+        refused the bytes. `parsing.NotRewritable` (a quote, a ragged line, a broken digit code) and any
+        other error propagate, after every part has stopped.
+
+        A part is cut at a line start and its bytes must hold no quote (checked while streaming), so
+        every line feed ends a record and the records of each part are known by counting them. The
+        table is committed (empty) first, so that every connection sees it. `conn` COPYs inside its
+        transaction; the other parts are committed as they end. They are never visible in raw: the caller
+        moves the table there inside its transaction, and `Loader.load` drops it if the load fails
+        (`_ledger_start` does, after a process was killed).
+
+        Line numbers: the identity starts at the header's last line, with a cache larger than any part.
+        Each connection asks for one number before its COPY (the probe), so it gets a block of its own
+        from there; before its probe, the sequence is set to the line before its part's first record
+        (a setval does not touch other connections' blocks). So part k's rows are numbered from its first
+        line on, exactly as one COPY of the whole file numbers them; that each part copied as many
+        records as it has line feeds is checked at the end."""
+        table = _parts_table(batch_id)
+        helpers: list[psycopg.Connection] = []
+        try:
+            for _ in parts[1:]:
+                helpers.append(warehouse.connect(self.url, autocommit=True))
+            helpers[0].execute(f"create table {table} ({', '.join(col_defs)})")
+            sequence = conn.execute("select pg_get_serial_sequence(%s, '_line_number')", (table,)).fetchone()[0]
+            n = len(parts)
+            first_line = staged.header_lines + 1
+            records: list[int | None] = [None] * n  # records of each part but the last, counted beforehand
+            counted = [threading.Event() for _ in parts]
+            probed = [threading.Event() for _ in parts]
+            stop = threading.Event()
+            copied: list[int | None] = [None] * n
+            errors: list[BaseException | None] = [None] * n
+            size = max(path.stat().st_size, 1)
+            sent = [0] * n
+
+            def stream(k: int, cur) -> None:
+                with cur.copy(f"copy {table} ({cols_list}) from stdin with ({staged.copy_options})") as cp:
+                    for chunk in chunks(*parts[k], unquoted=True):
+                        if stop.is_set():
+                            raise _PartStopped()
+                        cp.write(chunk)
+                        sent[k] += len(chunk)
+                        if k == 0:
+                            progress.tick(lambda: f"{sum(sent) / 1e6:,.0f} of {size / 1e6:,.0f} MB streamed "
+                                                  f"({100 * sum(sent) / size:.0f}%) over {n} connections")
+                copied[k] = cur.rowcount
+
+            def run(k: int) -> None:
+                try:
+                    helper = helpers[k - 1]
+                    records[k - 1] = parsing.count_lines(path, *parts[k - 1])
+                    counted[k - 1].set()
+                    for j in range(k - 1):
+                        counted[j].wait()
+                    probed[k - 1].wait()
+                    if stop.is_set():
+                        return
+                    part_first = first_line + sum(records[:k])
+                    helper.execute("select setval(%s, %s, true)", (sequence, part_first - 2))
+                    if helper.execute("select nextval(%s)", (sequence,)).fetchone()[0] != part_first - 1:
+                        raise parsing.NotRewritable(f"part {k + 1}: its line numbers could not be reserved")
+                    probed[k].set()
+                    with helper.cursor() as cur:
+                        stream(k, cur)
+                except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                    errors[k] = exc
+                    stop.set()
+                finally:
+                    counted[k - 1].set()
+                    probed[k].set()
+
+            threads = [threading.Thread(target=run, args=(k,), name=f"territoire-copy-part-{k}", daemon=True)
+                       for k in range(1, n)]
+            try:
+                if conn.execute("select nextval(%s)", (sequence,)).fetchone()[0] != first_line - 1:
+                    raise parsing.NotRewritable("part 1: its line numbers could not be reserved")
+                for t in threads:
+                    t.start()
+                probed[0].set()
+                with conn.cursor() as cur:
+                    stream(0, cur)
+            except BaseException as exc:  # noqa: BLE001 - after the other parts stopped
+                errors[0] = exc
+                stop.set()
+            finally:
+                probed[0].set()
+                for t in threads:
+                    t.join()
+            failures = [e for e in errors if e is not None and not isinstance(e, _PartStopped)]
+            for exc in failures:
+                if isinstance(exc, _COPY_REFUSED):
+                    progress.say(f"fast COPY refused the file ({str(exc).splitlines()[0]}); reading it row by row")
+                    return None
+            if failures:
+                raise failures[0]
+            # Unquoted bytes: a line feed ends a record. The last part's count numbers nothing after it.
+            if copied[:-1] != records[:-1]:
+                raise parsing.NotRewritable(f"records per part {copied[:-1]} differ from the lines counted "
+                                            f"{records[:-1]}")
+            progress.say(f"{n} parts COPYed at once ({', '.join(f'{c:,}' for c in copied)} rows)")
+            return sum(copied)
+        finally:
+            for helper in helpers:
+                helper.close()
 
     def _copy_fast(self, conn, stage: str, cols_list: str, staged: StagedInput, path: Path,
                    progress: _Progress, chunks: Callable[[], Iterator[bytes]] | None = None) -> tuple[int | None, bool]:
@@ -696,8 +861,7 @@ class Loader:
                         f"where x._line_number = s._line_number and x.before > 0"
                     )
             return copied, shifted
-        except (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat, psycopg.errors.CharacterNotInRepertoire,
-                psycopg.errors.UntranslatableCharacter) as exc:
+        except _COPY_REFUSED as exc:
             progress.say(f"fast COPY refused the file ({str(exc).splitlines()[0]}); reading it row by row")
             return None, False
 
@@ -787,6 +951,26 @@ def _fast_clean(conn, stage: str, fast: tableschema.FastCheck, columns: list[str
             return fast.clean(row) and not (fast.needs_empty_filter and row[-1])
     except psycopg.errors.DataError:
         return False
+
+
+# What PostgreSQL raises when it refuses the bytes of a fast COPY (the careful path then reads the file).
+_COPY_REFUSED = (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat, psycopg.errors.CharacterNotInRepertoire,
+                 psycopg.errors.UntranslatableCharacter)
+
+
+def _parts_table(batch_id: int) -> str:
+    """Where a parallel COPY writes (committed, outside raw) before the load moves it into raw."""
+    return f"ingest.{quote_ident(f'_load_{int(batch_id)}')}"
+
+
+def _line_block(path: Path, width: int) -> int:
+    """A sequence cache larger than the records of any part: a record is at least `width` bytes (its
+    delimiters and line feed)."""
+    return min(path.stat().st_size // max(width, 1) + 2, 2**31 - 1)
+
+
+class _PartStopped(Exception):
+    """A part of a parallel COPY stopped because another one failed."""
 
 
 class _RolledBack(Exception):

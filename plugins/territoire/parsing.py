@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 DELIMITERS = (";", ",", "\t", "|")
 SAMPLE_BYTES = 256 * 1024
 CHUNK = 1 << 20
@@ -76,10 +78,9 @@ def inspect_encoding(path: Path) -> EncodingInfo:
         except UnicodeDecodeError:
             pass
         f.seek(0)
-        # Decoding with errors="ignore" drops the CP1252 bytes and keeps valid UTF-8 sequences as
-        # non-ASCII characters: any left means the file mixes both encodings (C speed, no regex).
+        scratch = _Scratch()
         while chunk := f.read(CHUNK):
-            if not chunk.decode("utf-8", errors="ignore").isascii():
+            if _holds_utf8_sequence(chunk, scratch):
                 break
         else:
             return EncodingInfo("cp1252", False)
@@ -97,6 +98,35 @@ def inspect_encoding(path: Path) -> EncodingInfo:
     if len(utf8_lines) >= len(cp_lines):
         return EncodingInfo("utf-8-sig" if bom else "utf-8", bom, tuple(cp_lines), "cp1252")
     return EncodingInfo("cp1252", False, tuple(utf8_lines), "utf-8")
+
+
+class _Scratch:
+    """Arrays reused from chunk to chunk: a fresh 1 MiB numpy array per operation costs more in page
+    faults than the operation itself."""
+
+    def __init__(self):
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def get(self, name: str, size: int, dtype) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None or len(array) < size:
+            array = self._arrays[name] = np.empty(max(size, CHUNK), dtype=dtype)
+        return array[:size]
+
+
+def _holds_utf8_sequence(chunk: bytes, scratch: _Scratch) -> bool:
+    """Whether the bytes hold a valid UTF-8 multi-byte sequence. Decoding with errors="ignore" drops the
+    CP1252 bytes and keeps such sequences as non-ASCII characters; it is only run on a chunk where a
+    UTF-8 lead byte is followed by a continuation byte (found by numpy, 10x faster than decoding every
+    chunk: in CP1252 French text that pair is rare)."""
+    a = np.frombuffer(chunk, dtype=np.uint8)
+    m = len(a) - 1
+    pair = np.greater_equal(a[:-1], 0xC2, out=scratch.get("lead", m, bool))
+    pair &= np.equal(np.bitwise_and(a[1:], 0xC0, out=scratch.get("bits", m, np.uint8)), 0x80,
+                     out=scratch.get("continuation", m, bool))
+    if not pair.any():
+        return False
+    return not chunk.decode("utf-8", errors="ignore").isascii()
 
 
 def detect_encoding(path: Path) -> str:
@@ -227,12 +257,9 @@ def iter_text_chunks(path: Path, dialect: CsvDialect) -> Iterator[bytes]:
 _TRAILING_NEWLINES = re.compile(rb"(\r\n|\n|\r)[\r\n]*\Z")
 
 
-def iter_byte_chunks(path: Path, dialect: CsvDialect) -> Iterator[bytes]:
-    """The file's bytes after the header record, as published (PostgreSQL converts the encoding).
-
-    Blank lines at the very end are dropped (COPY would read them as a record of one empty field);
-    the last record keeps its own line terminator, so CRLF files stay consistently CRLF.
-    """
+def data_offset(path: Path) -> int:
+    """The byte offset where the data records start: after the header record (which may span several
+    physical lines when a header field holds a quoted newline)."""
     with open(path, "rb") as f:
         header = f.readline()
         while header.count(b'"') % 2 == 1:
@@ -240,17 +267,65 @@ def iter_byte_chunks(path: Path, dialect: CsvDialect) -> Iterator[bytes]:
             if not more:
                 break
             header += more
+        return f.tell()
+
+
+def iter_byte_chunks(path: Path, dialect: CsvDialect, start: int | None = None,
+                     end: int | None = None) -> Iterator[bytes]:
+    """The file's bytes after the header record, as published (PostgreSQL converts the encoding);
+    or only those in [start, end) (a part of the file for a parallel COPY; `end` None: to the end).
+
+    Blank lines at the very end of the file are dropped (COPY would read them as a record of one empty
+    field); the last record keeps its own line terminator, so CRLF files stay consistently CRLF.
+    """
+    with open(path, "rb") as f:
+        f.seek(data_offset(path) if start is None else start)
+        left = None if end is None else end - f.tell()
         pending = b""
-        while chunk := f.read(CHUNK):
+        while chunk := f.read(CHUNK if left is None else min(CHUNK, left)):
+            if left is not None:
+                left -= len(chunk)
             if pending:
                 yield pending
             pending = chunk
-        if pending:
+        at_end = end is None or f.tell() >= path.stat().st_size
+        if pending and at_end:
             m = _TRAILING_NEWLINES.search(pending)
             if m:
                 pending = pending[:m.start()] + m.group(1)
-            if pending.strip(b"\r\n"):
-                yield pending
+            if not pending.strip(b"\r\n"):
+                pending = b""
+        if pending:
+            yield pending
+
+
+def split_at_lines(path: Path, parts: int) -> list[tuple[int, int]]:
+    """[start, end) byte ranges of the data records, about equal, each starting at a line start; fewer
+    than `parts` when the file is too small or its lines too long. Only valid for bytes holding no
+    quote (a quoted field may hold a newline)."""
+    start, size = data_offset(path), path.stat().st_size
+    cuts = [start]
+    with open(path, "rb") as f:
+        for k in range(1, parts):
+            f.seek(max(start + (size - start) * k // parts, cuts[-1]))
+            f.readline()  # to the next line start
+            if f.tell() >= size or f.tell() <= cuts[-1]:
+                break
+            cuts.append(f.tell())
+    cuts.append(size)
+    return list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
+def count_lines(path: Path, start: int, end: int) -> int:
+    """Line feeds in the bytes [start, end) of the file."""
+    n = 0
+    with open(path, "rb") as f:
+        f.seek(start)
+        left = end - start
+        while left > 0 and (chunk := f.read(min(CHUNK, left))):
+            left -= len(chunk)
+            n += int(np.count_nonzero(np.frombuffer(chunk, dtype=np.uint8) == _NL))  # 5x bytes.count
+    return n
 
 
 class NotRewritable(Exception):
@@ -265,8 +340,73 @@ def can_rewrite_decimal_points(dialect: CsvDialect, width: int) -> bool:
     return width > 1 and len(d) == 1 and d.isascii() and d not in ',"\r\n'
 
 
+_NL, _CR, _COMMA, _DOT, _ZERO, _NINE = 10, 13, 44, 46, 48, 57
+
+
+def _rewrite_lines(block: bytes, delim: int, width: int, numbers: np.ndarray | None,
+                   digit_codes: list[tuple[int, int, int]], scratch: _Scratch | None = None) -> bytes:
+    """One block of whole lines (the last may lack its line feed), split into fields by vectorised byte
+    searches (numpy: ~2 ms a MiB, against ~10 ms for `bytes.split` line by line): `,` -> `.` in the fields
+    flagged in `numbers` (a boolean per position), digit codes checked. Raises NotRewritable."""
+    a = np.frombuffer(block, dtype=np.uint8)
+    scratch = scratch or _Scratch()
+    mask = scratch.get("mask", len(a), bool)
+    nl = np.flatnonzero(np.equal(a, _NL, out=mask))
+    if not block.endswith(b"\n"):
+        nl = np.append(nl, len(a))
+    n = len(nl)
+    if n == 0:
+        return block
+    w1 = width - 1
+    dl = np.flatnonzero(np.equal(a, delim, out=mask))
+    if len(dl) != n * w1:
+        raise NotRewritable(f"a line of another number of fields than the header's {width}")
+    grid = dl.reshape(n, w1)  # row i: the delimiters of line i, if every line has w1 of them
+    starts = np.empty(n, dtype=nl.dtype)
+    starts[0] = 0
+    starts[1:] = nl[:-1] + 1
+    # Each row lies inside its line and the total is n * w1: then every line has exactly w1 delimiters.
+    if (grid[:, 0] < starts).any() or (grid[:, -1] > nl).any():
+        raise NotRewritable(f"a line of another number of fields than the header's {width}")
+    out = None
+    if numbers is not None:
+        commas = np.flatnonzero(np.equal(a, _COMMA, out=mask))
+        if len(commas):
+            before = np.searchsorted(dl, commas)  # delimiters before each comma
+            line, field = np.divmod(before, w1)
+            # field 0 of `line`, or the last field of the line before (then the comma precedes its end)
+            last = (field == 0) & (line > 0) & (commas < nl[np.maximum(line - 1, 0)])
+            field[last] = w1
+            hits = commas[numbers[field]]
+            if len(hits):
+                out = scratch.get("out", len(a), np.uint8)
+                out[:] = a
+                out[hits] = _DOT
+    for i, lo, hi in digit_codes:
+        s = starts if i == 0 else grid[:, i - 1] + 1
+        e = nl if i == w1 else grid[:, i]
+        if i == w1:  # CRLF line ends: the CR is not part of the value
+            e = e - (a[np.maximum(e - 1, 0)] == _CR)
+        length = e - s
+        filled = length > 0
+        s, length = s[filled], length[filled]
+        if not len(s):
+            continue
+        if (length < lo).any() or (length > hi).any():
+            raise NotRewritable("a value breaks a digit-code pattern")
+        offsets = np.arange(hi)
+        values = a[np.minimum(s[:, None] + offsets, len(a) - 1)]
+        wrong = (values < _ZERO) | (values > _NINE)
+        if lo != hi:
+            wrong &= offsets < length[:, None]
+        if wrong.any():
+            raise NotRewritable("a value breaks a digit-code pattern")
+    return block if out is None else out.tobytes()
+
+
 def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int], width: int,
-                              digit_codes: list[tuple[int, int, int]] = ()) -> Iterator[bytes]:
+                              digit_codes: list[tuple[int, int, int]] = (), start: int | None = None,
+                              end: int | None = None, unquoted: bool = False) -> Iterator[bytes]:
     """`iter_byte_chunks` with every `,` of the fields at positions `columns` turned into `.`: exactly
     what `replace(value, ',', '.')` gives, done here, on the client's core, while PostgreSQL parses the
     previous chunk (a STORED generated column doing it costs the server ~0.7 s a million rows).
@@ -281,44 +421,34 @@ def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int
     length (patterns such as `^[0-9]{5}$`); checked here, where the fields are split anyway, since the
     server's check costs ~0.15 us a value. A value that breaks it raises `NotRewritable` (the loader
     then lets PostgreSQL check everything). With `digit_codes`, every chunk is split.
+
+    `start`, `end`: only that byte range (a part of a parallel COPY, see `split_at_lines`). `unquoted`:
+    any `"` raises NotRewritable, even in a chunk passed as it is (a part boundary is only a record
+    boundary when no field is quoted).
     """
-    delim = dialect.delimiter.encode("ascii")
-    last_field = width - 1
+    delim = ord(dialect.delimiter)
+    numbers = None
+    if columns:
+        numbers = np.zeros(width, dtype=bool)
+        numbers[list(columns)] = True
+    digit_codes = list(digit_codes)
     quoted = False
     pending = b""
-
-    def rewrite(block: bytes) -> bytes:
-        ends = block.endswith(b"\n")
-        lines = block.split(b"\n")
-        if ends:
-            lines.pop()  # the empty string after the final newline
-        out = []
-        for line in lines:
-            fields = line.split(delim)
-            if len(fields) != width:
-                raise NotRewritable(f"a line of {len(fields)} fields instead of {width}")
-            for i in columns:
-                fields[i] = fields[i].replace(b",", b".")
-            for i, lo, hi in digit_codes:
-                v = fields[i]
-                if i == last_field and v.endswith(b"\r"):  # CRLF line end
-                    v = v[:-1]
-                if v and not (lo <= len(v) <= hi and v.isdigit()):  # bytes.isdigit: ASCII 0-9 only
-                    raise NotRewritable("a value breaks a digit-code pattern")
-            out.append(delim.join(fields))
-        return b"\n".join(out) + (b"\n" if ends else b"")
+    scratch = _Scratch()
 
     def emit(block: bytes) -> bytes:
         nonlocal quoted
         has_quote = b'"' in block
+        if has_quote and unquoted:
+            raise NotRewritable("quoted fields")
         quoted = quoted or has_quote
         if b"," not in block and not digit_codes:
             return block
         if quoted:
             raise NotRewritable("quoted fields")
-        return rewrite(block)
+        return _rewrite_lines(block, delim, width, numbers, digit_codes, scratch)
 
-    for chunk in iter_byte_chunks(path, dialect):
+    for chunk in iter_byte_chunks(path, dialect, start, end):
         data = pending + chunk if pending else chunk
         cut = data.rfind(b"\n") + 1
         if cut == 0:  # no newline in the chunk (a huge field, or CR-only line ends)

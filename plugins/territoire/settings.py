@@ -48,3 +48,24 @@ def expectations_dir() -> Path:
 def profile() -> str:
     """Which location of each resource to use: 'demo' (shipped samples) or 'production'."""
     return os.environ.get("TERRITOIRE_PROFILE", "demo")
+
+
+def load_parallelism() -> int:
+    """How many connections COPY one large CSV file at once (`TERRITOIRE_LOAD_PARALLELISM`; default: the
+    client's cores, at most 4). 1 turns parallel COPY off. Each one is a PostgreSQL backend parsing its
+    part of the file: on a warehouse with fewer cores than this machine, lower it."""
+    value = os.environ.get("TERRITOIRE_LOAD_PARALLELISM")
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError as exc:
+            raise ValueError(f"TERRITOIRE_LOAD_PARALLELISM={value!r}: a whole number of connections is expected"
+                             ) from exc
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def load_parallel_min_bytes() -> int:
+    """Files smaller than this are COPYed by one connection (`TERRITOIRE_LOAD_PARALLEL_MIN_BYTES`, default
+    32 MiB): below it, opening connections costs more than it saves."""
+    value = os.environ.get("TERRITOIRE_LOAD_PARALLEL_MIN_BYTES")
+    return int(value) if value else 32 << 20
