@@ -747,8 +747,9 @@ class Loader:
             sequence = conn.execute("select pg_get_serial_sequence(%s, '_line_number')", (table,)).fetchone()[0]
             n = len(parts)
             first_line = staged.header_lines + 1
-            records: list[int | None] = [None] * n  # records of each part but the last, counted beforehand
-            counted = [threading.Event() for _ in parts]
+            # The records of each part but the last, counted here (a thread counting them beside the COPY
+            # waited for the GIL: the next part started 60 ms late, against 15 ms for this).
+            records = [parsing.count_lines(path, *part) for part in parts[:-1]]
             probed = [threading.Event() for _ in parts]
             stop = threading.Event()
             copied: list[int | None] = [None] * n
@@ -771,10 +772,6 @@ class Loader:
             def run(k: int) -> None:
                 try:
                     helper = helpers[k - 1]
-                    records[k - 1] = parsing.count_lines(path, *parts[k - 1])
-                    counted[k - 1].set()
-                    for j in range(k - 1):
-                        counted[j].wait()
                     probed[k - 1].wait()
                     if stop.is_set():
                         return
@@ -789,7 +786,6 @@ class Loader:
                     errors[k] = exc
                     stop.set()
                 finally:
-                    counted[k - 1].set()
                     probed[k].set()
 
             threads = [threading.Thread(target=run, args=(k,), name=f"territoire-copy-part-{k}", daemon=True)
@@ -817,9 +813,8 @@ class Loader:
             if failures:
                 raise failures[0]
             # Unquoted bytes: a line feed ends a record. The last part's count numbers nothing after it.
-            if copied[:-1] != records[:-1]:
-                raise parsing.NotRewritable(f"records per part {copied[:-1]} differ from the lines counted "
-                                            f"{records[:-1]}")
+            if copied[:-1] != records:
+                raise parsing.NotRewritable(f"records per part {copied[:-1]} differ from the lines counted {records}")
             progress.say(f"{n} parts COPYed at once ({', '.join(f'{c:,}' for c in copied)} rows)")
             return sum(copied)
         finally:
