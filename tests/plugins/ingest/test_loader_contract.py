@@ -238,3 +238,40 @@ def test_malformed_fixture_report_is_french_and_names_lines(loader, tmp_path, la
     result = loader.load(r, MALFORMED / "ragged_rows.csv", quarantine_threshold=1.0)
     html = Path(result.report["html"]).read_text(encoding="utf-8")
     assert "Nombre de champs incorrect" in html and "<td>3</td>" in html and "<td>4</td>" in html
+
+
+def test_a_new_load_takes_the_place_of_the_table_under_its_views(fresh_database, tmp_path):
+    """Once dbt has built views on a raw table, a new load puts its table in the old one's place without
+    copying the rows: the views (and a view on a view) read the new rows and keep their identity, options,
+    grants and comments. A materialized view cannot be pointed elsewhere: then the rows are copied."""
+    url = fresh_database
+    loader = Loader(url, progress=lambda m: None)
+    first = _csv(tmp_path / "first.csv", ["a;1", "b;2"])
+    r = make_resource(first, schema=_schema(tmp_path))
+    loader.load(r, first)
+    table = f'raw."{r.raw_table}"'
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("create schema vues")
+        conn.execute(f"create view vues.v1 with (security_barrier) as select code, valeur::int as valeur from {table}")
+        conn.execute("create view vues.v2 as select sum(valeur) as total from vues.v1")
+        conn.execute("comment on view vues.v1 is 'vue de test'")
+        conn.execute("grant select on vues.v1 to public")
+    identity = "select oid, reloptions, relacl::text, obj_description(oid) from pg_class where oid = 'vues.v1'::regclass"
+    before = fetch_all(url, identity)
+    (table_before,), = fetch_all(url, f"select '{table}'::regclass::oid")
+    second = _csv(tmp_path / "second.csv", ["a;5", "c;7"])
+    assert loader.load(r, second).status == "succeeded"
+    assert fetch_all(url, "select code, valeur from vues.v1 order by 1") == [("a", 5), ("c", 7)]
+    assert fetch_all(url, "select total from vues.v2") == [(12,)]
+    assert fetch_all(url, identity) == before and before[0][1] == ["security_barrier=true"]
+    (table_after,), = fetch_all(url, f"select '{table}'::regclass::oid")
+    assert table_after != table_before  # the new table itself, not a copy of its rows
+    assert fetch_all(url, "select relname from pg_class where relname like %s", (f"{r.raw_table}\\_\\_%",)) == []
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"create materialized view vues.m as select count(*) as n from {table}")
+    third = _csv(tmp_path / "third.csv", ["d;1", "e;2", "f;3"])
+    assert loader.load(r, third).status == "succeeded"
+    assert fetch_all(url, "select code from vues.v1 order by 1") == [("d",), ("e",), ("f",)]
+    assert fetch_all(url, f"select '{table}'::regclass::oid") == [(table_after,)]  # rows copied into it
+    assert fetch_all(url, "select n from vues.m") == [(2,)]  # a materialized view keeps its snapshot
