@@ -521,16 +521,23 @@ class Loader:
             return published, copy_cols, ", ".join(quote_ident(c) for c in copy_cols)
 
         def copy_in_parts(check: tableschema.FastCheck, chunks: Callable[..., Iterator[bytes]]
-                          ) -> tuple[int | None, list[str]]:
+                          ) -> tuple[int | None, list[str], bool]:
             """The COPY of `_copy_in_parts`, whose table then becomes `stage` (inside the caller's
-            savepoint): (rows copied or None when PostgreSQL refused the bytes, COPY columns)."""
+            savepoint): (rows copied or None when PostgreSQL refused the bytes, COPY columns, shifted).
+            Without the other connections, one COPY of the same bytes, as `_copy_fast` does it."""
             _, col_defs, copy_cols = stage_columns(check, in_parts=True)
-            copied = self._copy_in_parts(conn, batch_id, col_defs, ", ".join(quote_ident(c) for c in copy_cols),
-                                         staged, path, parts, chunks, progress)
+            try:
+                copied = self._copy_in_parts(conn, batch_id, col_defs, ", ".join(quote_ident(c) for c in copy_cols),
+                                             staged, path, parts, chunks, progress)
+            except _NoConnections as exc:
+                progress.say(f"{exc}; one connection COPYs the file")
+                _, copy_cols, cols_list = create_stage(check)
+                copied, shifted = self._copy_fast(conn, stage, cols_list, staged, path, progress, chunks=chunks)
+                return copied, copy_cols, shifted
             if copied is not None:  # from here on, as if one connection had COPYed the whole file
                 conn.execute(f"alter table {_parts_table(batch_id)} set schema raw")
                 copied_in_parts.append(len(parts))
-            return copied, copy_cols
+            return copied, copy_cols, False
 
         copied_in_parts: list[int] = []
 
@@ -688,7 +695,7 @@ class Loader:
         try:
             with conn.transaction():
                 if copy_in_parts is not None:
-                    (copied, copy_cols), shifted = copy_in_parts(fast, chunks), False
+                    copied, copy_cols, shifted = copy_in_parts(fast, chunks)
                 else:
                     _, copy_cols, cols_list = create_stage(fast)
                     copied, shifted = self._copy_fast(conn, stage, cols_list, staged, path, progress, chunks=chunks)
@@ -741,8 +748,12 @@ class Loader:
         table = _parts_table(batch_id)
         helpers: list[psycopg.Connection] = []
         try:
-            for _ in parts[1:]:
-                helpers.append(warehouse.connect(self.url, autocommit=True))
+            try:
+                for _ in parts[1:]:
+                    helpers.append(warehouse.connect(self.url, autocommit=True))
+            except psycopg.OperationalError as exc:  # max_connections reached, a pooler's limit...
+                raise _NoConnections(f"{len(parts) - 1} more connection(s) to the warehouse for a parallel COPY "
+                                     f"could not be opened ({str(exc).strip().splitlines()[-1]})") from exc
             helpers[0].execute(f"create table {table} ({', '.join(col_defs)})")
             sequence = conn.execute("select pg_get_serial_sequence(%s, '_line_number')", (table,)).fetchone()[0]
             n = len(parts)
@@ -962,6 +973,10 @@ def _line_block(path: Path, width: int) -> int:
     """A sequence cache larger than the records of any part: a record is at least `width` bytes (its
     delimiters and line feed)."""
     return min(path.stat().st_size // max(width, 1) + 2, 2**31 - 1)
+
+
+class _NoConnections(Exception):
+    """The connections of a parallel COPY could not be opened."""
 
 
 class _PartStopped(Exception):

@@ -193,3 +193,33 @@ def test_parallelism_setting_is_checked(monkeypatch):
         settings.load_parallelism()
     monkeypatch.setenv("TERRITOIRE_LOAD_PARALLELISM", "1")
     assert settings.load_parallelism() == 1
+
+
+def test_without_more_connections_one_copy_does_it(warehouse_url, tmp_path, monkeypatch):
+    """The warehouse refuses the extra connections (max_connections, a pooler's limit): the load goes on
+    with one COPY of the same rewritten bytes and says so."""
+    from territoire import loader as loader_module
+
+    path = _synthetic(tmp_path / "synthetique.csv", 5_000)
+    r1, r2 = make_resource(path, schema=_schema(tmp_path)), make_resource(path, schema=_schema(tmp_path))
+    Loader(warehouse_url, progress=lambda m: None, parallel=1).load(r1, path)
+    messages: list[str] = []
+    parallel = Loader(warehouse_url, progress=messages.append, parallel=2, parallel_min_bytes=0)
+    real_connect = loader_module.warehouse.connect
+    opened: list[dict] = []
+
+    def connect(url=None, **kwargs):  # the load's own connection opens; the next one is refused
+        opened.append(kwargs)
+        if len(opened) > 1:
+            raise psycopg.OperationalError("FATAL:  sorry, too many clients already")
+        return real_connect(url, **kwargs)
+
+    monkeypatch.setattr(loader_module.warehouse, "connect", connect)
+    result = parallel.load(r2, path)
+    assert result.status == "succeeded" and result.rows_loaded == 5_000
+    assert any("could not be opened (FATAL:  sorry, too many clients already); one connection COPYs the file" in m
+               for m in messages)
+    assert _details(warehouse_url, result.batch_id)["copy_connections"] == 1
+    assert _details(warehouse_url, result.batch_id)["decimal_commas"] == "rewritten while streaming"
+    assert _rows(warehouse_url, r2.raw_table) == _rows(warehouse_url, r1.raw_table)
+    assert _leftovers(warehouse_url) == []
