@@ -415,9 +415,7 @@ class Loader:
                 result.report = self._report(conn, batch_id)
             finally:
                 if batch_id is not None:  # what a parallel COPY committed, when the load did not take it
-                    parts = _parts_table(batch_id)
-                    if conn.execute("select to_regclass(%s)", (parts,)).fetchone()[0] is not None:
-                        conn.execute(f"drop table {parts}")
+                    conn.execute(f"drop table if exists {_parts_table(batch_id)}")
                 conn.execute("select pg_advisory_unlock(%s)", (_lock_key(table),))
         result.seconds = time.monotonic() - started
         self.progress(result.summary())
@@ -819,7 +817,7 @@ class Loader:
             failures = [e for e in errors if e is not None and not isinstance(e, _PartStopped)]
             for exc in failures:
                 if isinstance(exc, _COPY_REFUSED):
-                    progress.say(f"fast COPY refused the file ({str(exc).splitlines()[0]}); reading it row by row")
+                    _say_refused(progress, exc)
                     return None
             if failures:
                 raise failures[0]
@@ -868,7 +866,7 @@ class Loader:
                     )
             return copied, shifted
         except _COPY_REFUSED as exc:
-            progress.say(f"fast COPY refused the file ({str(exc).splitlines()[0]}); reading it row by row")
+            _say_refused(progress, exc)
             return None, False
 
     def _copy_careful(self, conn, stage: str, cols_list: str, staged: StagedInput, batch_id: int,
@@ -962,6 +960,10 @@ def _fast_clean(conn, stage: str, fast: tableschema.FastCheck, columns: list[str
 # What PostgreSQL raises when it refuses the bytes of a fast COPY (the careful path then reads the file).
 _COPY_REFUSED = (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat, psycopg.errors.CharacterNotInRepertoire,
                  psycopg.errors.UntranslatableCharacter)
+
+
+def _say_refused(progress: _Progress, exc: Exception) -> None:
+    progress.say(f"fast COPY refused the file ({str(exc).splitlines()[0]}); reading it row by row")
 
 
 def _parts_table(batch_id: int) -> str:

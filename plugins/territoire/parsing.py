@@ -239,35 +239,27 @@ def iter_csv_rows(path: Path, dialect: CsvDialect) -> Iterator[tuple[int, list[s
                              f"that the file is text") from exc
 
 
-def iter_text_chunks(path: Path, dialect: CsvDialect) -> Iterator[bytes]:
-    """The file's content after the header, re-encoded to UTF-8, in chunks (for COPY ... FROM STDIN)."""
-    with open(path, encoding=dialect.encoding, newline="") as f:
-        # Skip the header record: a header may hold a quoted newline, so read lines until the
-        # quotes balance.
-        header = f.readline()
-        while header.count('"') % 2 == 1:
-            more = f.readline()
-            if not more:
-                break
-            header += more
-        while chunk := f.read(CHUNK):
-            yield chunk.encode("utf-8")
-
-
 _TRAILING_NEWLINES = re.compile(rb"(\r\n|\n|\r)[\r\n]*\Z")
 
 
-def data_offset(path: Path) -> int:
-    """The byte offset where the data records start: after the header record (which may span several
-    physical lines when a header field holds a quoted newline)."""
+def _header_record(path: Path) -> tuple[int, int]:
+    """(bytes, physical lines) of the header record: one line unless a header field holds a quoted
+    newline, so lines are read until the quotes balance."""
     with open(path, "rb") as f:
         header = f.readline()
+        lines = 1
         while header.count(b'"') % 2 == 1:
             more = f.readline()
             if not more:
                 break
             header += more
-        return f.tell()
+            lines += 1
+        return f.tell(), lines
+
+
+def data_offset(path: Path) -> int:
+    """The byte offset where the data records start: after the header record."""
+    return _header_record(path)[0]
 
 
 def iter_byte_chunks(path: Path, dialect: CsvDialect, start: int | None = None,
@@ -464,16 +456,7 @@ def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int
 
 def header_line_count(path: Path) -> int:
     """How many physical lines the header record spans (1 unless a header field holds a newline)."""
-    with open(path, "rb") as f:
-        header = f.readline()
-        n = 1
-        while header.count(b'"') % 2 == 1:
-            more = f.readline()
-            if not more:
-                break
-            header += more
-            n += 1
-    return n
+    return _header_record(path)[1]
 
 
 @dataclass(frozen=True)
