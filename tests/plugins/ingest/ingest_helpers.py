@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
 from pathlib import Path
 
 import psycopg
@@ -42,3 +48,47 @@ def rejections(url: str, batch_id: int) -> set[tuple]:
     """{(line, column, rule)} of a batch's quarantine."""
     return set(fetch_all(url, "select line_number, column_name, rule from ingest.rejected_rows where batch_id = %s",
                          (batch_id,)))
+
+
+_LOADER_SCRIPT = textwrap.dedent("""
+    import sys
+    from territoire.catalog import Location, Resource
+    from territoire.loader import Loader
+    url, path, name = sys.argv[1:4]
+    r = Resource(source_id="test", name=name, format="csv", locations={"demo": Location("local", path=path)})
+    Loader(url, progress=lambda m: print(m, flush=True), progress_interval=0.0, reports=False).load(r, path)
+""")
+
+
+def start_loader(url: str, path: Path, name: str, landing: Path, parallel: int | None = None) -> subprocess.Popen:
+    """A process loading `path` into resource `name` of source `test`, printing every progress message
+    (stdout piped, text); `parallel`: COPY in that many parts whatever the file's size."""
+    env = {**os.environ, "TERRITOIRE_LANDING_DIR": str(landing)}
+    if parallel is not None:
+        env |= {"TERRITOIRE_LOAD_PARALLELISM": str(parallel), "TERRITOIRE_LOAD_PARALLEL_MIN_BYTES": "0"}
+    return subprocess.Popen([sys.executable, "-c", _LOADER_SCRIPT, url, str(path), name], stdout=subprocess.PIPE,
+                            text=True, cwd=PROJECT, env=env)
+
+
+def kill_at(proc: subprocess.Popen, marker: str) -> None:
+    """SIGKILL the loader process `proc` (stdout piped, text) as soon as it prints a line holding `marker`."""
+    try:
+        for line in proc.stdout:
+            if marker in line:
+                break
+        else:
+            raise AssertionError(f"the loader never printed {marker!r}")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def wait_for_dead_sessions(url: str, timeout: float = 30) -> None:
+    """Wait until the server has noticed the killed client and rolled its transaction back."""
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:
+        while conn.execute("select count(*) from pg_stat_activity where datname = current_database() "
+                           "and pid <> pg_backend_pid()").fetchone()[0] and time.monotonic() < deadline:
+            time.sleep(0.2)

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from ingest_helpers import MALFORMED, PROJECT, fetch_all, make_resource, rejections, write_schema
+from ingest_helpers import (
+    MALFORMED,
+    fetch_all,
+    kill_at,
+    make_resource,
+    rejections,
+    start_loader,
+    wait_for_dead_sessions,
+    write_schema,
+)
 
 from territoire.loader import Loader, LoadError, QuarantineThresholdExceeded
 
@@ -175,18 +178,6 @@ def test_progress_is_reported_as_the_stream_goes(warehouse_url, tmp_path):
     assert messages[-1].endswith(f"succeeded, 300000 rows loaded, 0 rejected (batch {messages[-1].split()[-1]}")
 
 
-KILL_SCRIPT = textwrap.dedent("""
-    import sys
-    from territoire.catalog import Location, Resource
-    from territoire.loader import Loader
-    url, path, name = sys.argv[1:4]
-    r = Resource(source_id="test", name=name, format="csv", locations={"demo": Location("local", path=path)})
-    def progress(msg):
-        print(msg, flush=True)
-    Loader(url, progress=progress, progress_interval=0.0, reports=False).load(r, path)
-""")
-
-
 @pytest.mark.slow
 def test_killed_mid_copy_leaves_nothing_and_reruns_cleanly(fresh_database, tmp_path):
     url = fresh_database
@@ -198,26 +189,9 @@ def test_killed_mid_copy_leaves_nothing_and_reruns_cleanly(fresh_database, tmp_p
         f.write("code;valeur\n")
         for i in range(1_500_000):
             f.write(f"code-{i};{i}\n")
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, url, str(big), r.name],
-                            stdout=subprocess.PIPE, text=True, cwd=PROJECT,
-                            env={**os.environ, "TERRITOIRE_LANDING_DIR": str(tmp_path / "landing")})
-    try:
-        for line in proc.stdout:
-            if "MB streamed" in line:  # the COPY is running
-                break
-        else:
-            pytest.fail("the loader never reported streaming")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    # The server notices the dead client and rolls its transaction back.
-    deadline = time.monotonic() + 30
-    with psycopg.connect(url, autocommit=True) as conn:
-        while conn.execute("select count(*) from pg_stat_activity where datname = current_database() "
-                           "and pid <> pg_backend_pid()").fetchone()[0] and time.monotonic() < deadline:
-            time.sleep(0.2)
+    proc = start_loader(url, big, r.name, tmp_path / "landing")
+    kill_at(proc, "MB streamed")  # the COPY is running
+    wait_for_dead_sessions(url)
     assert fetch_all(url, f'select code, valeur from raw."{r.raw_table}" order by 1') == [("a", "1"), ("b", "2")]
     assert fetch_all(url, "select status from ingest.load_batches where raw_table = %s order by batch_id",
                      (r.raw_table,)) == [("succeeded",), ("running",)]

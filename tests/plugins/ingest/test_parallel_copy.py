@@ -4,17 +4,21 @@ what one COPY gives (rows, values, line numbers, quarantine), fall back when the
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import textwrap
-import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from ingest_helpers import PROJECT, SAMPLES, SCHEMAS, fetch_all, make_resource, rejections, write_schema
+from ingest_helpers import (
+    SAMPLES,
+    SCHEMAS,
+    fetch_all,
+    kill_at,
+    make_resource,
+    rejections,
+    start_loader,
+    wait_for_dead_sessions,
+    write_schema,
+)
 
 from territoire import settings
 from territoire.loader import Loader, QuarantineThresholdExceeded
@@ -138,17 +142,6 @@ def test_a_load_failing_after_the_parts_leaves_nothing(warehouse_url, tmp_path):
     assert fetch_all(warehouse_url, "select to_regclass(%s) is null", (f'raw."{r.raw_table}"',)) == [(True,)]
 
 
-KILL_SCRIPT = textwrap.dedent("""
-    import sys
-    from territoire.catalog import Location, Resource
-    from territoire.loader import Loader
-    url, path, name = sys.argv[1:4]
-    r = Resource(source_id="test", name=name, format="csv", locations={"demo": Location("local", path=path)})
-    Loader(url, progress=lambda m: print(m, flush=True), progress_interval=0.0, reports=False, parallel=2,
-           parallel_min_bytes=0).load(r, path)
-""")
-
-
 @pytest.mark.slow
 def test_killed_after_the_parts_were_committed(fresh_database, tmp_path):
     """Killed once the other connection has committed its part: the raw table still holds the previous
@@ -158,24 +151,9 @@ def test_killed_after_the_parts_were_committed(fresh_database, tmp_path):
     r = make_resource(path)
     small = _synthetic(tmp_path / "small.csv", 3)
     Loader(url, progress=lambda m: None).load(r, small)
-    proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, url, str(path), r.name], stdout=subprocess.PIPE,
-                            text=True, cwd=PROJECT, env={**os.environ, "TERRITOIRE_LANDING_DIR": str(tmp_path / "l")})
-    try:
-        for line in proc.stdout:
-            if "parts COPYed at once" in line:  # the other connection has committed its part
-                break
-        else:
-            pytest.fail("the loader never reported the end of its COPY")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    deadline = time.monotonic() + 30
-    with psycopg.connect(url, autocommit=True) as conn:
-        while conn.execute("select count(*) from pg_stat_activity where datname = current_database() "
-                           "and pid <> pg_backend_pid()").fetchone()[0] and time.monotonic() < deadline:
-            time.sleep(0.2)
+    proc = start_loader(url, path, r.name, tmp_path / "landing", parallel=2)
+    kill_at(proc, "parts COPYed at once")  # the other connection has committed its part
+    wait_for_dead_sessions(url)
     assert fetch_all(url, f'select count(*) from raw."{r.raw_table}"') == [(3,)]
     (batch,), = fetch_all(url, "select max(batch_id) from ingest.load_batches")
     assert _leftovers(url) == [("ingest", f"_load_{batch}")]
