@@ -172,7 +172,8 @@ class StagedInput:
     # Rows known bad before reading (lines in another encoding): (line, rule, message, raw line).
     pre_rejected: list[tuple[int, str, str, str]] = field(default_factory=list)
     # fast_chunks with `,` -> `.` in the fields at the given positions (of a row of the given width),
-    # optionally of a byte range only (start, end, unquoted: see parsing.iter_decimal_point_chunks);
+    # optionally of a byte range only (start, end, unquoted: see parsing.iter_decimal_point_chunks), and
+    # fingerprinting key values (keys: a parsing.KeyFingerprints);
     # raises parsing.NotRewritable when the bytes do not allow it. None when not even to be tried.
     decimal_point_chunks: Callable[..., Iterator[bytes]] | None = None
 
@@ -203,9 +204,9 @@ def _csv_input(path: Path, resource: Resource) -> StagedInput:
                      **({"mixed_encoding_lines": len(dialect.bad_lines)} if dialect.bad_lines else {})},
         header_lines=parsing.header_line_count(path),
         pre_rejected=pre,
-        decimal_point_chunks=(lambda columns, width, digit_codes, start=None, end=None, unquoted=False:
+        decimal_point_chunks=(lambda columns, width, digit_codes, start=None, end=None, unquoted=False, keys=None:
                               parsing.iter_decimal_point_chunks(path, dialect, columns, width, digit_codes,
-                                                                start, end, unquoted))
+                                                                start, end, unquoted, keys))
         if not dialect.bad_lines and parsing.can_rewrite_decimal_points(dialect, len(columns)) else None,
     )
 
@@ -484,10 +485,15 @@ class Loader:
         # A large file whose bytes can be split (no quotes, checked while streaming) is COPYed in parts,
         # one connection each: PostgreSQL's parse, the COPY's cost, then runs on several cores.
         parts = self._parts(path, staged)
+        keys = tableschema.key_columns(schema, staged.columns, resource.primary_key)
         fast_rewritten = (tableschema.build_fast_check(
             schema, staged.columns, strict=strict, pattern_ok=lambda p: _regex_ok(conn, p),
             decimal_points_rewritten=True, patterns_checked=frozenset(staged.columns[i] for i, _, _ in digit_codes))
-            if (rewritten or digit_codes or parts) and staged.decimal_point_chunks is not None else None)
+            if (rewritten or digit_codes or parts or keys) and staged.decimal_point_chunks is not None else None)
+        # Whether any key repeats, told by the client from the lines it splits anyway (see
+        # parsing.KeyFingerprints), instead of PostgreSQL building a unique index.
+        fingerprints = (parsing.KeyFingerprints([[staged.columns.index(c) for c in key] for key in keys])
+                        if keys and fast_rewritten is not None else None)
 
         def stage_columns(check: tableschema.FastCheck | None, in_parts: bool = False
                           ) -> tuple[dict[str, str], list[str], list[str]]:
@@ -551,7 +557,7 @@ class Loader:
             if fast_rewritten is not None:
                 copied, clean, refused = self._copy_rewritten(conn, stage, create_stage, fast_rewritten, staged,
                                                               rewritten, digit_codes, path, progress, lap,
-                                                              copy_in_parts if parts else None)
+                                                              copy_in_parts if parts else None, fingerprints)
             if copied is not None:
                 fast, published, copy_cols = fast_rewritten, {}, list(staged.columns)
             else:
@@ -620,8 +626,12 @@ class Loader:
                 conn.execute(f"alter table {new} drop column _rejected")
             empty_records = copied - kept
             rows_read -= empty_records
-            for key in tableschema.key_columns(schema, staged.columns, resource.primary_key):
-                self._reject_duplicates(conn, new, key, batch_id, resource)
+            # The fingerprints stand for the raw table only when it holds every line they saw, as sent.
+            distinct = (fingerprints.distinct() if fingerprints is not None and clean and fast is fast_rewritten
+                        and fingerprints.lines == copied else None)
+            for k, key in enumerate(keys):
+                if not (distinct and distinct[k]):
+                    self._reject_duplicates(conn, new, key, batch_id, resource)
             lap("quarantine")
             rejected = conn.execute(
                 "select count(distinct line_number) from ingest.rejected_rows where batch_id = %s",
@@ -632,6 +642,9 @@ class Loader:
                        "columns_missing_required": plan.missing_required, "empty_records_skipped": empty_records,
                        "checked_by": "one aggregate scan (clean file)" if clean else "row by row in SQL",
                        "copy_connections": copied_in_parts[0] if copied_in_parts else 1,
+                       # Who proved that no key repeats.
+                       "unique_keys_checked_by": None if not keys else "client fingerprints" if distinct and all(
+                           distinct) else "unique index",
                        # Who turned `,` into `.` in number columns.
                        "decimal_commas": "detailed check" if not clean else "rewritten while streaming"
                        if rewritten and fast is fast_rewritten else "generated column"
@@ -678,17 +691,19 @@ class Loader:
 
     def _copy_rewritten(self, conn, stage: str, create_stage, fast: tableschema.FastCheck, staged: StagedInput,
                         columns: list[int], digit_codes: list[tuple[int, int, int]], path: Path, progress: _Progress,
-                        lap, copy_in_parts=None) -> tuple[int | None, bool | None, bool]:
+                        lap, copy_in_parts=None, keys: parsing.KeyFingerprints | None = None
+                        ) -> tuple[int | None, bool | None, bool]:
         """COPY with the decimal commas rewritten by the client, then the one-scan check, in a savepoint
         kept only for a clean file. Returns (rows copied, True, False) for a clean file; otherwise the
         savepoint is rolled back (the detailed path needs the values as published) and it returns
         (None, clean, refused): clean False when a rule is broken, None when the bytes could not be
         rewritten; refused when PostgreSQL refused the file (the careful path follows).
-        `copy_in_parts(check, chunks)`: COPY the file in parts over several connections instead."""
+        `copy_in_parts(check, chunks)`: COPY the file in parts over several connections instead. `keys`:
+        fingerprints the key values of the lines sent."""
         width = len(staged.columns)
 
         def chunks(start=None, end=None, unquoted=False):
-            return staged.decimal_point_chunks(columns, width, digit_codes, start, end, unquoted)
+            return staged.decimal_point_chunks(columns, width, digit_codes, start, end, unquoted, keys)
 
         try:
             with conn.transaction():

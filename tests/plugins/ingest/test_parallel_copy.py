@@ -130,6 +130,39 @@ def test_duplicate_keys_across_parts_are_found(warehouse_url, tmp_path):
     r = make_resource(path, schema=_schema(tmp_path))
     result = Loader(warehouse_url, progress=lambda m: None, parallel=2, parallel_min_bytes=0).load(r, path)
     assert result.rows_rejected == 1 and rejections(warehouse_url, result.batch_id) == {(19_992, "code", "unique")}
+    assert _details(warehouse_url, result.batch_id)["unique_keys_checked_by"] == "unique index"
+
+
+def test_the_client_proves_that_no_key_repeats(warehouse_url, tmp_path):
+    """A clean file: the fingerprints the client takes of every key while it splits the lines (in two
+    parts here) are all distinct, so PostgreSQL builds no unique index, and the rows are those of a load
+    that builds one."""
+    path = _synthetic(tmp_path / "synthetique.csv", 20_000)
+    r1, r2 = make_resource(path, schema=_schema(tmp_path)), make_resource(path, schema=_schema(tmp_path))
+    Loader(warehouse_url, progress=lambda m: None, parallel=1).load(r1, path)
+    result = Loader(warehouse_url, progress=lambda m: None, parallel=2, parallel_min_bytes=0).load(r2, path)
+    assert result.rows_loaded == 20_000 and result.rows_rejected == 0
+    assert _details(warehouse_url, result.batch_id)["unique_keys_checked_by"] == "client fingerprints"
+    assert _rows(warehouse_url, r2.raw_table) == _rows(warehouse_url, r1.raw_table)
+
+
+@pytest.mark.parametrize("rows, quarantined, checked_by", [
+    # "1,5" is stored as "1.5": the key repeats once the decimal comma is rewritten
+    (["a;1,5", "b;2,5", "c;1.5"], {(4, "mesure", "unique")}, "unique index"),
+    (["a;1,5", "b;2,5", "c;3.5"], set(), "client fingerprints"),
+    # a quoted field: the client cannot be sure of the fields, PostgreSQL checks the keys
+    (['"a;x";1,5', "b;2,5", "c;1,5"], {(4, "mesure", "unique")}, "unique index"),
+    (['"a;x";1', "b;2", "c;3"], set(), "unique index"),
+])
+def test_keys_are_compared_as_stored(warehouse_url, tmp_path, rows, quarantined, checked_by):
+    path = tmp_path / "mesures.csv"
+    path.write_text("nom;mesure\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    schema = write_schema(tmp_path, [{"name": "nom", "type": "string"}, {"name": "mesure", "type": "number"}],
+                          primaryKey=["mesure"])
+    result = Loader(warehouse_url, progress=lambda m: None).load(make_resource(path, schema=schema), path,
+                                                                 quarantine_threshold=0.5)
+    assert rejections(warehouse_url, result.batch_id) == quarantined
+    assert _details(warehouse_url, result.batch_id)["unique_keys_checked_by"] == checked_by
 
 
 def test_a_load_failing_after_the_parts_leaves_nothing(warehouse_url, tmp_path):
