@@ -35,7 +35,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from territoire import parsing, settings, tableschema, warehouse
+from territoire import parsing, settings, stream_checks, tableschema, warehouse
 from territoire.catalog import Resource
 from territoire.naming import normalise_columns, quote_ident
 
@@ -172,8 +172,8 @@ class StagedInput:
     # Rows known bad before reading (lines in another encoding): (line, rule, message, raw line).
     pre_rejected: list[tuple[int, str, str, str]] = field(default_factory=list)
     # fast_chunks with `,` -> `.` in the fields at the given positions (of a row of the given width),
-    # optionally of a byte range only (start, end, unquoted: see parsing.iter_decimal_point_chunks), and
-    # fingerprinting key values (keys: a parsing.KeyFingerprints);
+    # optionally of a byte range only (start, end, unquoted: see parsing.iter_decimal_point_chunks), the
+    # lines given to `watchers` (see stream_checks);
     # raises parsing.NotRewritable when the bytes do not allow it. None when not even to be tried.
     decimal_point_chunks: Callable[..., Iterator[bytes]] | None = None
 
@@ -204,9 +204,9 @@ def _csv_input(path: Path, resource: Resource) -> StagedInput:
                      **({"mixed_encoding_lines": len(dialect.bad_lines)} if dialect.bad_lines else {})},
         header_lines=parsing.header_line_count(path),
         pre_rejected=pre,
-        decimal_point_chunks=(lambda columns, width, digit_codes, start=None, end=None, unquoted=False, keys=None:
+        decimal_point_chunks=(lambda columns, width, digit_codes, start=None, end=None, unquoted=False, watchers=():
                               parsing.iter_decimal_point_chunks(path, dialect, columns, width, digit_codes,
-                                                                start, end, unquoted, keys))
+                                                                start, end, unquoted, watchers))
         if not dialect.bad_lines and parsing.can_rewrite_decimal_points(dialect, len(columns)) else None,
     )
 
@@ -303,18 +303,20 @@ class Loader:
     Airflow logs them. `reports=False` skips the conformity report files (used by `territoire validate`).
     A CSV file of at least `parallel_min_bytes` is COPYed by `parallel` connections at once, each
     sending one part of it (see `_copy_in_parts`; defaults from `settings.load_parallelism()` and
-    `settings.load_parallel_min_bytes()`).
+    `settings.load_parallel_min_bytes()`). `client_checks=False` leaves every rule and key to PostgreSQL,
+    even those the client proved while streaming (see `stream_checks`): a cross-check, same verdicts.
     """
 
     def __init__(self, url: str | None = None, progress: Callable[[str], None] | None = None,
                  reports: bool = True, progress_interval: float = 1.0, parallel: int | None = None,
-                 parallel_min_bytes: int | None = None):
+                 parallel_min_bytes: int | None = None, client_checks: bool = True):
         self.url = url or warehouse.get_url()
         self.progress = progress or (lambda msg: log.info(msg))
         self.reports = reports
         self.progress_interval = progress_interval
         self.parallel = settings.load_parallelism() if parallel is None else max(1, parallel)
         self.parallel_min_bytes = settings.load_parallel_min_bytes() if parallel_min_bytes is None else parallel_min_bytes
+        self.client_checks = client_checks
         with warehouse.connect(self.url) as conn:
             with conn.transaction():
                 # Several workers may start at once: CREATE OR REPLACE FUNCTION is not concurrency-safe.
@@ -490,10 +492,34 @@ class Loader:
             schema, staged.columns, strict=strict, pattern_ok=lambda p: _regex_ok(conn, p),
             decimal_points_rewritten=True, patterns_checked=frozenset(staged.columns[i] for i, _, _ in digit_codes))
             if (rewritten or digit_codes or parts or keys) and staged.decimal_point_chunks is not None else None)
-        # Whether any key repeats, told by the client from the lines it splits anyway (see
-        # parsing.KeyFingerprints), instead of PostgreSQL building a unique index.
-        fingerprints = (parsing.KeyFingerprints([[staged.columns.index(c) for c in key] for key in keys])
-                        if keys and fast_rewritten is not None else None)
+        # What the client proves from the lines it splits anyway (see stream_checks): that no key repeats,
+        # instead of PostgreSQL building a unique index, and the rules of the columns it can read for sure,
+        # which PostgreSQL then does not check again.
+        fingerprints = (stream_checks.KeyFingerprints([[staged.columns.index(c) for c in key] for key in keys])
+                        if keys and fast_rewritten is not None and self.client_checks else None)
+        proofs = stream_checks.FieldProofs({
+            i: rules for i, c in enumerate(staged.columns)
+            if (f := schema.field_for_column(c)) is not None
+            and (rules := stream_checks.column_rules(
+                f, staged.description["encoding"], required=f.required or f.column in schema.primary_key,
+                pattern_checked=any(i == d for d, _, _ in digit_codes))) is not None
+        }) if fast_rewritten is not None and schema is not None and self.client_checks else None
+        proved_columns: list[str] = []
+        scan: list[bool] = []  # whether the check after the COPY still had something to ask PostgreSQL
+
+        def check_after_copy(copied: int) -> tableschema.FastCheck:
+            """`fast_rewritten` without what the client proved of the `copied` lines while streaming."""
+            got = proofs.proved() if proofs is not None and proofs.lines == copied else None
+            check = fast_rewritten
+            if got and (got[0] or got[1]):
+                proved_columns.extend(staged.columns[i] for i in sorted(got[0]))
+                check = tableschema.build_fast_check(
+                    schema, staged.columns, strict=strict, pattern_ok=lambda p: _regex_ok(conn, p),
+                    decimal_points_rewritten=True, proved_by_client=frozenset(proved_columns),
+                    patterns_checked=frozenset(staged.columns[i] for i, _, _ in digit_codes),
+                    empty_records_checked=got[1])
+            scan.append(bool(check.aggregates) or check.needs_empty_filter)
+            return check
 
         def stage_columns(check: tableschema.FastCheck | None, in_parts: bool = False
                           ) -> tuple[dict[str, str], list[str], list[str]]:
@@ -557,7 +583,9 @@ class Loader:
             if fast_rewritten is not None:
                 copied, clean, refused = self._copy_rewritten(conn, stage, create_stage, fast_rewritten, staged,
                                                               rewritten, digit_codes, path, progress, lap,
-                                                              copy_in_parts if parts else None, fingerprints)
+                                                              copy_in_parts if parts else None,
+                                                              [w for w in (fingerprints, proofs) if w is not None],
+                                                              check_after_copy)
             if copied is not None:
                 fast, published, copy_cols = fast_rewritten, {}, list(staged.columns)
             else:
@@ -640,7 +668,10 @@ class Loader:
             details = {**staged.description, "strict": strict, "timings": timings,
                        "headers": dict(zip(staged.columns, staged.headers, strict=True)),
                        "columns_missing_required": plan.missing_required, "empty_records_skipped": empty_records,
-                       "checked_by": "one aggregate scan (clean file)" if clean else "row by row in SQL",
+                       "checked_by": "row by row in SQL" if not clean else "one aggregate scan (clean file)"
+                       if not proved_columns else "the client while streaming + one aggregate scan (clean file)"
+                       if not scan or scan[-1] else "the client while streaming (clean file)",
+                       "columns_proved_by_client": proved_columns if clean else [],
                        "copy_connections": copied_in_parts[0] if copied_in_parts else 1,
                        # Who proved that no key repeats.
                        "unique_keys_checked_by": None if not keys else "client fingerprints" if distinct and all(
@@ -691,19 +722,20 @@ class Loader:
 
     def _copy_rewritten(self, conn, stage: str, create_stage, fast: tableschema.FastCheck, staged: StagedInput,
                         columns: list[int], digit_codes: list[tuple[int, int, int]], path: Path, progress: _Progress,
-                        lap, copy_in_parts=None, keys: parsing.KeyFingerprints | None = None
+                        lap, copy_in_parts=None, watchers: list = (),
+                        check_after_copy: Callable[[int], tableschema.FastCheck] | None = None
                         ) -> tuple[int | None, bool | None, bool]:
         """COPY with the decimal commas rewritten by the client, then the one-scan check, in a savepoint
         kept only for a clean file. Returns (rows copied, True, False) for a clean file; otherwise the
         savepoint is rolled back (the detailed path needs the values as published) and it returns
         (None, clean, refused): clean False when a rule is broken, None when the bytes could not be
         rewritten; refused when PostgreSQL refused the file (the careful path follows).
-        `copy_in_parts(check, chunks)`: COPY the file in parts over several connections instead. `keys`:
-        fingerprints the key values of the lines sent."""
+        `copy_in_parts(check, chunks)`: COPY the file in parts over several connections instead. `watchers`:
+        given the lines sent (`stream_checks`); `check_after_copy(rows copied)`: the check then left to run."""
         width = len(staged.columns)
 
         def chunks(start=None, end=None, unquoted=False):
-            return staged.decimal_point_chunks(columns, width, digit_codes, start, end, unquoted, keys)
+            return staged.decimal_point_chunks(columns, width, digit_codes, start, end, unquoted, watchers)
 
         try:
             with conn.transaction():
@@ -717,7 +749,7 @@ class Loader:
                 lap("copy")
                 if shifted:  # cannot happen (no quotes were seen), but then the published values are needed
                     raise _RolledBack(clean=None, refused=False)
-                clean = _fast_clean(conn, stage, fast, copy_cols)
+                clean = _fast_clean(conn, stage, check_after_copy(copied) if check_after_copy else fast, copy_cols)
                 lap("check")
                 if not clean:
                     progress.say("the file breaks some rules: reading it again as published for the detailed check")
@@ -964,6 +996,8 @@ def _fast_clean(conn, stage: str, fast: tableschema.FastCheck, columns: list[str
     aggs = list(fast.aggregates)
     if fast.needs_empty_filter:
         aggs.append(f"count(*) filter (where not ({_not_empty_sql(columns)}))")
+    if not aggs:  # the client proved every rule while streaming
+        return True
     try:
         with conn.transaction():
             row = conn.execute(f"select {', '.join(aggs) or 'true'} from {stage}").fetchone()

@@ -15,8 +15,7 @@ import io
 import json
 import re
 import sys
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,102 +335,13 @@ def can_rewrite_decimal_points(dialect: CsvDialect, width: int) -> bool:
 _NL, _CR, _COMMA, _DOT, _ZERO, _NINE = 10, 13, 44, 46, 48, 57
 
 
-class KeyFingerprints:
-    """64-bit fingerprints of the key values of every line `iter_decimal_point_chunks` splits, so that
-    the loader can tell, without PostgreSQL building a unique index (~0.6 core-s a million rows), that
-    no key repeats: distinct fingerprints prove distinct keys. Equal fingerprints (a repeated key, or a
-    collision, about 1 in 10^8 for a million keys) prove nothing: the loader then asks PostgreSQL.
-
-    A value is fingerprinted as it is stored: after `,` -> `.`, without the CR of a CRLF line end, byte
-    for byte (the loader compares keys bytewise too; CP1252 -> UTF-8 maps distinct bytes to distinct
-    text). A line with an empty key field is left out, as NULLs never clash. `keys`: the field positions
-    of each key. The fingerprints give up (`reason`), for good, on quoted fields, a block whose lines it
-    cannot split, a key longer than `max_length` bytes, or past `limit` lines (memory stays bounded).
-    Parts of a parallel COPY add their blocks from their own threads."""
-
-    def __init__(self, keys: list[list[int]], limit: int = 2_000_000, max_length: int = 256):
-        self.keys = [list(k) for k in keys]
-        self.limit, self.max_length = limit, max_length
-        self.lines = 0                    # lines seen, with or without an empty key field
-        self.reason: str | None = None    # why they gave up
-        self._hashes: list[list[np.ndarray]] = [[] for _ in self.keys]
-        self._lock = threading.Lock()
-
-    @property
-    def active(self) -> bool:
-        return self.reason is None
-
-    def give_up(self, reason: str) -> None:
-        with self._lock:
-            if self.reason is None:
-                self.reason = reason
-            self._hashes = [[] for _ in self.keys]
-
-    def add(self, a: np.ndarray, starts: np.ndarray, ends: np.ndarray, grid: np.ndarray) -> None:
-        """One block's lines: `a` its bytes (as sent), `starts`/`ends` each line's first byte and line
-        feed (or end of block), `grid` each line's delimiters."""
-        if self.reason is not None:
-            return
-        w1 = grid.shape[1]
-        block: list[np.ndarray] = []
-        for key in self.keys:
-            h = np.full(len(starts), 0xcbf29ce484222325, dtype=np.uint64)
-            filled = np.ones(len(starts), dtype=bool)
-            for i in key:
-                s = starts if i == 0 else grid[:, i - 1] + 1
-                e = ends if i == w1 else grid[:, i]
-                if i == w1:  # CRLF line ends: the CR is not part of the value
-                    e = e - (a[np.maximum(e - 1, 0)] == _CR)
-                length = e - s
-                filled &= length > 0
-                longest = int(length.max()) if len(length) else 0
-                if longest > self.max_length:
-                    self.give_up(f"a key value longer than {self.max_length} bytes")
-                    return
-                h ^= length.astype(np.uint64)
-                h *= _FNV_PRIME
-                last = len(a) - 1
-                for j in range(longest):  # FNV-1a over the value's bytes (none past its end: blocks differ)
-                    mixed = (h ^ a[np.minimum(s + j, last)]) * _FNV_PRIME
-                    np.copyto(h, mixed, where=length > j)
-            h ^= h >> np.uint64(31)  # a final mix (splitmix64's)
-            h *= _MIX
-            h ^= h >> np.uint64(29)
-            block.append(h[filled])
-        with self._lock:
-            if self.reason is not None:
-                return
-            self.lines += len(starts)
-            if self.lines > self.limit:
-                self.reason = f"more than {self.limit:,} lines"
-                self._hashes = [[] for _ in self.keys]
-                return
-            for hashes, h in zip(self._hashes, block, strict=True):
-                hashes.append(h)
-
-    def distinct(self) -> list[bool] | None:
-        """Per key: whether its fingerprints are all distinct (then no key repeats); None if they gave up."""
-        with self._lock:
-            if self.reason is not None:
-                return None
-            result = []
-            for hashes in self._hashes:
-                every = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
-                every.sort()
-                result.append(not bool((every[1:] == every[:-1]).any()))
-            return result
-
-
-_FNV_PRIME, _MIX = np.uint64(0x100000001B3), np.uint64(0xBF58476D1CE4E5B9)
-
-
 def _rewrite_lines(block: bytes, delim: int, width: int, numbers: np.ndarray | None,
                    digit_codes: list[tuple[int, int, int]], scratch: _Scratch | None = None,
-                   keys: KeyFingerprints | None = None) -> bytes:
+                   watchers: Sequence = ()) -> bytes:
     """One block of whole lines (the last may lack its line feed), split into fields by vectorised byte
     searches (numpy: ~2 ms a MiB, against ~10 ms for `bytes.split` line by line): `,` -> `.` in the fields
-    flagged in `numbers` (a boolean per position), digit codes checked, key values fingerprinted (as
-    rewritten). Raises NotRewritable."""
+    flagged in `numbers` (a boolean per position), digit codes checked, and the lines given to the
+    `watchers` (`stream_checks`), as rewritten. Raises NotRewritable."""
     a = np.frombuffer(block, dtype=np.uint8)
     scratch = scratch or _Scratch()
     mask = scratch.get("mask", len(a), bool)
@@ -485,15 +395,15 @@ def _rewrite_lines(block: bytes, delim: int, width: int, numbers: np.ndarray | N
             wrong &= offsets < length[:, None]
         if wrong.any():
             raise NotRewritable("a value breaks a digit-code pattern")
-    if keys is not None:
-        keys.add(a if out is None else out, starts, nl, grid)
+    for watcher in watchers:
+        watcher.add(a if out is None else out, starts, nl, grid)
     return block if out is None else out.tobytes()
 
 
 def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int], width: int,
                               digit_codes: list[tuple[int, int, int]] = (), start: int | None = None,
                               end: int | None = None, unquoted: bool = False,
-                              keys: KeyFingerprints | None = None) -> Iterator[bytes]:
+                              watchers: Sequence = ()) -> Iterator[bytes]:
     """`iter_byte_chunks` with every `,` of the fields at positions `columns` turned into `.`: exactly
     what `replace(value, ',', '.')` gives, done here, on the client's core, while PostgreSQL parses the
     previous chunk (a STORED generated column doing it costs the server ~0.7 s a million rows).
@@ -513,8 +423,9 @@ def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int
     any `"` raises NotRewritable, even in a chunk passed as it is (a part boundary is only a record
     boundary when no field is quoted).
 
-    `keys`: fingerprints of the key values of every line (see `KeyFingerprints`), which give up instead
-    of raising when the bytes do not allow splitting and nothing else needs it.
+    `watchers` (`stream_checks.KeyFingerprints`, `FieldProofs`) are given every line's fields; they give up
+    (`give_up`) instead of anything being raised when the bytes do not allow splitting for sure and
+    nothing else needs it.
     """
     delim = ord(dialect.delimiter)
     numbers = None
@@ -532,20 +443,22 @@ def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int
         if has_quote and unquoted:
             raise NotRewritable("quoted fields")
         quoted = quoted or has_quote
-        if quoted and keys is not None:
-            keys.give_up("quoted fields")
-        fingerprint = keys if keys is not None and keys.active else None
+        if quoted:
+            for watcher in watchers:
+                watcher.give_up("quoted fields")
+        watching = [w for w in watchers if w.active]
         if b"," not in block and not digit_codes:
-            if fingerprint is None:
+            if not watching:
                 return block
-            try:  # only for the fingerprints: a block that cannot be split goes as it is
-                return _rewrite_lines(block, delim, width, numbers, digit_codes, scratch, fingerprint)
+            try:  # only for the watchers: a block that cannot be split goes as it is
+                return _rewrite_lines(block, delim, width, numbers, digit_codes, scratch, watching)
             except NotRewritable as exc:
-                fingerprint.give_up(str(exc))
+                for watcher in watching:
+                    watcher.give_up(str(exc))
                 return block
         if quoted:
             raise NotRewritable("quoted fields")
-        return _rewrite_lines(block, delim, width, numbers, digit_codes, scratch, fingerprint)
+        return _rewrite_lines(block, delim, width, numbers, digit_codes, scratch, watching)
 
     for chunk in iter_byte_chunks(path, dialect, start, end):
         data = pending + chunk if pending else chunk

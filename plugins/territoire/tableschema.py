@@ -647,14 +647,17 @@ def _bound_ok(limit: Any, op: str) -> Callable[[Any], bool]:
 def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool = False,
                      pattern_ok: Callable[[str], bool] | None = None,
                      decimal_points_rewritten: bool = False,
-                     patterns_checked: frozenset[str] = frozenset()) -> FastCheck | None:
+                     patterns_checked: frozenset[str] = frozenset(), proved_by_client: frozenset[str] = frozenset(),
+                     empty_records_checked: bool = False) -> FastCheck | None:
     """The one-scan "is anything wrong?" check of `schema`, or None when the schema uses something
     it cannot decide cheaply (strict reading, datetime, geopoint, declared separators, missingValues...).
 
     `decimal_points_rewritten`: the loaded number columns already hold `replace(published, ',', '.')`
     (the loader rewrote them while streaming), so there is no hidden published column; None when a
     check needs the published text of a number (its pattern, enum or lengths). `patterns_checked`: columns
-    whose pattern the loader checked while streaming (`digit_code_lengths`), left out here."""
+    whose pattern the loader checked while streaming (`digit_code_lengths`), left out here;
+    `proved_by_client`: columns whose every rule the client proved while streaming (`stream_checks`), and
+    `empty_records_checked`: the client saw no empty record; left out likewise."""
     outer = [quote_ident(c) for c in columns]
     if schema is None:
         return FastCheck([], [], outer, needs_empty_filter=True)
@@ -670,6 +673,9 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
     for i, c in enumerate(columns):
         f = schema.field_for_column(c)
         if f is None:
+            continue
+        if c in proved_by_client:
+            required_checked = required_checked or f.required or f.column in schema.primary_key
             continue
         if f.type not in FAST_TYPES or f.format or f.decimal_char or f.group_char or f.true_values or \
                 f.false_values or (f.enum and f.type != "string"):
@@ -742,5 +748,5 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
     if required_absent:
         aggs.append(f"count(*) filter (where {' or '.join(required_absent)})")
         oks.append(zero)
-    return FastCheck(aggs, oks, outer, needs_empty_filter=not required_checked, published=published,
-                     generated=generated)
+    return FastCheck(aggs, oks, outer, needs_empty_filter=not (required_checked or empty_records_checked),
+                     published=published, generated=generated)

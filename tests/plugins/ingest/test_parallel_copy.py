@@ -234,3 +234,30 @@ def test_without_more_connections_one_copy_does_it(warehouse_url, tmp_path, monk
     assert _details(warehouse_url, result.batch_id)["decimal_commas"] == "rewritten while streaming"
     assert _rows(warehouse_url, r2.raw_table) == _rows(warehouse_url, r1.raw_table)
     assert _leftovers(warehouse_url) == []
+
+
+@pytest.mark.parametrize("value, proved, rejected", [
+    ("12,5", True, set()),
+    ("1e3", False, set()),                                  # a number, but not a plain decimal
+    ("abc", False, {(3, "mesure", "type:number")}),
+    ("-2", False, {(3, "mesure", "minimum")}),
+    ("1,2,3", False, {(3, "mesure", "type:number")}),
+])
+def test_what_the_client_cannot_prove_postgresql_checks(warehouse_url, tmp_path, value, proved, rejected):
+    """The client proves the rules of the columns it reads for sure (here `mesure`, a number >= 0, and
+    the required `code`); any value it is not sure of leaves its column to PostgreSQL's check, which
+    accepts it or sends the load to the detailed path that names the line."""
+    path = tmp_path / "mesures.csv"
+    path.write_text(f"code;mesure\nA;1,5\nB;{value}\nC;7\n", encoding="utf-8")
+    schema = write_schema(tmp_path, [{"name": "code", "type": "string", "constraints": {"required": True}},
+                                     {"name": "mesure", "type": "number", "constraints": {"minimum": 0}}])
+    result = Loader(warehouse_url, progress=lambda m: None).load(make_resource(path, schema=schema), path,
+                                                                 quarantine_threshold=0.5)
+    assert rejections(warehouse_url, result.batch_id) == rejected
+    details = _details(warehouse_url, result.batch_id)
+    if not rejected:
+        assert details["columns_proved_by_client"] == (["code", "mesure"] if proved else ["code"])
+        assert details["checked_by"] == ("the client while streaming (clean file)" if proved
+                                         else "the client while streaming + one aggregate scan (clean file)")
+    else:
+        assert details["checked_by"] == "row by row in SQL" and details["columns_proved_by_client"] == []

@@ -167,69 +167,6 @@ def test_digit_codes_checked_while_rewriting(tmp_path, code, ok):
             _rewritten(tmp_path, text, [0], 2, "utf-8", [(1, 5, 5)])
 
 
-def _fingerprints(tmp_path, text: bytes, keys: list[list[int]], numbers: list[int] = (), width: int = 2,
-                  parts: int = 1, **kw) -> parsing.KeyFingerprints:
-    """The fingerprints of the key values of a file streamed as the loader streams it (in `parts`)."""
-    path = tmp_path / "cles.csv"
-    path.write_bytes(text)
-    dialect = parsing.sniff_csv(path, encoding="utf-8")
-    fp = parsing.KeyFingerprints(keys, **kw)
-    for start, end in parsing.split_at_lines(path, parts) if parts > 1 else [(None, None)]:
-        for _ in parsing.iter_decimal_point_chunks(path, dialect, list(numbers), width, [], start, end, keys=fp):
-            pass
-    return fp
-
-
-@pytest.mark.parametrize("rows, distinct", [
-    (["A;1", "B;2", "C;3"], True),
-    (["A;1", "B;2", "A;3"], False),          # a repeated key
-    (["A;1", "A ;2", "a;3"], True),          # compared byte for byte, as PostgreSQL compares them with "C"
-    (["A;1", ";2", ";3"], True),             # empty keys are NULL: they never clash
-])
-def test_key_fingerprints_tell_whether_a_key_repeats(tmp_path, rows, distinct):
-    fp = _fingerprints(tmp_path, ("code;v\n" + "\n".join(rows) + "\n").encode(), [[0]])
-    assert fp.distinct() == [distinct] and fp.lines == 3
-
-
-def test_key_fingerprints_see_values_as_stored(tmp_path):
-    """After `,` -> `.`, "1,5" and "1.5" are the same stored key; the CR of a CRLF line end is not part of
-    the last field, so "7" before CRLF and "7" at the end of the file (no line end) repeat."""
-    assert _fingerprints(tmp_path, b"v;n\r\n1,5;a\r\n1.5;b\r\n", [[0]], numbers=[0]).distinct() == [False]
-    assert _fingerprints(tmp_path, b"v;n\r\n2,5;a\r\n1.5;b\r\n", [[0]], numbers=[0]).distinct() == [True]
-    assert _fingerprints(tmp_path, b"n;code\r\na;7\r\nb;8\r\nc;7", [[1]]).distinct() == [False]
-    assert _fingerprints(tmp_path, b"n;code\r\na;7\r\nb;8\r\nc;77", [[1]]).distinct() == [True]
-
-
-def test_key_fingerprints_of_a_composite_key_and_of_parts(tmp_path):
-    """("1", "23") and ("12", "3") are different keys; a key repeated across two parts of a parallel
-    COPY (two threads' worth of blocks) is seen."""
-    text = b"a;b;v\n1;23;x\n12;3;y\n"
-    assert _fingerprints(tmp_path, text, [[0, 1]], width=3).distinct() == [True]
-    assert _fingerprints(tmp_path, text + b"1;23;z\n", [[0, 1], [1]], width=3).distinct() == [False, False]
-    many = b"code;v\n" + b"".join(b"K%d;%d\n" % (i, i) for i in range(200_000))
-    assert _fingerprints(tmp_path, many, [[0]], parts=3).distinct() == [True]
-    fp = _fingerprints(tmp_path, many + b"K7;x\n", [[0]], parts=3)
-    assert fp.distinct() == [False] and fp.lines == 200_001
-
-
-@pytest.mark.parametrize("text, kw, reason", [
-    (b'code;v\n"A";1\nB;2\n', {}, "quoted fields"),
-    (b"code;v\nA;1;x\nB;2\n", {}, "another number of fields"),
-    (b"code;v\n" + b"x" * 300 + b";1\n", {}, "longer than 256 bytes"),
-    (b"code;v\nA;1\nB;2\nC;3\n", {"limit": 2}, "more than 2 lines"),
-])
-def test_key_fingerprints_give_up_rather_than_guess(tmp_path, text, kw, reason):
-    """When the client cannot be sure of the values (or memory would grow), the fingerprints say so and
-    the loader asks PostgreSQL; the bytes still go through unchanged."""
-    path = tmp_path / "f.csv"
-    path.write_bytes(text)
-    fp = parsing.KeyFingerprints([[0]], **kw)
-    sent = b"".join(parsing.iter_decimal_point_chunks(path, parsing.sniff_csv(path, encoding="utf-8"), [], 2, [],
-                                                      keys=fp))
-    assert sent == text[text.index(b"\n") + 1:]
-    assert fp.distinct() is None and reason in fp.reason
-
-
 def test_json_documents_are_streamed_not_held_in_memory(tmp_path):
     """A 30 MB GeoJSON (SYNTHETIC features) is read record by record: the peak memory of reading it
     stays a small fraction of the file, and every feature comes out in order, properties + geometry."""

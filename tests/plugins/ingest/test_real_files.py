@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,44 @@ def test_catalog_resources_load_with_their_schemas(fresh_database, tmp_path, mon
                 problems.append(f"{source.id}/{r.name}: {exc}")
     assert loaded >= 1 and problems == []
     assert settings.landing_dir() == tmp_path / "landing"
+
+
+def test_client_proofs_change_no_verdict(fresh_database, tmp_path, monkeypatch):
+    """Every catalog resource with a Table Schema and a local CSV file, loaded once with what the client
+    proves while streaming (territoire.stream_checks) and once with PostgreSQL checking every rule and
+    key: the same rows, values and line numbers, the same quarantine."""
+    monkeypatch.setenv("TERRITOIRE_PROFILE", "demo")
+    proving = Loader(fresh_database, progress=lambda m: None, reports=False)
+    checking = Loader(fresh_database, progress=lambda m: None, reports=False, client_checks=False)
+    compared, proved = [], 0
+    for source in load_catalog():
+        for r in source.resources:
+            loc = r.locations.get("demo")
+            path = loc.resolved_path() if loc else None
+            if not r.schema or not path or not path.is_file() or r.format != "csv":
+                continue
+            results = [loader.load(replace(r, name=f"{r.name}_{k}"), path, force=True, quarantine_threshold=1.0)
+                       for k, loader in enumerate((proving, checking))]
+            tables, quarantines, details = [], [], []
+            for result in results:
+                table = f'raw."{result.raw_table}"'
+                columns = [c for (c,) in fetch_all(
+                    fresh_database, "select attname from pg_attribute where attrelid = %s::regclass and attnum > 0 "
+                                    "and not attisdropped and attname not in ('_batch_id', '_loaded_at') "
+                                    "order by attnum", (table,))]
+                tables.append(fetch_all(fresh_database, f"select md5(string_agg(t::text, '|' order by _line_number)) "
+                                                        f"from (select {', '.join(chr(34) + c + chr(34) for c in columns)}"
+                                                        f" from {table}) t"))
+                quarantines.append(set(fetch_all(fresh_database, "select line_number, column_name, rule, value from "
+                                                                 "ingest.rejected_rows where batch_id = %s",
+                                                 (result.batch_id,))))
+                details.append(fetch_all(fresh_database, "select details from ingest.load_batches where batch_id = %s",
+                                         (result.batch_id,))[0][0])
+            assert tables[0] == tables[1] and quarantines[0] == quarantines[1], f"{source.id}/{r.name}"
+            assert details[1]["columns_proved_by_client"] == []
+            proved += bool(details[0]["columns_proved_by_client"])
+            compared.append(f"{source.id}/{r.name}")
+    assert len(compared) >= 5 and proved >= 3, (compared, proved)
 
 
 def test_independent_count_helper_sees_quoted_newlines(tmp_path):

@@ -151,7 +151,7 @@ def test_fast_and_detailed_checks_agree(loader, warehouse_url, tmp_path, rows, e
     assert rejections(warehouse_url, result.batch_id) == expected
     (details,), = fetch_all(warehouse_url, "select details from ingest.load_batches where batch_id = %s",
                             (result.batch_id,))
-    fast = details["checked_by"].startswith("one aggregate scan")
+    fast = details["checked_by"].endswith("(clean file)")
     assert fast == (rows[0] == "a;1,5;B")
     loaded = fetch_all(warehouse_url, f'select valeur from raw."{r.raw_table}" order by _line_number')
     assert loaded[-1] == ("2",) and (not fast or loaded[0] == ("1.5",))
@@ -188,7 +188,7 @@ def test_fast_check_digit_codes_and_unbounded_numbers(loader, warehouse_url, tmp
     assert rejections(warehouse_url, result.batch_id) == expected
     (details,), = fetch_all(warehouse_url, "select details from ingest.load_batches where batch_id = %s",
                             (result.batch_id,))
-    assert details["checked_by"].startswith("one aggregate scan") == (not expected)
+    assert details["checked_by"].endswith("(clean file)") == (not expected)
     loaded = fetch_all(warehouse_url, f'select insee, mesure, siren from raw."{r.raw_table}" order by _line_number')
     assert loaded[-1] == ("69123", "1.5", "200046977")
     if not expected:
