@@ -204,9 +204,9 @@ def _csv_input(path: Path, resource: Resource) -> StagedInput:
                      **({"mixed_encoding_lines": len(dialect.bad_lines)} if dialect.bad_lines else {})},
         header_lines=parsing.header_line_count(path),
         pre_rejected=pre,
-        decimal_point_chunks=(lambda columns, width, digit_codes, start=None, end=None, unquoted=False, watchers=():
-                              parsing.iter_decimal_point_chunks(path, dialect, columns, width, digit_codes,
-                                                                start, end, unquoted, watchers))
+        decimal_point_chunks=(lambda columns, width, start=None, end=None, unquoted=False, watchers=():
+                              parsing.iter_decimal_point_chunks(path, dialect, columns, width, start, end,
+                                                                unquoted, watchers))
         if not dialect.bad_lines and parsing.can_rewrite_decimal_points(dialect, len(columns)) else None,
     )
 
@@ -479,7 +479,7 @@ class Loader:
         # (`parsing.iter_decimal_point_chunks`, on its own core, while the server parses) and the number
         # columns are plain; otherwise a STORED generated column does it during the COPY (below).
         rewritten = [i for i, c in enumerate(staged.columns) if fast is not None and c in fast.published]
-        # Digit-code patterns (`^[0-9]{5}$`) are checked there too, where each line is split anyway.
+        # Digit-code patterns (`^[0-9]{5}$`) are proved there too (stream_checks), where each line is split.
         digit_codes = [(i, *lengths) for i, c in enumerate(staged.columns)
                        if fast is not None and schema is not None
                        and (f := schema.field_for_column(c)) is not None and f.pattern and f.type != "number"
@@ -490,7 +490,7 @@ class Loader:
         keys = tableschema.key_columns(schema, staged.columns, resource.primary_key)
         fast_rewritten = (tableschema.build_fast_check(
             schema, staged.columns, strict=strict, pattern_ok=lambda p: _regex_ok(conn, p),
-            decimal_points_rewritten=True, patterns_checked=frozenset(staged.columns[i] for i, _, _ in digit_codes))
+            decimal_points_rewritten=True)
             if (rewritten or digit_codes or parts or keys) and staged.decimal_point_chunks is not None else None)
         # What the client proves from the lines it splits anyway (see stream_checks): that no key repeats,
         # instead of PostgreSQL building a unique index, and the rules of the columns it can read for sure,
@@ -502,7 +502,7 @@ class Loader:
             if (f := schema.field_for_column(c)) is not None
             and (rules := stream_checks.column_rules(
                 f, staged.description["encoding"], required=f.required or f.column in schema.primary_key,
-                pattern_checked=any(i == d for d, _, _ in digit_codes))) is not None
+                digit_code=next(((lo, hi) for d, lo, hi in digit_codes if d == i), None))) is not None
         }) if fast_rewritten is not None and schema is not None and self.client_checks else None
         proved_columns: list[str] = []
         scan: list[bool] = []  # whether the check after the COPY still had something to ask PostgreSQL
@@ -516,7 +516,6 @@ class Loader:
                 check = tableschema.build_fast_check(
                     schema, staged.columns, strict=strict, pattern_ok=lambda p: _regex_ok(conn, p),
                     decimal_points_rewritten=True, proved_by_client=frozenset(proved_columns),
-                    patterns_checked=frozenset(staged.columns[i] for i, _, _ in digit_codes),
                     empty_records_checked=got[1])
             scan.append(bool(check.aggregates) or check.needs_empty_filter)
             return check
@@ -582,7 +581,7 @@ class Loader:
             copied, shifted, clean, refused = None, False, None, False
             if fast_rewritten is not None:
                 copied, clean, refused = self._copy_rewritten(conn, stage, create_stage, fast_rewritten, staged,
-                                                              rewritten, digit_codes, path, progress, lap,
+                                                              rewritten, path, progress, lap,
                                                               copy_in_parts if parts else None,
                                                               [w for w in (fingerprints, proofs) if w is not None],
                                                               check_after_copy)
@@ -721,7 +720,7 @@ class Loader:
                            rows_read=rows_read, rows_loaded=loaded, rows_rejected=rejected, timings=timings)
 
     def _copy_rewritten(self, conn, stage: str, create_stage, fast: tableschema.FastCheck, staged: StagedInput,
-                        columns: list[int], digit_codes: list[tuple[int, int, int]], path: Path, progress: _Progress,
+                        columns: list[int], path: Path, progress: _Progress,
                         lap, copy_in_parts=None, watchers: list = (),
                         check_after_copy: Callable[[int], tableschema.FastCheck] | None = None
                         ) -> tuple[int | None, bool | None, bool]:
@@ -735,7 +734,7 @@ class Loader:
         width = len(staged.columns)
 
         def chunks(start=None, end=None, unquoted=False):
-            return staged.decimal_point_chunks(columns, width, digit_codes, start, end, unquoted, watchers)
+            return staged.decimal_point_chunks(columns, width, start, end, unquoted, watchers)
 
         try:
             with conn.transaction():
@@ -774,7 +773,7 @@ class Loader:
                        progress: _Progress) -> int | None:
         """COPY the byte ranges `parts` of the file at once, `conn` sending the first and one more
         connection each of the others, into `ingest._load_<batch>`: rows copied, or None when PostgreSQL
-        refused the bytes. `parsing.NotRewritable` (a quote, a ragged line, a broken digit code) and any
+        refused the bytes. `parsing.NotRewritable` (a quote, a ragged line) and any
         other error propagate, after every part has stopped.
 
         A part is cut at a line start and its bytes must hold no quote (checked while streaming), so

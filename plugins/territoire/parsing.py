@@ -321,8 +321,7 @@ def count_lines(path: Path, start: int, end: int) -> int:
 
 
 class NotRewritable(Exception):
-    """`iter_decimal_point_chunks` met bytes it cannot split into fields by itself (quotes, ragged lines),
-    or a value that breaks one of the digit-code patterns it was asked to check."""
+    """`iter_decimal_point_chunks` met bytes it cannot split into fields by itself (quotes, ragged lines)."""
 
 
 def can_rewrite_decimal_points(dialect: CsvDialect, width: int) -> bool:
@@ -336,12 +335,11 @@ _NL, _CR, _COMMA, _DOT, _ZERO, _NINE = 10, 13, 44, 46, 48, 57
 
 
 def _rewrite_lines(block: bytes, delim: int, width: int, numbers: np.ndarray | None,
-                   digit_codes: list[tuple[int, int, int]], scratch: _Scratch | None = None,
-                   watchers: Sequence = ()) -> bytes:
+                   scratch: _Scratch | None = None, watchers: Sequence = ()) -> bytes:
     """One block of whole lines (the last may lack its line feed), split into fields by vectorised byte
     searches (numpy: ~2 ms a MiB, against ~10 ms for `bytes.split` line by line): `,` -> `.` in the fields
-    flagged in `numbers` (a boolean per position), digit codes checked, and the lines given to the
-    `watchers` (`stream_checks`), as rewritten. Raises NotRewritable."""
+    flagged in `numbers` (a boolean per position), and the lines given to the `watchers` (`stream_checks`),
+    as rewritten. Raises NotRewritable."""
     a = np.frombuffer(block, dtype=np.uint8)
     scratch = scratch or _Scratch()
     mask = scratch.get("mask", len(a), bool)
@@ -376,33 +374,13 @@ def _rewrite_lines(block: bytes, delim: int, width: int, numbers: np.ndarray | N
                 out = scratch.get("out", len(a), np.uint8)
                 out[:] = a
                 out[hits] = _DOT
-    for i, lo, hi in digit_codes:
-        s = starts if i == 0 else grid[:, i - 1] + 1
-        e = nl if i == w1 else grid[:, i]
-        if i == w1:  # CRLF line ends: the CR is not part of the value
-            e = e - (a[np.maximum(e - 1, 0)] == _CR)
-        length = e - s
-        filled = length > 0
-        s, length = s[filled], length[filled]
-        if not len(s):
-            continue
-        if (length < lo).any() or (length > hi).any():
-            raise NotRewritable("a value breaks a digit-code pattern")
-        offsets = np.arange(hi)
-        values = a[np.minimum(s[:, None] + offsets, len(a) - 1)]
-        wrong = (values < _ZERO) | (values > _NINE)
-        if lo != hi:
-            wrong &= offsets < length[:, None]
-        if wrong.any():
-            raise NotRewritable("a value breaks a digit-code pattern")
     for watcher in watchers:
         watcher.add(a if out is None else out, starts, nl, grid)
     return block if out is None else out.tobytes()
 
 
 def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int], width: int,
-                              digit_codes: list[tuple[int, int, int]] = (), start: int | None = None,
-                              end: int | None = None, unquoted: bool = False,
+                              start: int | None = None, end: int | None = None, unquoted: bool = False,
                               watchers: Sequence = ()) -> Iterator[bytes]:
     """`iter_byte_chunks` with every `,` of the fields at positions `columns` turned into `.`: exactly
     what `replace(value, ',', '.')` gives, done here, on the client's core, while PostgreSQL parses the
@@ -414,25 +392,19 @@ def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int
     falls back to letting PostgreSQL do it. `,` `;` `"` and newlines are ASCII, which never occurs inside
     a multi-byte UTF-8 character, and CP1252 is single-byte: bytes are safe to rewrite as bytes.
 
-    `digit_codes` (position, min length, max length): fields that must be empty or ASCII digits of such a
-    length (patterns such as `^[0-9]{5}$`); checked here, where the fields are split anyway, since the
-    server's check costs ~0.15 us a value. A value that breaks it raises `NotRewritable` (the loader
-    then lets PostgreSQL check everything). With `digit_codes`, every chunk is split.
-
     `start`, `end`: only that byte range (a part of a parallel COPY, see `split_at_lines`). `unquoted`:
     any `"` raises NotRewritable, even in a chunk passed as it is (a part boundary is only a record
     boundary when no field is quoted).
 
-    `watchers` (`stream_checks.KeyFingerprints`, `FieldProofs`) are given every line's fields; they give up
-    (`give_up`) instead of anything being raised when the bytes do not allow splitting for sure and
-    nothing else needs it.
+    `watchers` (`stream_checks.KeyFingerprints`, `FieldProofs`) are given every line's fields (then every
+    chunk is split); they give up (`give_up`) instead of anything being raised when the bytes do not
+    allow splitting for sure and nothing else needs it.
     """
     delim = ord(dialect.delimiter)
     numbers = None
     if columns:
         numbers = np.zeros(width, dtype=bool)
         numbers[list(columns)] = True
-    digit_codes = list(digit_codes)
     quoted = False
     pending = b""
     scratch = _Scratch()
@@ -447,18 +419,18 @@ def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int
             for watcher in watchers:
                 watcher.give_up("quoted fields")
         watching = [w for w in watchers if w.active]
-        if b"," not in block and not digit_codes:
+        if b"," not in block:
             if not watching:
                 return block
             try:  # only for the watchers: a block that cannot be split goes as it is
-                return _rewrite_lines(block, delim, width, numbers, digit_codes, scratch, watching)
+                return _rewrite_lines(block, delim, width, numbers, scratch, watching)
             except NotRewritable as exc:
                 for watcher in watching:
                     watcher.give_up(str(exc))
                 return block
         if quoted:
             raise NotRewritable("quoted fields")
-        return _rewrite_lines(block, delim, width, numbers, digit_codes, scratch, watching)
+        return _rewrite_lines(block, delim, width, numbers, scratch, watching)
 
     for chunk in iter_byte_chunks(path, dialect, start, end):
         data = pending + chunk if pending else chunk

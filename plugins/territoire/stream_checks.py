@@ -228,18 +228,20 @@ class FieldProofs:
 
 class ColumnRules:
     """The rules of one column the client can prove: `required`, `kind` (`integer`: `-?[0-9]{1,18}`
-    within `minimum`/`maximum`; `number`: `-?[0-9]+(.[0-9]+)?`, not negative when `non_negative`), and
-    `enum` (the accepted values, as bytes in the file's encoding)."""
+    within `minimum`/`maximum`; `number`: `-?[0-9]+(.[0-9]+)?`, not negative when `non_negative`),
+    `enum` (the accepted values, as bytes in the file's encoding) and `digits` (a digit-code pattern:
+    ASCII digits only, of a length between its (min, max))."""
 
     def __init__(self, *, required: bool = False, kind: str | None = None, minimum: float | None = None,
-                 maximum: float | None = None, non_negative: bool = False, enum: tuple[bytes, ...] = ()):
-        self.required, self.kind, self.enum = required, kind, enum
+                 maximum: float | None = None, non_negative: bool = False, enum: tuple[bytes, ...] = (),
+                 digits: tuple[int, int] | None = None):
+        self.required, self.kind, self.enum, self.digits = required, kind, enum, digits
         self.minimum, self.maximum = minimum, maximum
         # A minimum <= 0 holds for any value without a `-`: no need to compute the values.
         self.non_negative = non_negative or (kind == "integer" and minimum is not None and minimum <= 0
                                              and maximum is None)
         self.values_needed = kind == "integer" and not self.non_negative and (minimum, maximum) != (None, None)
-        self.trivial = not required and kind is None and not enum
+        self.trivial = not required and kind is None and not enum and digits is None
         # Enumerated values packed into 8-byte words (zeros past their end), as fields are below.
         self.words = -(-max((len(v) for v in enum), default=0) // 8)
         self._enum = np.array([np.frombuffer(v.ljust(8 * self.words, b"\0"), dtype="<u8") for v in enum if v],
@@ -253,9 +255,11 @@ class ColumnRules:
             if self.required:
                 return False
             s, length = s[filled], length[filled]
-        if not len(s) or self.trivial or self.kind is None and not self.enum:
+        if not len(s) or self.trivial:
             return True
         if self.enum and not self._in_enum(words, s, length):
+            return False
+        if self.digits and not self._digit_code(words, s, length):
             return False
         if self.kind is None:
             return True
@@ -296,6 +300,18 @@ class ColumnRules:
                 return False
         return True
 
+    def _digit_code(self, words: np.ndarray, s: np.ndarray, length: np.ndarray) -> bool:
+        """ASCII digits only, of the pattern's length (`^[0-9]{5}$`, `^\\d{9}$`, `^\\d{2,3}$`)."""
+        lo, hi = self.digits
+        longest = int(length.max())
+        if longest > 64 or int(length.min()) < lo or longest > hi:
+            return False
+        for x, inside in _word_rows(words, s, length, -(-longest // 8)):
+            t = x ^ _XOR_ZERO
+            if (((t + _ADD_76) | t) & inside & _HIGH).any():  # a byte that is not 0..9
+                return False
+        return True
+
     def _in_enum(self, words: np.ndarray, s: np.ndarray, length: np.ndarray) -> bool:
         if not self.words or (length > 8 * self.words).any():
             return False
@@ -311,11 +327,14 @@ class ColumnRules:
         return bool(found.all())
 
 
-def column_rules(field: Any, encoding: str, *, required: bool, pattern_checked: bool) -> ColumnRules | None:
+def column_rules(field: Any, encoding: str, *, required: bool,
+                 digit_code: tuple[int, int] | None = None) -> ColumnRules | None:
     """The rules of Table Schema field `field` as the client can prove them, or None when it cannot
-    (another type, a pattern other than a digit code, lengths, a maximum on a number...)."""
+    (another type, a pattern other than a digit code, lengths, a maximum on a number...). `digit_code`:
+    the (min, max) length of the field's digit-code pattern (`tableschema.digit_code_lengths`)."""
     if field.type not in ("string", "any", "integer", "number") or field.format or field.min_length is not None \
-            or field.max_length is not None or (field.pattern and not pattern_checked):
+            or field.max_length is not None or (field.pattern and digit_code is None) \
+            or (digit_code and field.type == "number"):
         return None
     enum: tuple[bytes, ...] = ()
     if field.enum:
@@ -331,7 +350,8 @@ def column_rules(field: Any, encoding: str, *, required: bool, pattern_checked: 
             high = None if field.maximum is None else float(field.maximum)
         except (TypeError, ValueError):
             return None
-        return ColumnRules(required=required, kind="integer", minimum=low, maximum=high, enum=enum)
+        return ColumnRules(required=required, kind="integer", minimum=low, maximum=high, enum=enum,
+                           digits=digit_code)
     if field.type == "number":
         if field.maximum is not None:
             return None
@@ -341,4 +361,4 @@ def column_rules(field: Any, encoding: str, *, required: bool, pattern_checked: 
         except (TypeError, ValueError):
             return None
         return ColumnRules(required=required, kind="number", non_negative=field.minimum is not None, enum=enum)
-    return ColumnRules(required=required, enum=enum)
+    return ColumnRules(required=required, enum=enum, digits=digit_code)

@@ -647,17 +647,16 @@ def _bound_ok(limit: Any, op: str) -> Callable[[Any], bool]:
 def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool = False,
                      pattern_ok: Callable[[str], bool] | None = None,
                      decimal_points_rewritten: bool = False,
-                     patterns_checked: frozenset[str] = frozenset(), proved_by_client: frozenset[str] = frozenset(),
+                     proved_by_client: frozenset[str] = frozenset(),
                      empty_records_checked: bool = False) -> FastCheck | None:
     """The one-scan "is anything wrong?" check of `schema`, or None when the schema uses something
     it cannot decide cheaply (strict reading, datetime, geopoint, declared separators, missingValues...).
 
     `decimal_points_rewritten`: the loaded number columns already hold `replace(published, ',', '.')`
     (the loader rewrote them while streaming), so there is no hidden published column; None when a
-    check needs the published text of a number (its pattern, enum or lengths). `patterns_checked`: columns
-    whose pattern the loader checked while streaming (`digit_code_lengths`), left out here;
-    `proved_by_client`: columns whose every rule the client proved while streaming (`stream_checks`), and
-    `empty_records_checked`: the client saw no empty record; left out likewise."""
+    check needs the published text of a number (its pattern, enum or lengths). `proved_by_client`:
+    columns whose every rule the client proved while streaming (`stream_checks`), left out here, and
+    `empty_records_checked`: the client saw no empty record."""
     outer = [quote_ident(c) for c in columns]
     if schema is None:
         return FastCheck([], [], outer, needs_empty_filter=True)
@@ -728,7 +727,7 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
         elif f.type == "boolean":
             aggs.append(f"bool_and({col} in ('true', 'false'))")
             oks.append(lambda v: v is None or v is True)
-        if f.pattern and c not in patterns_checked:
+        if f.pattern:
             if pattern_ok is not None and not pattern_ok(anchored(f.pattern)):
                 pass  # reported by the detailed plan's `skipped`; the fast check ignores it likewise
             else:

@@ -123,12 +123,11 @@ def test_a_field_above_128_kib_does_not_hide_the_delimiter(tmp_path):
     assert [len(r[1]) for _, r in parsing.iter_csv_rows(path, d)] == [300_000, 1]
 
 
-def _rewritten(tmp_path, text: bytes, columns: list[int], width: int, encoding: str = "cp1252",
-               digit_codes: tuple = ()) -> bytes:
+def _rewritten(tmp_path, text: bytes, columns: list[int], width: int, encoding: str = "cp1252") -> bytes:
     path = tmp_path / "f.csv"
     path.write_bytes(text)
     return b"".join(parsing.iter_decimal_point_chunks(path, parsing.sniff_csv(path, encoding=encoding),
-                                                      columns, width, list(digit_codes)))
+                                                      columns, width))
 
 
 def test_decimal_points_rewritten_in_the_given_fields_only(tmp_path):
@@ -153,18 +152,6 @@ def test_decimal_points_without_commas_pass_through_even_quoted(tmp_path):
 def test_decimal_points_not_rewritten_when_fields_are_uncertain(tmp_path, text):
     with pytest.raises(parsing.NotRewritable):
         _rewritten(tmp_path, text, [1], 2)
-
-
-@pytest.mark.parametrize("code, ok", [("01234", True), ("", True), ("1234", False), ("123456", False),
-                                      ("-1234", False), ("1234 ", False), ("12a45", False), ("١٢٣٤٥", False)])
-def test_digit_codes_checked_while_rewriting(tmp_path, code, ok):
-    """A digit-code field (here the last one, before a CRLF) is empty or ASCII digits of the pattern's length."""
-    text = f"valeur;insee\r\n1,5;69123\r\n2,5;{code}\r\n".encode()
-    if ok:
-        assert _rewritten(tmp_path, text, [0], 2, "utf-8", [(1, 5, 5)]) == f"1.5;69123\r\n2.5;{code}\r\n".encode()
-    else:
-        with pytest.raises(parsing.NotRewritable, match="digit-code pattern"):
-            _rewritten(tmp_path, text, [0], 2, "utf-8", [(1, 5, 5)])
 
 
 def test_json_documents_are_streamed_not_held_in_memory(tmp_path):

@@ -17,7 +17,7 @@ def _fingerprints(tmp_path, text: bytes, keys: list[list[int]], numbers: list[in
     dialect = parsing.sniff_csv(path, encoding="utf-8")
     fp = stream_checks.KeyFingerprints(keys, **kw)
     for start, end in parsing.split_at_lines(path, parts) if parts > 1 else [(None, None)]:
-        for _ in parsing.iter_decimal_point_chunks(path, dialect, list(numbers), width, [], start, end, watchers=[fp]):
+        for _ in parsing.iter_decimal_point_chunks(path, dialect, list(numbers), width, start, end, watchers=[fp]):
             pass
     return fp
 
@@ -66,17 +66,18 @@ def test_key_fingerprints_give_up_rather_than_guess(tmp_path, text, kw, reason):
     path = tmp_path / "f.csv"
     path.write_bytes(text)
     fp = stream_checks.KeyFingerprints([[0]], **kw)
-    sent = b"".join(parsing.iter_decimal_point_chunks(path, parsing.sniff_csv(path, encoding="utf-8"), [], 2, [],
+    sent = b"".join(parsing.iter_decimal_point_chunks(path, parsing.sniff_csv(path, encoding="utf-8"), [], 2,
                                                       watchers=[fp]))
     assert sent == text[text.index(b"\n") + 1:]
     assert fp.distinct() is None and reason in fp.reason
 
 
-def _proved(tmp_path, values: list[str], encoding: str = "utf-8", crlf: bool = False, **field) -> bool:
+def _proved(tmp_path, values: list[str], encoding: str = "utf-8", **field) -> bool:
     """Whether the client proves the rules of `field` (a Table Schema field, as keyword arguments) for a
     column holding `values`: first in one file, then last in a CRLF one, which must agree."""
     f = tableschema.Field(name="v", column="v", **field)
-    rules = stream_checks.column_rules(f, encoding, required=f.required, pattern_checked=False)
+    digit_code = tableschema.digit_code_lengths(f.pattern) if f.pattern else None
+    rules = stream_checks.column_rules(f, encoding, required=f.required, digit_code=digit_code)
     assert rules is not None
     verdicts = []
     for position, end in ((0, "\n"), (1, "\r\n")):
@@ -85,7 +86,7 @@ def _proved(tmp_path, values: list[str], encoding: str = "utf-8", crlf: bool = F
         path = tmp_path / f"valeurs_{position}.csv"
         path.write_bytes((end.join([head, *rows]) + end).encode(encoding))
         proofs = stream_checks.FieldProofs({position: rules})
-        for _ in parsing.iter_decimal_point_chunks(path, parsing.sniff_csv(path, encoding=encoding), [], 2, [],
+        for _ in parsing.iter_decimal_point_chunks(path, parsing.sniff_csv(path, encoding=encoding), [], 2,
                                                    watchers=[proofs]):
             pass
         assert proofs.lines == len(values)
@@ -128,6 +129,17 @@ def _proved(tmp_path, values: list[str], encoding: str = "utf-8", crlf: bool = F
     (["RESIDENTIEL", "PROFESSIONNEL"], {"enum": ("RESIDENTIEL", "PROFESSIONNEL")}, True),
     (["RESIDENTIELS"], {"enum": ("RESIDENTIEL", "PROFESSIONNEL")}, False),
     (["PROFESSIONNE"], {"enum": ("RESIDENTIEL", "PROFESSIONNEL")}, False),
+    (["01234", "69123", ""], {"pattern": "^[0-9]{5}$"}, True),        # digit codes: empty or the digits
+    (["1234"], {"pattern": "^[0-9]{5}$"}, False),
+    (["123456"], {"pattern": "^[0-9]{5}$"}, False),
+    (["-1234"], {"pattern": "^[0-9]{5}$"}, False),
+    (["1234 "], {"pattern": "^[0-9]{5}$"}, False),
+    (["12a45"], {"pattern": "^[0-9]{5}$"}, False),
+    (["١٢٣٤٥"], {"pattern": "^[0-9]{5}$"}, False),                   # digits, but not ASCII ones
+    (["200046977", "012345678"], {"pattern": "^\\d{9}$"}, True),
+    (["2A004", "01"], {"pattern": "^\\d{2,5}$"}, False),
+    (["12", "12345", "9" * 40], {"pattern": "^\\d+$"}, True),
+    (["9" * 80], {"pattern": "^\\d+$"}, False),                     # longer than the client reads
 ])
 def test_field_proofs_prove_only_what_is_certain(tmp_path, values, field, proved):
     assert _proved(tmp_path, values, **field) is proved
@@ -144,7 +156,7 @@ def test_field_proofs_compare_enumerations_in_the_file_encoding(tmp_path):
 ])
 def test_field_proofs_leave_other_rules_to_postgresql(field):
     f = tableschema.Field(name="v", column="v", **{{"maxLength": "max_length"}.get(k, k): v for k, v in field.items()})
-    assert stream_checks.column_rules(f, "utf-8", required=False, pattern_checked=False) is None
+    assert stream_checks.column_rules(f, "utf-8", required=False) is None
 
 
 def test_field_proofs_see_empty_records(tmp_path):
@@ -152,7 +164,7 @@ def test_field_proofs_see_empty_records(tmp_path):
     for text, none_empty in ((b"a;b\n1;2\n;\n3;4\n", False), (b"a;b\r\n1;2\r\n;3\r\n", True)):
         path.write_bytes(text)
         proofs = stream_checks.FieldProofs({})
-        for _ in parsing.iter_decimal_point_chunks(path, parsing.sniff_csv(path, encoding="utf-8"), [], 2, [],
+        for _ in parsing.iter_decimal_point_chunks(path, parsing.sniff_csv(path, encoding="utf-8"), [], 2,
                                                    watchers=[proofs]):
             pass
         assert proofs.proved() == (frozenset(), none_empty)
