@@ -386,9 +386,9 @@ def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int
     what `replace(value, ',', '.')` gives, done here, on the client's core, while PostgreSQL parses the
     previous chunk (a STORED generated column doing it costs the server ~0.7 s a million rows).
 
-    Only bytes whose fields are certain are rewritten: a chunk holding no `,` goes as it is; otherwise every
-    line must split into exactly `width` fields and no `"` may have been seen so far (a quoted field can
-    hold delimiters and newlines). When that does not hold, `NotRewritable` is raised and the caller
+    Only bytes whose fields are certain are rewritten: a chunk holding no `,` (or with no `columns`)
+    goes as it is; otherwise every line must split into exactly `width` fields and no `"` may have been
+    seen so far (a quoted field can hold delimiters and newlines). When that does not hold, `NotRewritable` is raised and the caller
     falls back to letting PostgreSQL do it. `,` `;` `"` and newlines are ASCII, which never occurs inside
     a multi-byte UTF-8 character, and CP1252 is single-byte: bytes are safe to rewrite as bytes.
 
@@ -419,7 +419,7 @@ def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int
             for watcher in watchers:
                 watcher.give_up("quoted fields")
         watching = [w for w in watchers if w.active]
-        if b"," not in block:
+        if numbers is None or b"," not in block:  # nothing to rewrite
             if not watching:
                 return block
             try:  # only for the watchers: a block that cannot be split goes as it is

@@ -261,3 +261,20 @@ def test_what_the_client_cannot_prove_postgresql_checks(warehouse_url, tmp_path,
                                          else "the client while streaming + one aggregate scan (clean file)")
     else:
         assert details["checked_by"] == "row by row in SQL" and details["columns_proved_by_client"] == []
+
+
+def test_a_quoted_file_with_a_key_is_copied_once(warehouse_url, tmp_path):
+    """No number to rewrite, a key, quoted fields holding `;` and `,`: the client cannot split the lines
+    for sure, so it gives up its proofs and fingerprints, but the bytes go on as they are in the same
+    COPY (no second reading of the file); PostgreSQL checks the rules and the key."""
+    path = tmp_path / "adresses.csv"
+    path.write_text('code;adresse\nA;"2, rue Haute; bât. B"\nB;rue Basse\nA;"3, place Neuve"\n', encoding="utf-8")
+    schema = write_schema(tmp_path, [{"name": "code", "type": "string"}, {"name": "adresse", "type": "string"}],
+                          primaryKey=["code"])
+    messages: list[str] = []
+    result = Loader(warehouse_url, progress=messages.append).load(make_resource(path, schema=schema), path,
+                                                                  quarantine_threshold=0.5)
+    assert rejections(warehouse_url, result.batch_id) == {(4, "code", "unique")}
+    assert not any("cannot split" in m for m in messages), messages
+    details = _details(warehouse_url, result.batch_id)
+    assert details["unique_keys_checked_by"] == "unique index"
