@@ -480,10 +480,10 @@ class Loader:
         # columns are plain; otherwise a STORED generated column does it during the COPY (below).
         rewritten = [i for i, c in enumerate(staged.columns) if fast is not None and c in fast.published]
         # Digit-code patterns (`^[0-9]{5}$`) are proved there too (stream_checks), where each line is split.
-        digit_codes = [(i, *lengths) for i, c in enumerate(staged.columns)
+        digit_codes = {i: lengths for i, c in enumerate(staged.columns)
                        if fast is not None and schema is not None
                        and (f := schema.field_for_column(c)) is not None and f.pattern and f.type != "number"
-                       and (lengths := tableschema.digit_code_lengths(f.pattern))]
+                       and (lengths := tableschema.digit_code_lengths(f.pattern))}
         # A large file whose bytes can be split (no quotes, checked while streaming) is COPYed in parts,
         # one connection each: PostgreSQL's parse, the COPY's cost, then runs on several cores.
         parts = self._parts(path, staged)
@@ -502,7 +502,7 @@ class Loader:
             if (f := schema.field_for_column(c)) is not None
             and (rules := stream_checks.column_rules(
                 f, staged.description["encoding"], required=f.required or f.column in schema.primary_key,
-                digit_code=next(((lo, hi) for d, lo, hi in digit_codes if d == i), None))) is not None
+                digit_code=digit_codes.get(i))) is not None
         }) if fast_rewritten is not None and schema is not None and self.client_checks else None
         proved_columns: list[str] = []
         scan: list[bool] = []  # whether the check after the COPY still had something to ask PostgreSQL
@@ -999,7 +999,7 @@ def _fast_clean(conn, stage: str, fast: tableschema.FastCheck, columns: list[str
         return True
     try:
         with conn.transaction():
-            row = conn.execute(f"select {', '.join(aggs) or 'true'} from {stage}").fetchone()
+            row = conn.execute(f"select {', '.join(aggs)} from {stage}").fetchone()
             return fast.clean(row) and not (fast.needs_empty_filter and row[-1])
     except psycopg.errors.DataError:
         return False

@@ -331,7 +331,7 @@ def can_rewrite_decimal_points(dialect: CsvDialect, width: int) -> bool:
     return width > 1 and len(d) == 1 and d.isascii() and d not in ',"\r\n'
 
 
-_NL, _CR, _COMMA, _DOT, _ZERO, _NINE = 10, 13, 44, 46, 48, 57
+_NL, _COMMA, _DOT = 10, 44, 46
 
 
 def _rewrite_lines(block: bytes, delim: int, width: int, numbers: np.ndarray | None,

@@ -19,11 +19,14 @@ gives it. A watcher is given each block's bytes (as sent, after `,` -> `.`) and 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-_CR, _MINUS, _DOT, _ZERO, _NINE = 13, 45, 46, 48, 57
+if TYPE_CHECKING:
+    from territoire.tableschema import Field
+
+_CR, _MINUS, _DOT, _ZERO = 13, 45, 46, 48
 _FNV_PRIME, _MIX = np.uint64(0x100000001B3), np.uint64(0xBF58476D1CE4E5B9)
 
 
@@ -86,7 +89,30 @@ def _repeat(byte: int) -> np.uint64:
 _HIGH, _LOW7, _XOR_ZERO, _ADD_76, _XOR_DOT = _repeat(0x80), _repeat(0x7F), _repeat(_ZERO), _repeat(0x76), _repeat(_DOT)
 
 
-class KeyFingerprints:
+class _Watcher:
+    """What both watchers share: a reason once they gave up (for good), and a lock, since the parts of
+    a parallel COPY add their blocks from their own threads."""
+
+    def __init__(self):
+        self.reason: str | None = None
+        self.lines = 0  # lines seen
+        self._lock = threading.Lock()
+
+    @property
+    def active(self) -> bool:
+        return self.reason is None
+
+    def give_up(self, reason: str) -> None:
+        with self._lock:
+            if self.reason is None:
+                self.reason = reason
+            self._forget()
+
+    def _forget(self) -> None:
+        """Drop what was gathered (the lock is held)."""
+
+
+class KeyFingerprints(_Watcher):
     """64-bit fingerprints of the key values of every line, so that the loader can tell, without
     PostgreSQL building a unique index, that no key repeats: distinct fingerprints prove distinct keys.
     Equal fingerprints (a repeated key, or a collision, about 1 in 10^8 for a million keys) prove
@@ -100,22 +126,13 @@ class KeyFingerprints:
     Parts of a parallel COPY add their blocks from their own threads."""
 
     def __init__(self, keys: list[list[int]], limit: int = 2_000_000, max_length: int = 256):
+        super().__init__()
         self.keys = [list(k) for k in keys]
         self.limit, self.max_length = limit, max_length
-        self.lines = 0                    # lines seen, with or without an empty key field
-        self.reason: str | None = None    # why they gave up
         self._hashes: list[list[np.ndarray]] = [[] for _ in self.keys]
-        self._lock = threading.Lock()
 
-    @property
-    def active(self) -> bool:
-        return self.reason is None
-
-    def give_up(self, reason: str) -> None:
-        with self._lock:
-            if self.reason is None:
-                self.reason = reason
-            self._hashes = [[] for _ in self.keys]
+    def _forget(self) -> None:
+        self._hashes = [[] for _ in self.keys]
 
     def add(self, a: np.ndarray, starts: np.ndarray, ends: np.ndarray, grid: np.ndarray) -> None:
         """One block's lines: `a` its bytes (as sent), `starts`/`ends` each line's first byte and line
@@ -153,7 +170,7 @@ class KeyFingerprints:
             self.lines += len(starts)
             if self.lines > self.limit:
                 self.reason = f"more than {self.limit:,} lines"
-                self._hashes = [[] for _ in self.keys]
+                self._forget()
                 return
             for hashes, h in zip(self._hashes, block, strict=True):
                 hashes.append(h)
@@ -171,28 +188,17 @@ class KeyFingerprints:
             return result
 
 
-class FieldProofs:
+class FieldProofs(_Watcher):
     """Per column, whether every value of the file is proved to keep the rules that the fast check
     would otherwise ask PostgreSQL about (`rules`: position -> `ColumnRules`), and whether no record is
     empty. A value outside what the client reads for sure (plain decimals: `-12`, `3.25`) unproves its
     column, it does not fail it: PostgreSQL checks that column, and decides."""
 
     def __init__(self, rules: dict[int, ColumnRules]):
+        super().__init__()
         self.rules = dict(rules)
-        self.reason: str | None = None
-        self.lines = 0
         self._unproved: set[int] = set()
         self._empty_records = 0
-        self._lock = threading.Lock()
-
-    @property
-    def active(self) -> bool:
-        return self.reason is None
-
-    def give_up(self, reason: str) -> None:
-        with self._lock:
-            if self.reason is None:
-                self.reason = reason
 
     def add(self, a: np.ndarray, starts: np.ndarray, ends: np.ndarray, grid: np.ndarray) -> None:
         if self.reason is not None:
@@ -327,7 +333,7 @@ class ColumnRules:
         return bool(found.all())
 
 
-def column_rules(field: Any, encoding: str, *, required: bool,
+def column_rules(field: Field, encoding: str, *, required: bool,
                  digit_code: tuple[int, int] | None = None) -> ColumnRules | None:
     """The rules of Table Schema field `field` as the client can prove them, or None when it cannot
     (another type, a pattern other than a digit code, lengths, a maximum on a number...). `digit_code`:
