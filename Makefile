@@ -26,7 +26,12 @@ $(BIN)/territoire: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
-env: $(BIN)/territoire ## Create the virtual environment (.venv) from uv.lock
+node_modules/axe-core/axe.min.js: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found: install Node.js and npm (see README)"; exit 1; }
+	npm ci --no-audit --no-fund --silent
+	@touch $@
+
+env: $(BIN)/territoire node_modules/axe-core/axe.min.js ## Create the virtual environment (.venv) from uv.lock, and axe-core (browser tests)
 
 manifest: env ## Write dbt_project/target/manifest.json (Cosmos renders the dbt DAG from it)
 	$(BIN)/python -c "from territoire import dbt; dbt.parse()"

@@ -99,7 +99,7 @@ def generate(path: Path, rows: int, seed: int = 8) -> None:
 
 def child_loader(url: str, path: Path, schema_path: Path) -> dict:
     from territoire.catalog import Location, Resource
-    from territoire.loader import Loader
+    from territoire.ingest.loader import Loader
 
     resource = Resource(source_id="bench", name="energie", format="csv",
                         locations={"demo": Location("local", path=str(path))}, schema=str(schema_path))

@@ -87,7 +87,7 @@ def _last_batches() -> dict[str, tuple]:
 
 def cmd_load(args: argparse.Namespace) -> int:
     from territoire.catalog import CatalogError, load_catalog
-    from territoire.loader import Loader, LoadError
+    from territoire.ingest.loader import Loader, LoadError
 
     try:
         source = load_catalog(args.catalog).get(args.source)
@@ -128,7 +128,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             failures += 1
             _err(str(exc))
         except Exception as exc:  # noqa: BLE001 - a FetchError or any other failure: report it, go on
-            from territoire.connectors import FetchError
+            from territoire.ingest.connectors import FetchError
 
             if not isinstance(exc, FetchError):
                 raise
@@ -138,7 +138,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def _fetch_and_load(loader, resource, args) -> list:
-    from territoire.connectors import fetch
+    from territoire.ingest.connectors import fetch
 
     result = fetch(resource, force=args.force)
     state = "unchanged (304)" if result.not_modified else ("same content" if result.same_as_previous else "new")
@@ -175,9 +175,10 @@ def resolve_schema(name: str) -> Path:
 def cmd_validate(args: argparse.Namespace) -> int:
     import psycopg
 
-    from territoire import conformity, warehouse
+    from territoire import warehouse
     from territoire.catalog import Location, Resource
-    from territoire.loader import Loader, LoadError
+    from territoire.ingest import conformity
+    from territoire.ingest.loader import Loader, LoadError
 
     path = Path(args.file)
     if not path.is_file():
@@ -245,7 +246,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_db_init(args: argparse.Namespace) -> int:
     from territoire import warehouse
-    from territoire.loader import Loader
+    from territoire.ingest.loader import Loader
 
     url = warehouse.get_url()
     warehouse.ensure_schemas(url)

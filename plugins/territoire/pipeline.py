@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 def ingest_resource(source_id: str, resource_name: str, *, force: bool = False, profile: str | None = None,
                     url: str | None = None) -> list[dict]:
     """Fetch then load one resource. Returns one summary dict per raw table loaded."""
-    from territoire.connectors import fetch
-    from territoire.loader import Loader
+    from territoire.ingest.connectors import fetch
+    from territoire.ingest.loader import Loader
 
     resource = load_catalog().get(source_id).resource(resource_name)
     result = fetch(resource, profile=profile, force=force)

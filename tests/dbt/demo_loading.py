@@ -1,6 +1,6 @@
 """Load every demo resource of the catalog into a warehouse, as the ingestion DAGs would.
 
-GTFS feeds are extracted with `territoire.connectors.gtfs.extract_feed` and each file is loaded into
+GTFS feeds are extracted with `territoire.ingest.connectors.gtfs.extract_feed` and each file is loaded into
 `raw.<source_id>__<stem>` (the GTFS table contract); other resources go to their raw table.
 Also usable from the command line for a development database:
 
@@ -14,8 +14,8 @@ import tempfile
 from pathlib import Path
 
 from territoire.catalog import load_catalog
-from territoire.connectors.gtfs import extract_feed
-from territoire.loader import Loader
+from territoire.ingest.connectors.gtfs import extract_feed
+from territoire.ingest.loader import Loader
 from territoire.naming import raw_table
 
 

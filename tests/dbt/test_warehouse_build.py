@@ -21,7 +21,7 @@ from demo_loading import load_demo
 
 from territoire import dbt, settings, warehouse
 from territoire.catalog import load_catalog
-from territoire.loader import Loader
+from territoire.ingest.loader import Loader
 from territoire.naming import raw_table
 
 pytestmark = pytest.mark.integration

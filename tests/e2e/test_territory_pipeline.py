@@ -116,7 +116,7 @@ def test_a_corrupted_input_is_blocked_and_the_published_files_stay_as_they_were(
     assert "COM,01001,84,01," in text
     corrupted.write_text(text.replace("COM,01001,84,01,", "COM,01001,84,96,", 1), encoding="utf-8")
 
-    from territoire.loader import Loader
+    from territoire.ingest.loader import Loader
 
     resource = load_catalog().get("cog").resource("communes")
     Loader(url).load(resource, corrupted)
@@ -143,7 +143,7 @@ def test_a_duplicated_commune_code_is_quarantined_and_nothing_new_is_published(p
     suggests, gets the first occurrence only: dbt and the gate then see no duplicate, and the published
     files stay byte-identical.
     """
-    from territoire.loader import Loader, QuarantineThresholdExceeded
+    from territoire.ingest.loader import Loader, QuarantineThresholdExceeded
 
     url, _ = published_territory
     before = published_dim_territoire(url)

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SCRIPT = r"""
 import json, sys, time
 from territoire.catalog import Location, Resource
-from territoire.loader import Loader
+from territoire.ingest.loader import Loader
 
 url, path, out = sys.argv[1:4]
 resource = Resource(source_id="concurrence", name="donnees", format="csv",

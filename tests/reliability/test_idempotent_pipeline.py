@@ -55,7 +55,7 @@ def test_a_new_snapshot_loads_after_dbt_built_its_staging_view(fresh_database, v
     """Month 2 of a real deployment: the source changed, its staging view exists. The load must succeed."""
     from territoire import dbt, pipeline, warehouse
     from territoire.catalog import load_catalog
-    from territoire.loader import Loader
+    from territoire.ingest.loader import Loader
 
     url = fresh_database
     pipeline.ingest_resource("cog", "regions", url=url)

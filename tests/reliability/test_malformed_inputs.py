@@ -28,8 +28,8 @@ import yaml
 from reliability_helpers import MALFORMED, PROJECT, table_fingerprints, tree_digest
 
 from territoire import pipeline, settings, warehouse
-from territoire.connectors import FetchError
-from territoire.loader import LoadError
+from territoire.ingest.connectors import FetchError
+from territoire.ingest.loader import LoadError
 
 pytestmark = [pytest.mark.integration]
 

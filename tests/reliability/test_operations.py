@@ -14,7 +14,7 @@ from reliability_helpers import table_fingerprints
 
 from territoire import operations, warehouse
 from territoire.catalog import load_catalog
-from territoire.loader import Loader, LoadError
+from territoire.ingest.loader import Loader, LoadError
 
 pytestmark = [pytest.mark.integration]
 

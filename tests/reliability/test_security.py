@@ -21,7 +21,7 @@ from reliability_helpers import PROJECT, tree_digest
 
 from territoire import pipeline, settings, warehouse
 from territoire.catalog import Location, Resource
-from territoire.loader import Loader, LoadError
+from territoire.ingest.loader import Loader, LoadError
 
 pytestmark = [pytest.mark.integration]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from territoire.loader import Loader
+from territoire.ingest.loader import Loader
 
 
 @pytest.fixture(autouse=True)

@@ -53,7 +53,7 @@ def rejections(url: str, batch_id: int) -> set[tuple]:
 _LOADER_SCRIPT = textwrap.dedent("""
     import sys
     from territoire.catalog import Location, Resource
-    from territoire.loader import Loader
+    from territoire.ingest.loader import Loader
     url, path, name = sys.argv[1:4]
     r = Resource(source_id="test", name=name, format="csv", locations={"demo": Location("local", path=path)})
     Loader(url, progress=lambda m: print(m, flush=True), progress_interval=0.0, reports=False).load(r, path)

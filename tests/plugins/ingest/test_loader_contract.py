@@ -17,7 +17,7 @@ from ingest_helpers import (
     write_schema,
 )
 
-from territoire.loader import Loader, LoadError, QuarantineThresholdExceeded
+from territoire.ingest.loader import Loader, LoadError, QuarantineThresholdExceeded
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from ingest_helpers import (
 )
 
 from territoire import settings
-from territoire.loader import Loader, QuarantineThresholdExceeded
+from territoire.ingest.loader import Loader, QuarantineThresholdExceeded
 
 pytestmark = pytest.mark.integration
 
@@ -209,7 +209,7 @@ def test_parallelism_setting_is_checked(monkeypatch):
 def test_without_more_connections_one_copy_does_it(warehouse_url, tmp_path, monkeypatch):
     """The warehouse refuses the extra connections (max_connections, a pooler's limit): the load goes on
     with one COPY of the same rewritten bytes and says so."""
-    from territoire import loader as loader_module
+    from territoire.ingest import loader as loader_module
 
     path = _synthetic(tmp_path / "synthetique.csv", 5_000)
     r1, r2 = make_resource(path, schema=_schema(tmp_path)), make_resource(path, schema=_schema(tmp_path))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ingest_helpers import MALFORMED, SAMPLES
 
-from territoire import parsing
+from territoire.ingest import parsing
 from territoire.naming import normalise_columns
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from ingest_helpers import SAMPLES, SHARED, fetch_all, make_resource
 
-from territoire import parsing, settings
+from territoire import settings
 from territoire.catalog import load_catalog
-from territoire.loader import Loader
+from territoire.ingest import parsing
+from territoire.ingest.loader import Loader
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -87,7 +88,7 @@ def test_every_shared_file_loads(fresh_database, tmp_path):
 @pytest.mark.skipif(not (SHARED / "transport" / "gtfs_frioul_if_express_marseille.zip").is_file(),
                     reason="the reference GTFS feed in ../shared/data is not present")
 def test_reference_gtfs_feed_loads_table_by_table(fresh_database, tmp_path):
-    from territoire.connectors.gtfs import extract_feed
+    from territoire.ingest.connectors.gtfs import extract_feed
 
     files = extract_feed(SHARED / "transport" / "gtfs_frioul_if_express_marseille.zip", tmp_path / "feed",
                          source_id="gtfs", resource="feed")
@@ -122,7 +123,7 @@ def test_catalog_resources_load_with_their_schemas(fresh_database, tmp_path, mon
 
 def test_client_proofs_change_no_verdict(fresh_database, tmp_path, monkeypatch):
     """Every catalog resource with a Table Schema and a local CSV file, loaded once with what the client
-    proves while streaming (territoire.stream_checks) and once with PostgreSQL checking every rule and
+    proves while streaming (territoire.ingest.stream_checks) and once with PostgreSQL checking every rule and
     key: the same rows, values and line numbers, the same quarantine."""
     monkeypatch.setenv("TERRITOIRE_PROFILE", "demo")
     proving = Loader(fresh_database, progress=lambda m: None, reports=False)

@@ -1,4 +1,4 @@
-"""What the client proves while it splits a file's lines (territoire.stream_checks): key fingerprints
+"""What the client proves while it splits a file's lines (territoire.ingest.stream_checks): key fingerprints
 (no key repeats) and field proofs (rules kept). They may only prove: whatever they cannot be sure of
 is left to PostgreSQL, never guessed. The files here are SYNTHETIC, written for each case."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from territoire import parsing, stream_checks, tableschema
+from territoire.ingest import parsing, stream_checks, tableschema
 
 
 def _fingerprints(tmp_path, text: bytes, keys: list[list[int]], numbers: list[int] = (), width: int = 2,

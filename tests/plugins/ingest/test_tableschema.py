@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from ingest_helpers import SCHEMAS, fetch_all, make_resource, rejections, write_schema
 
-from territoire import tableschema
-from territoire.loader import LoadError
+from territoire.ingest import tableschema
+from territoire.ingest.loader import LoadError
 
 pytestmark = pytest.mark.integration
 

@@ -36,7 +36,7 @@ def env(admin_url, tmp_path_factory):
     """A warehouse with the COG and IRVE loaded and dim_territoire + fct_points_de_charge built in `audit`."""
     from territoire import dbt
     from territoire.catalog import load_catalog
-    from territoire.loader import Loader
+    from territoire.ingest.loader import Loader
 
     tmp = tmp_path_factory.mktemp("quality")
     name = f"territoire_q_{uuid.uuid4().hex[:10]}"

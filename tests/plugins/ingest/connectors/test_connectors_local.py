@@ -11,7 +11,7 @@ from support.connectors import make_resource
 from support.http_server import SAMPLES
 
 from territoire.catalog import parse_catalog
-from territoire.connectors import ConfigurationError, EmptyBodyError, SourceFileNotFoundError, fetch
+from territoire.ingest.connectors import ConfigurationError, EmptyBodyError, SourceFileNotFoundError, fetch
 
 SUBSIDIES = "data/samples/subsidies/raw_csv/DEP_Lot_Subventions_2017_DONNEES.xlsx_pour_exemple.csv"
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from territoire.tableschema import Field
+    from territoire.ingest.tableschema import Field
 
 _CR, _MINUS, _DOT, _ZERO = 13, 45, 46, 48
 _FNV_PRIME, _MIX = np.uint64(0x100000001B3), np.uint64(0xBF58476D1CE4E5B9)

@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
-from territoire.connectors.base import InvalidZipError, UnsafeArchiveError
+from territoire.ingest.connectors.base import InvalidZipError, UnsafeArchiveError
 
 DEFAULT_MAX_TOTAL_BYTES = 4 * 1024**3  # a large network's stop_times.txt is ~1-2 GB uncompressed
 DEFAULT_MAX_MEMBERS = 10_000

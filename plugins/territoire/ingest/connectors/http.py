@@ -36,9 +36,9 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
-from territoire import landing
-from territoire.connectors import gtfs
-from territoire.connectors.base import (
+from territoire.ingest import landing
+from territoire.ingest.connectors import gtfs
+from territoire.ingest.connectors.base import (
     EmptyBodyError,
     FetchError,
     FetchResult,
@@ -49,7 +49,7 @@ from territoire.connectors.base import (
     UnexpectedContentError,
 )
 
-log = logging.getLogger("territoire.connectors")
+log = logging.getLogger("territoire.ingest.connectors")
 
 USER_AGENT = "territoire/0.1 (open territorial data platform; +https://github.com/)"
 CHUNK = 256 * 1024

@@ -14,7 +14,7 @@ if str(TESTS_DIR) not in sys.path:
 
 from support.http_server import LocalHTTPServer, Reply, http_server  # noqa: E402,F401
 
-from territoire.connectors import RetryPolicy  # noqa: E402
+from territoire.ingest.connectors import RetryPolicy  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from territoire.landing import LandedFile
+from territoire.ingest.landing import LandedFile
 from territoire.naming import raw_table
 
 
@@ -113,7 +113,7 @@ class LoadTarget:
 
 @dataclass(frozen=True)
 class FetchResult:
-    """The outcome of `territoire.connectors.fetch`.
+    """The outcome of `territoire.ingest.connectors.fetch`.
 
     - `landed`: the archived raw file; also set when `not_modified` (the file the previous fetch
       archived), so a loader always has a file to (re)load. None only for a connector that archives

@@ -13,8 +13,8 @@ import fnmatch
 from datetime import UTC, datetime
 from typing import Any
 
-from territoire.connectors.base import NoMatchingResourceError, UnexpectedContentError
-from territoire.connectors.http import Target
+from territoire.ingest.connectors.base import NoMatchingResourceError, UnexpectedContentError
+from territoire.ingest.connectors.http import Target
 
 DEFAULT_BASE_URL = "https://www.data.gouv.fr"
 # What data.gouv.fr writes in a resource's `format` for each catalog format.

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from territoire import landing
+from territoire.ingest import landing
 
 
 def test_store_is_content_addressed_and_idempotent(tmp_path, landing_dir):

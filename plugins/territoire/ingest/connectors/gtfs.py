@@ -13,13 +13,13 @@ import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from territoire import landing
-from territoire.connectors import archive
-from territoire.connectors.base import GTFSFeedError
-from territoire.landing import LandedFile
+from territoire.ingest import landing
+from territoire.ingest.connectors import archive
+from territoire.ingest.connectors.base import GTFSFeedError
+from territoire.ingest.landing import LandedFile
 from territoire.naming import raw_table
 
-log = logging.getLogger("territoire.connectors")
+log = logging.getLogger("territoire.ingest.connectors")
 
 # GTFS Schedule reference (gtfs.org/schedule/reference), dataset files.
 REQUIRED = ("agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt")

@@ -14,8 +14,8 @@ import pytest
 from support.connectors import make_resource
 from support.http_server import HTML_ERROR_PAGE, SAMPLES, Reply
 
-from territoire import landing
-from territoire.connectors import (
+from territoire.ingest import landing
+from territoire.ingest.connectors import (
     EmptyBodyError,
     HTTPStatusError,
     InvalidZipError,

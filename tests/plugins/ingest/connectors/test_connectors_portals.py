@@ -10,8 +10,13 @@ import pytest
 from support.connectors import make_resource
 from support.http_server import SAMPLES, Reply
 
-from territoire.connectors import HTTPStatusError, NoMatchingResourceError, UnexpectedContentError, fetch
-from territoire.connectors.opendatasoft import export_params, export_url
+from territoire.ingest.connectors import (
+    HTTPStatusError,
+    NoMatchingResourceError,
+    UnexpectedContentError,
+    fetch,
+)
+from territoire.ingest.connectors.opendatasoft import export_params, export_url
 from territoire.naming import normalise_columns
 
 BIKES = SAMPLES / "bike_counters/paris_comptage_velo_donnees_compteurs_sample.csv"

@@ -11,15 +11,15 @@ from support.connectors import make_resource
 from support.http_server import PROJECT_ROOT, Reply
 from support.zips import build_zip, folder_members
 
-from territoire import landing
-from territoire.connectors import (
+from territoire.ingest import landing
+from territoire.ingest.connectors import (
     GTFSFeedError,
     InvalidZipError,
     UnexpectedContentError,
     UnsafeArchiveError,
     fetch,
 )
-from territoire.connectors.gtfs import extract_feed, raw_tables
+from territoire.ingest.connectors.gtfs import extract_feed, raw_tables
 
 SYNTHETIC_DIR = PROJECT_ROOT / "data/samples/transport/synthetic_gtfs"
 SYNTHETIC_ZIP = PROJECT_ROOT / "data/samples/transport/synthetic_gtfs.zip"
@@ -41,7 +41,7 @@ def test_shipped_zip_matches_its_folder():
 
 def test_synthetic_feed_extracts_gtfs_files_and_ignores_extras(tmp_path, caplog):
     dest = tmp_path / "feed"
-    with caplog.at_level(logging.INFO, logger="territoire.connectors"):
+    with caplog.at_level(logging.INFO, logger="territoire.ingest.connectors"):
         files = extract_feed(SYNTHETIC_ZIP, dest, source_id="transport", resource="navette")
     assert set(files) == REQUIRED_STEMS | {"calendar_dates", "feed_info"}
     for stem, path in files.items():

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from territoire.connectors.base import ConfigurationError
+from territoire.ingest.connectors.base import ConfigurationError
 
 API_PATH = "/api/explore/v2.1"
 # Catalog format -> export format name in the API (NDJSON is called JSON Lines there).

@@ -1,6 +1,6 @@
 """Connectors: fetch a catalog resource into the landing zone. `fetch` is the only entry point.
 
-    from territoire.connectors import fetch
+    from territoire.ingest.connectors import fetch
     result = fetch(resource)               # location of the current profile (TERRITOIRE_PROFILE)
     for t in result.load_targets():        # one per raw table (several for a GTFS feed)
         loader.load(resource, t.path, table=t.table, fmt=t.format, sha256=t.sha256,
@@ -25,10 +25,10 @@ from pathlib import Path
 
 import httpx
 
-from territoire import landing
 from territoire.catalog import Location, Resource
-from territoire.connectors import archive, gtfs, opendatasoft, udata
-from territoire.connectors.base import (
+from territoire.ingest import landing
+from territoire.ingest.connectors import archive, gtfs, opendatasoft, udata
+from territoire.ingest.connectors.base import (
     ConfigurationError,
     EmptyBodyError,
     FetchError,
@@ -44,8 +44,8 @@ from territoire.connectors.base import (
     UnexpectedContentError,
     UnsafeArchiveError,
 )
-from territoire.connectors.http import RetryPolicy, Target, download, get_json, make_client
-from territoire.connectors.local import fetch_local
+from territoire.ingest.connectors.http import RetryPolicy, Target, download, get_json, make_client
+from territoire.ingest.connectors.local import fetch_local
 
 __all__ = [
     "ConfigurationError", "EmptyBodyError", "FetchError", "FetchResult", "GTFSFeedError", "HTTPStatusError",
@@ -53,7 +53,7 @@ __all__ = [
     "TruncatedBodyError", "UnexpectedContentError", "UnsafeArchiveError", "fetch",
 ]
 
-log = logging.getLogger("territoire.connectors")
+log = logging.getLogger("territoire.ingest.connectors")
 
 
 def _need(target: Target, loc: Location, field: str) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from territoire import landing
-from territoire.connectors.base import FetchResult, SourceFileNotFoundError
-from territoire.connectors.http import Target, check_file
+from territoire.ingest import landing
+from territoire.ingest.connectors.base import FetchResult, SourceFileNotFoundError
+from territoire.ingest.connectors.http import Target, check_file
 
-log = logging.getLogger("territoire.connectors")
+log = logging.getLogger("territoire.ingest.connectors")
 
 
 def fetch_local(target: Target, path: Path) -> FetchResult:
