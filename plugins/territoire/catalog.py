@@ -24,7 +24,7 @@ from territoire import settings
 from territoire.naming import raw_table
 
 CONNECTORS = {"local", "http", "opendatasoft", "udata", "gtfs"}
-FORMATS = {"csv", "json", "ndjson", "geojson", "gtfs", "zip"}
+FORMATS = {"csv", "tsv", "json", "ndjson", "geojson", "gtfs", "zip", "xlsx", "xls", "ods"}
 DOMAINS = {
     "territoire", "energie", "mobilite", "transport", "dechets", "budgets", "air", "subventions",
 }

@@ -13,6 +13,7 @@ Exit codes: 0 success, 1 the operation failed (load refused, file not valid), 2 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -114,12 +115,10 @@ def cmd_load(args: argparse.Namespace) -> int:
         try:
             if args.file:
                 path = Path(args.file)
-                if not path.is_file():
+                if not path.exists():
                     _err(f"{source.id}/{resource.name}: file not found: {path}")
                     return EXIT_USAGE
-                results = [loader.load(resource, path, force=args.force, quarantine_threshold=args.threshold)]
-            else:
-                results = _fetch_and_load(loader, resource, args)
+            results = _fetch_and_load(loader, resource, args)
             for r in results:
                 print(r.summary() + (f"  [{r.seconds:.1f} s]" if r.seconds else ""))
                 if r.report:
@@ -138,9 +137,14 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def _fetch_and_load(loader, resource, args) -> list:
+    """Fetch the resource (or take the file given with --file, archived in the landing zone like a
+    download: a GTFS feed as a ZIP or a folder, a ZIP with the location's member, any table file),
+    then load every table it holds."""
     from territoire.ingest.connectors import fetch
+    from territoire.ingest.inputs import as_local_resource
 
-    result = fetch(resource, force=args.force)
+    with as_local_resource(resource, Path(args.file)) if args.file else contextlib.nullcontext(resource) as resource:
+        result = fetch(resource, force=args.force)
     state = "unchanged (304)" if result.not_modified else ("same content" if result.same_as_previous else "new")
     _progress(f"{resource.source_id}/{resource.name}: fetched {result.location} -> {state}")
     out = []
@@ -177,7 +181,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     from territoire import warehouse
     from territoire.catalog import Location, Resource
-    from territoire.ingest import conformity
+    from territoire.ingest import conformity, detect
     from territoire.ingest.loader import Loader, LoadError
 
     path = Path(args.file)
@@ -189,8 +193,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         _err(str(exc))
         return EXIT_USAGE
-    fmt = args.format or {".json": "json", ".geojson": "geojson", ".ndjson": "ndjson", ".jsonl": "ndjson"}.get(
-        path.suffix.lower(), "csv")
+    fmt = args.format or detect.detect_format(path).format
     resource = Resource(source_id="validate", name="file", format=fmt,
                         locations={"demo": Location("local", path=str(path))}, schema=str(schema_path))
     # The rows are checked by the loader's own SQL in a scratch database created on the warehouse
@@ -293,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "when valid)")
     p.add_argument("file")
     p.add_argument("--schema", "-s", required=True, help="a schema.json path or a catalog schema name")
-    p.add_argument("--format", choices=["csv", "json", "ndjson", "geojson"], help="default: from the extension")
+    p.add_argument("--format", choices=["csv", "tsv", "json", "ndjson", "geojson", "xlsx", "xls", "ods"],
+                   help="default: read from the file's content")
     p.add_argument("--lenient", action="store_true",
                    help="accept French forms (1 234,5; 01/03/2024) as the loader does; default: strict Table Schema")
     p.add_argument("--examples", type=int, default=3, help="examples shown per column and rule")

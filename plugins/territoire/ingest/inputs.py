@@ -1,17 +1,31 @@
 """Readers: turn a landed file into a `StagedInput` the loader can COPY (CSV bytes) or insert row by row.
 
-One reader per format family; `open_input` picks it from the declared (or given) format.
+`open_input` first reads what the file is (`detect.detect_format`: from its bytes, not its name), refuses
+a file of another family than the declared format, then picks the reader: CSV/TSV, the JSON family
+(a document, NDJSON, values one after another, GeoJSON, Opendatasoft exports), spreadsheets (converted
+to CSV, see `spreadsheet`). Archives (ZIP, GTFS) are opened by the connectors, never here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
-from collections.abc import Callable, Iterator
+import math
+import os
+import shutil
+import tempfile
+import weakref
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from territoire.catalog import Resource
-from territoire.ingest import parsing
+from territoire import settings
+from territoire.catalog import Location, Resource
+from territoire.ingest import detect, parsing, spreadsheet
+from territoire.ingest.connectors.base import ConfigurationError
+from territoire.ingest.connectors.gtfs import GTFS_FILES
 from territoire.naming import normalise_columns
 
 
@@ -36,34 +50,97 @@ class StagedInput:
     # lines given to `watchers` (see stream_checks);
     # raises parsing.NotRewritable when the bytes do not allow it. None when not even to be tried.
     decimal_point_chunks: Callable[..., Iterator[bytes]] | None = None
+    # Temporary files the reader made (a spreadsheet's CSV): removed by `close()`, or when the
+    # StagedInput is garbage-collected.
+    temporary: list[Path] = field(default_factory=list)
+
+    def close(self) -> None:
+        for p in self.temporary:
+            p.unlink(missing_ok=True)
+        self.temporary.clear()
 
 
-def _csv_input(path: Path, resource: Resource) -> StagedInput:
+# ---------------------------------------------------------------------------------------------
+# Values the reader reports itself: NUL bytes in text, geometries that are not GeoJSON.
+
+
+def _text_columns(resource: Resource, columns: list[str]) -> set[int]:
+    """Positions of the columns read as text (no schema field, or a `string`/`any` one): a NUL byte
+    there would be loaded unnoticed; in a typed column it already fails the type check."""
+    if not resource.schema:
+        return set(range(len(columns)))
+    from territoire.ingest import tableschema
+
+    try:
+        schema = tableschema.load_schema(resource.schema_path())
+    except (tableschema.SchemaError, OSError):
+        return set(range(len(columns)))  # the loader reports the schema itself
+    return {i for i, c in enumerate(columns)
+            if (f := schema.field_for_column(c)) is None or f.type in ("string", "any")}
+
+
+def _nul_problem(values: list, headers: list[str], text: set[int], line: int) -> parsing.BadRecord | None:
+    for i in text:
+        if i < len(values) and isinstance(values[i], str) and "\x00" in values[i]:
+            shown = values[i].replace("\x00", "\\0")[:200]
+            return parsing.BadRecord(
+                "nul-byte", f"ligne {line}, colonne {headers[i]!r} : octet NUL (\\0) dans le texte {shown!r} : le "
+                            f"fichier est probablement endommagé (copie ou export interrompu) ; le ré-exporter",
+                "\t".join(v if isinstance(v, str) else "" for v in values).replace("\x00", "\\0")[:2000])
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# CSV, TSV
+
+
+def _mixed_encoding_rejects(path: Path, dialect: parsing.CsvDialect) -> list[tuple[int, str, str, str]]:
+    wanted = set(dialect.bad_lines)
+    ranges = parsing.line_ranges(dialect.bad_lines)
+    pre = []
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            if n in wanted:
+                pre.append((n, "encoding",
+                            f"ligne {n} : écrite en {dialect.other_encoding} alors que le reste du fichier est en "
+                            f"{dialect.encoding} (lignes en {dialect.other_encoding} : {ranges}) ; ré-enregistrer "
+                            f"le fichier dans un seul encodage (UTF-8)",
+                            raw.decode(dialect.other_encoding or "utf-8", errors="replace").rstrip("\r\n")[:2000]))
+    return pre
+
+
+def _csv_input(path: Path, resource: Resource, line_of: Sequence[int] | None = None) -> StagedInput:
+    """`line_of`: the line number to give each record, in order, instead of its physical line."""
     opts = resource.options
     dialect = parsing.sniff_csv(path, delimiter=opts.get("delimiter"), encoding=opts.get("encoding"))
     columns = normalise_columns(dialect.header)
     delim = dialect.delimiter.replace("'", "''")
-    pre: list[tuple[int, str, str, str]] = []
+    text = _text_columns(resource, columns)
+
+    def rows() -> Iterator[tuple[int, list[str | None] | parsing.BadRecord]]:
+        for k, (line, values) in enumerate(parsing.iter_csv_rows(path, dialect)):
+            if line_of is not None:
+                line = line_of[k]
+            yield line, _nul_problem(values, dialect.header, text, line) or values
+
+    description = {"encoding": dialect.encoding, "delimiter": dialect.delimiter,
+                   "format": "tsv" if dialect.delimiter == "\t" else "csv"}
     if dialect.bad_lines:
-        wanted = set(dialect.bad_lines)
-        with open(path, "rb") as f:
-            for n, raw in enumerate(f, start=1):
-                if n in wanted:
-                    pre.append((n, "encoding",
-                                f"ligne {n} : écrite en {dialect.other_encoding} alors que le reste du fichier est en "
-                                f"{dialect.encoding} ; ré-enregistrer le fichier dans un seul encodage (UTF-8)",
-                                raw.decode(dialect.other_encoding or "utf-8", errors="replace").rstrip("\r\n")[:2000]))
+        description |= {"mixed_encoding_lines": len(dialect.bad_lines),
+                        "mixed_encoding_ranges": parsing.line_ranges(dialect.bad_lines),
+                        "other_encoding": dialect.other_encoding}
+    if dialect.header_encoding != dialect.encoding:
+        description["header_encoding"] = dialect.header_encoding
     return StagedInput(
         columns=columns, headers=dialect.header,
         # A file mixing encodings cannot be converted by PostgreSQL as one stream: careful path only.
         fast_chunks=None if dialect.bad_lines else (lambda: parsing.iter_byte_chunks(path, dialect)),
         copy_options=(f"format csv, delimiter E'{delim if delim != chr(9) else chr(92) + 't'}', null '', "
                       f"encoding '{dialect.postgres_encoding}'"),
-        rows=lambda: parsing.iter_csv_rows(path, dialect),
-        description={"encoding": dialect.encoding, "delimiter": dialect.delimiter, "format": "csv",
-                     **({"mixed_encoding_lines": len(dialect.bad_lines)} if dialect.bad_lines else {})},
+        rows=rows,
+        description=description,
         header_lines=parsing.header_line_count(path),
-        pre_rejected=pre,
+        pre_rejected=_mixed_encoding_rejects(path, dialect) if dialect.bad_lines else [],
         decimal_point_chunks=(lambda columns, width, start=None, end=None, unquoted=False, watchers=():
                               parsing.iter_decimal_point_chunks(path, dialect, columns, width, start, end,
                                                                 unquoted, watchers))
@@ -71,65 +148,257 @@ def _csv_input(path: Path, resource: Resource) -> StagedInput:
     )
 
 
-def _json_records(path: Path, fmt: str, lines: bool = False) -> Iterator[tuple[int, dict | parsing.BadRecord]]:
-    """The records of a JSON, NDJSON or GeoJSON file, streamed (never the whole file in memory).
-    `lines`: the file holds several JSON values one after the other, read as NDJSON."""
-    text_encoding = parsing.detect_encoding(path)
-    if fmt == "ndjson" or lines:
-        yield from parsing.iter_json_lines(path, text_encoding)
-        return
-    yield from parsing.iter_json_document(path, text_encoding)
+# ---------------------------------------------------------------------------------------------
+# Spreadsheets: converted to a temporary CSV, then read as one (careful path: line numbers are the
+# sheet's row numbers, which a CSV's physical lines are not).
 
 
-def _json_input(path: Path, resource: Resource, fmt: str) -> StagedInput:
-    def collect_keys(lines: bool) -> dict[str, None]:
+def _spreadsheet_input(path: Path, resource: Resource, detected: detect.Detected) -> StagedInput:
+    fields = _schema_field_names(resource)
+    handle, name = tempfile.mkstemp(prefix=".sheet-", suffix=".csv")
+    os.close(handle)
+    tmp = Path(name)
+    try:
+        table = spreadsheet.to_csv(path, tmp, sheet=resource.options.get("sheet"), schema_fields=fields)
+        staged = _csv_input(tmp, Resource(resource.source_id, resource.name, "csv", resource.locations,
+                                          schema=resource.schema, options={"delimiter": ",", "encoding": "utf-8"}),
+                            line_of=table.rows)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    staged.fast_chunks, staged.decimal_point_chunks = None, None
+    staged.header_lines = table.header_row
+    staged.description = {"format": detected.format, "encoding": "utf-8", "sheet": table.sheet,
+                          "header_row": table.header_row}
+    staged.temporary.append(tmp)
+    weakref.finalize(staged, tmp.unlink, missing_ok=True)
+    return staged
+
+
+def _schema_field_names(resource: Resource) -> list[str]:
+    if not resource.schema:
+        return []
+    try:
+        with open(resource.schema_path(), encoding="utf-8") as f:
+            return [str(x.get("name", "")) for x in json.load(f).get("fields", []) if isinstance(x, dict)]
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+# ---------------------------------------------------------------------------------------------
+# JSON family
+
+
+def flat_record(value) -> dict | None:
+    """One record's columns, whatever the exporter's wrapping: a GeoJSON feature (its properties plus
+    `geometry`), an Opendatasoft v1 record (`datasetid`, `recordid`, `fields`, `geometry`), an
+    Opendatasoft v2.0 record (`record: {id, timestamp, fields}`), or a plain object. None if not an object."""
+    if not isinstance(value, dict):
+        return None
+    if value.get("type") == "Feature" and ("properties" in value or "geometry" in value):
+        record = dict(value.get("properties") or {})
+        record.setdefault("geometry", value.get("geometry"))
+        return record
+    if isinstance(value.get("fields"), dict) and ("recordid" in value or "datasetid" in value):
+        record = dict(value["fields"])
+        for key in ("geometry", "recordid", "record_timestamp"):
+            if key in value:
+                record.setdefault(key, value[key])
+        return record
+    inner = value.get("record")
+    if isinstance(inner, dict) and isinstance(inner.get("fields"), dict):
+        record = dict(inner["fields"])
+        record.setdefault("recordid", inner.get("id"))
+        record.setdefault("record_timestamp", inner.get("timestamp"))
+        return record
+    return value
+
+
+_GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
+                   "GeometryCollection"}
+
+
+def geometry_problem(value, lon_lat: bool) -> str | None:
+    """Why a GeoJSON geometry cannot be stored as such (a non-finite or non-numeric coordinate, a
+    longitude/latitude out of range), or None."""
+    if value.get("type") == "GeometryCollection":
+        for g in value.get("geometries") or []:
+            if isinstance(g, dict) and (problem := geometry_problem(g, lon_lat)):
+                return problem
+        return None
+    return _positions_problem(value.get("coordinates"), lon_lat, depth=0)
+
+
+def _positions_problem(coords, lon_lat: bool, depth: int) -> str | None:
+    if not isinstance(coords, list) or depth > 4:
+        return "coordonnées absentes ou mal imbriquées"
+    if coords and not isinstance(coords[0], list):  # one position: [x, y] or [x, y, z]
+        return _position_problem(coords, lon_lat)
+    for c in coords:
+        if problem := _positions_problem(c, lon_lat, depth + 1):
+            return problem
+    return None
+
+
+def _position_problem(position: list, lon_lat: bool) -> str | None:
+    if len(position) < 2:
+        return f"position {position!r} : il faut au moins deux nombres"
+    for v in position:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return f"coordonnée {v!r} : un nombre était attendu"
+        if not math.isfinite(v):
+            return f"coordonnée {v} : pas un nombre fini (NaN ou Infinity ne sont pas du JSON)"
+    x, y = position[0], position[1]
+    if lon_lat and not (-180 <= x <= 180 and -90 <= y <= 90):
+        return (f"position [{x}, {y}] hors des degrés WGS 84 (longitude dans [-180, 180], latitude dans [-90, 90]) : "
+                f"coordonnées projetées (Lambert 93 ?) ou inversées ; GeoJSON veut longitude, latitude en degrés")
+    return None
+
+
+def _json_value(v) -> str | None:
+    """A value as raw text: scalars as written, nested values as JSON (ValueError on NaN/Infinity)."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(v)
+    return str(v)
+
+
+class _JsonReader:
+    """The records of a JSON-family file, as rows of the columns found in a first pass."""
+
+    def __init__(self, path: Path, resource: Resource, detected: detect.Detected, lines: bool):
+        self.path, self.resource, self.detected, self.lines = path, resource, detected, lines
+        self.encoding = parsing.detect_encoding(path)
+
+    def values(self) -> Iterator[tuple[int, object]]:
+        if self.lines:
+            yield from parsing.iter_json_lines(self.path, self.encoding)
+        else:
+            yield from parsing.iter_json_document(self.path, self.encoding)
+
+    def keys(self) -> list[str]:
         keys: dict[str, None] = {}
-        for _, record in _json_records(path, fmt, lines):
-            if isinstance(record, dict):
+        for _, value in self.values():
+            record = flat_record(value)
+            if record is not None:
                 for k in record:
                     keys.setdefault(str(k), None)
-        return keys
+        return list(keys)
 
-    # The first pass (the columns) also tells how to read the file: one JSON document, or several
-    # values one after the other (NDJSON-like, blank lines...), read line by line.
-    lines = fmt == "ndjson"
+    def row(self, line: int, value, headers: list[str], text: set[int]) -> list[str | None] | parsing.BadRecord:
+        if isinstance(value, parsing.BadRecord):
+            return value
+        record = flat_record(value)
+        if record is None:
+            return parsing.BadRecord("json", f"ligne {line} : un objet JSON était attendu", str(value)[:2000])
+        for k, v in record.items():
+            if isinstance(v, dict) and v.get("type") in _GEOMETRY_TYPES and \
+                    (problem := geometry_problem(v, self.detected.lon_lat)):
+                return parsing.BadRecord("geometry", f"ligne {line}, colonne {k!r} : géométrie invalide : {problem}",
+                                         _raw(record))
+        try:
+            values = [_json_value(record.get(k)) for k in headers]
+        except ValueError:
+            return parsing.BadRecord("json", f"ligne {line} : valeur non finie (NaN, Infinity) : ce n'est pas du "
+                                             f"JSON valide ; le producteur doit écrire null ou un nombre", _raw(record))
+        return _nul_problem(values, headers, text, line) or values
+
+
+def _raw(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str)[:2000]
+
+
+def _json_input(path: Path, resource: Resource, detected: detect.Detected, declared: str) -> StagedInput:
+    # Several values one after the other (NDJSON, or objects pretty-printed one after another) are
+    # read line by line; a document is streamed; a document that turns out to be followed by more
+    # JSON is read again line by line.
+    reader = _JsonReader(path, resource, detected, lines=detected.format == "ndjson" or declared == "ndjson")
     try:
-        keys = collect_keys(lines)
+        headers = reader.keys()
     except parsing.ExtraJSONData:
-        lines = True
-        keys = collect_keys(lines)
-    headers = list(keys)
+        reader.lines = True
+        headers = reader.keys()
     if not headers:
-        raise parsing.ParseError(f"{path}: no records found")
+        raise parsing.ParseError(f"{path}: no records found (the file is {detected.what})")
     columns = normalise_columns(headers)
+    text = _text_columns(resource, columns)
 
     def rows() -> Iterator[tuple[int, list[str | None] | parsing.BadRecord]]:
-        for line, record in _json_records(path, fmt, lines):
-            if not isinstance(record, dict):
-                yield line, record if isinstance(record, parsing.BadRecord) else parsing.BadRecord(
-                    "json", f"ligne {line} : un objet JSON était attendu", str(record)[:2000])
-                continue
-            values = []
-            for k in headers:
-                v = record.get(k)
-                if v is None:
-                    values.append(None)
-                elif isinstance(v, (dict, list)):
-                    values.append(json.dumps(v, ensure_ascii=False, separators=(",", ":")))
-                elif isinstance(v, bool):
-                    values.append("true" if v else "false")
-                else:
-                    values.append(str(v))
-            yield line, values
+        for line, value in reader.values():
+            yield line, reader.row(line, value, headers, text)
 
     return StagedInput(columns=columns, headers=headers, fast_chunks=None, copy_options="", rows=rows,
-                       description={"format": fmt})
+                       description={"format": "ndjson" if reader.lines else detected.format,
+                                    "shape": detected.what, "encoding": reader.encoding})
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def open_input(path: Path, resource: Resource, fmt: str | None = None) -> StagedInput:
-    fmt = fmt or resource.format
-    if fmt == "csv":
+    """The reader for `path`, after checking that its content is of the declared format's family
+    (`fmt`, default the resource's format)."""
+    declared = fmt or resource.format
+    detected = detect.detect_format(path)
+    try:
+        detect.check_declared(declared, detected, str(path))
+    except detect.FormatMismatch as exc:
+        raise InputError(str(exc)) from None
+    if detected.family == "csv":
         return _csv_input(path, resource)
-    if fmt in ("json", "ndjson", "geojson"):
-        return _json_input(path, resource, fmt)
-    raise InputError(f"{resource.source_id}/{resource.name}: the loader cannot read format {fmt!r} ({path})")
+    if detected.family == "json":
+        return _json_input(path, resource, detected, declared)
+    if detected.family == "spreadsheet":
+        try:
+            return _spreadsheet_input(path, resource, detected)
+        except spreadsheet.SpreadsheetError as exc:
+            raise InputError(str(exc)) from None
+    raise InputError(f"{path}: the file is {detected.what}: the loader reads one table at a time; a GTFS feed "
+                     f"is loaded through a source whose format is `gtfs` (`territoire load <source> --file F`), "
+                     f"a ZIP holding one table through the location's `member`")
+
+
+# ---------------------------------------------------------------------------------------------
+# A file given by hand (`territoire load <source> --file F`): fetched from where it lies, like the
+# catalog's own location, so that it is checked, archived in the landing zone, recorded in the ledger
+# and, for a GTFS feed or a ZIP with a member, unpacked the same way.
+
+
+@contextlib.contextmanager
+def as_local_resource(resource: Resource, path: Path) -> Iterator[Resource]:
+    """`resource` with its location (of the current profile) replaced by the local `path`: a file, a
+    GTFS ZIP, or a folder of GTFS `.txt` files (zipped first: the landing zone archives one file)."""
+    path = Path(path).resolve()
+    detected = detect.detect_format(path)
+    member = None
+    if detected.family == "archive" and resource.format != "gtfs":
+        member = next((loc.member for loc in resource.locations.values() if loc.member), None)
+    with contextlib.ExitStack() as stack:
+        if path.is_dir():
+            if detected.format != "gtfs" or resource.format != "gtfs":
+                raise ConfigurationError(
+                    f"{path} is {detected.what}", source_id=resource.source_id, resource=resource.name,
+                    hint="only a GTFS feed (a source whose format is gtfs) can be given as a folder; give the "
+                         "data file itself")
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".gtfs-folder-")))
+            path = zip_folder(path, folder / f"{path.name}.zip")
+        location = Location("gtfs" if resource.format == "gtfs" else "local", path=str(path), member=member)
+        yield dataclasses.replace(resource, locations={**resource.locations, settings.profile(): location})
+
+
+def zip_folder(folder: Path, dest: Path) -> Path:
+    """The GTFS files of `folder` as a ZIP, byte for byte, with fixed dates: the same folder gives the
+    same archive (so an unchanged feed is recognised as such)."""
+    with zipfile.ZipFile(dest, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for p in sorted(folder.iterdir()):
+            if p.is_file() and p.name in GTFS_FILES:
+                info = zipfile.ZipInfo(p.name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with open(p, "rb") as src, zf.open(info, "w") as out:
+                    shutil.copyfileobj(src, out, 1 << 20)
+    return dest

@@ -39,6 +39,8 @@ class CsvDialect:
     # A file mixing encodings: the physical lines written in `other_encoding` (quarantined by the loader).
     bad_lines: tuple[int, ...] = ()
     other_encoding: str | None = None
+    # The header record's own encoding: in a file mixing encodings the header may be in the other one.
+    header_encoding: str | None = None
 
     @property
     def postgres_encoding(self) -> str:
@@ -65,10 +67,12 @@ def inspect_encoding(path: Path) -> EncodingInfo:
     The whole file is checked, in chunks, because a single accented character deep in a file
     decides it. No statistical detector: one guessed CP1250 on a short French CP1252 sample and
     garbled it. CP1252 rather than Latin-1: it is what Windows tools write and it keeps `œ`, `€`.
+    A UTF-8 BOM says nothing about the bytes after it (tools prepend it to CP1252 text): it is set
+    aside (`bom`) and the rest is judged on its own.
     """
     with open(path, "rb") as f:
         bom = f.read(3) == codecs.BOM_UTF8
-        f.seek(0)
+        f.seek(3 if bom else 0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         try:
             while chunk := f.read(CHUNK):
@@ -77,27 +81,50 @@ def inspect_encoding(path: Path) -> EncodingInfo:
             return EncodingInfo("utf-8-sig" if bom else "utf-8", bom)
         except UnicodeDecodeError:
             pass
-        f.seek(0)
+        f.seek(3 if bom else 0)
         scratch = _Scratch()
         while chunk := f.read(CHUNK):
             if _holds_utf8_sequence(chunk, scratch):
                 break
         else:
-            return EncodingInfo("cp1252", False)
-        # Mixed: classify each line holding non-ASCII bytes.
-        f.seek(0)
-        utf8_lines, cp_lines = [], []
-        for n, line in enumerate(f, start=1):
-            if line.isascii():
-                continue
-            try:
-                line.decode("utf-8")
-                utf8_lines.append(n)
-            except UnicodeDecodeError:
-                cp_lines.append(n)
+            return EncodingInfo("cp1252", bom)
+        utf8_lines, cp_lines = _classify_lines(f, bom)
     if len(utf8_lines) >= len(cp_lines):
         return EncodingInfo("utf-8-sig" if bom else "utf-8", bom, tuple(cp_lines), "cp1252")
-    return EncodingInfo("cp1252", False, tuple(utf8_lines), "utf-8")
+    return EncodingInfo("cp1252", bom, tuple(utf8_lines), "utf-8")
+
+
+def _classify_lines(f, bom: bool) -> tuple[list[int], list[int]]:
+    """(UTF-8 lines, CP1252 lines) among the lines holding non-ASCII bytes (the BOM aside)."""
+    f.seek(0)
+    utf8_lines, cp_lines = [], []
+    for n, line in enumerate(f, start=1):
+        if n == 1 and bom:
+            line = line[3:]
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            utf8_lines.append(n)
+        except UnicodeDecodeError:
+            cp_lines.append(n)
+    return utf8_lines, cp_lines
+
+
+def line_ranges(lines: Sequence[int]) -> str:
+    """`3-5, 9, 12-40`: sorted line numbers as ranges, for messages."""
+    out: list[str] = []
+    start = prev = None
+    for n in sorted(lines):
+        if prev is not None and n == prev + 1:
+            prev = n
+            continue
+        if start is not None:
+            out.append(f"{start}-{prev}" if prev != start else str(start))
+        start = prev = n
+    if start is not None:
+        out.append(f"{start}-{prev}" if prev != start else str(start))
+    return ", ".join(out)
 
 
 class _Scratch:
@@ -186,8 +213,15 @@ def sniff_csv(path: Path, delimiter: str | None = None, encoding: str | None = N
     _check_text(path)
     info = EncodingInfo(encoding) if encoding else inspect_encoding(path)
     enc = info.encoding
-    with open(path, encoding=enc, errors="replace", newline="") as f:
-        sample = f.read(SAMPLE_BYTES)
+    header_bytes, header_lines = _header_record(path)
+    header_encoding = _header_encoding(path, header_bytes, info)
+    with open(path, "rb") as f:
+        head = f.read(header_bytes)
+        rest = f.read(SAMPLE_BYTES)
+    # The header in its own encoding, the BOM dropped whatever follows it; the sample's other lines
+    # in the file's encoding.
+    sample = (head[3:] if head.startswith(codecs.BOM_UTF8) else head).decode(header_encoding, errors="replace") \
+        + rest.decode(enc, errors="replace")
     lines = [line for line in sample.splitlines() if line.strip()][:50]
     if not lines:
         raise ParseError(f"{path}: the file holds only blank lines")
@@ -198,20 +232,35 @@ def sniff_csv(path: Path, delimiter: str | None = None, encoding: str | None = N
         raise ParseError(f"{path}: line 1: the header cannot be read as CSV ({exc}): is this a CSV file?") from exc
     if not header or not any(h.strip() for h in header):
         raise ParseError(f"{path}: line 1: the header is empty")
-    return CsvDialect(encoding=enc, delimiter=delim, header=[h.strip() for h in header], has_bom=enc == "utf-8-sig",
-                      bad_lines=info.bad_lines, other_encoding=info.other_encoding)
+    # The header is never a data row, whatever its encoding: only lines after it can be quarantined.
+    bad_lines = tuple(n for n in info.bad_lines if n > header_lines)
+    return CsvDialect(encoding=enc, delimiter=delim, header=[h.strip() for h in header], has_bom=info.bom,
+                      bad_lines=bad_lines, other_encoding=info.other_encoding if bad_lines else None,
+                      header_encoding=header_encoding)
+
+
+def _header_encoding(path: Path, header_bytes: int, info: EncodingInfo) -> str:
+    """The header record's encoding: the file's, unless the file mixes encodings and the header is
+    written in the other one."""
+    if not info.bad_lines or info.bad_lines[0] != 1 or not info.other_encoding:
+        return info.encoding
+    return "utf-8" if info.other_encoding == "utf-8" else "cp1252"
 
 
 def _mixed_lines(path: Path, dialect: CsvDialect) -> Iterator[str]:
     """Physical lines decoded with the file's encoding; lines in the other encoding become blank
     (the loader quarantines them by number), so csv line numbers stay exact."""
     bad = set(dialect.bad_lines)
+    header_lines = header_line_count(path)
     with open(path, "rb") as f:
         for n, raw in enumerate(f, start=1):
+            if n == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[3:]
             if n in bad:
                 yield "\n"
             else:
-                yield raw.decode("utf-8-sig" if n == 1 and dialect.encoding == "utf-8-sig" else dialect.encoding)
+                yield raw.decode(dialect.header_encoding or dialect.encoding if n <= header_lines
+                                 else dialect.encoding.replace("utf-8-sig", "utf-8"))
 
 
 def read_line(path: Path, number: int, encoding: str) -> str:
@@ -226,7 +275,8 @@ def read_line(path: Path, number: int, encoding: str) -> str:
 def iter_csv_rows(path: Path, dialect: CsvDialect) -> Iterator[tuple[int, list[str]]]:
     """(physical line number, fields) for each data row; line 1 is the header. Blank lines are skipped."""
     with open(path, encoding=dialect.encoding, errors="strict", newline="") as f:
-        reader = csv.reader(_mixed_lines(path, dialect) if dialect.bad_lines else f, delimiter=dialect.delimiter)
+        by_line = dialect.bad_lines or (dialect.header_encoding or dialect.encoding) != dialect.encoding
+        reader = csv.reader(_mixed_lines(path, dialect) if by_line else f, delimiter=dialect.delimiter)
         next(reader, None)
         start = reader.line_num + 1
         try:
@@ -461,34 +511,57 @@ class BadRecord:
 
 
 def iter_json_lines(path: Path, encoding: str) -> Iterator[tuple[int, dict | BadRecord]]:
-    """One JSON value per line, tolerating what real exports hold: blank lines, trailing spaces,
-    CRLF, and values pretty-printed over several lines. A line that never parses is a BadRecord."""
+    """JSON values one after the other, each numbered by the line it starts on: NDJSON, and what real
+    exports hold besides: blank lines, trailing spaces, CRLF, values pretty-printed over several lines,
+    several values on one line (`{...}{...}`), RFC 7464 record separators. A value that never parses
+    is a BadRecord, and reading goes on at the next line."""
     buffer: list[str] = []
     start = 0
     with open(path, encoding=encoding, newline="") as f:
         for n, line in enumerate(f, start=1):
-            text = line.strip()
+            text = line.replace("\x1e", " ").strip()
+            if n == 1:
+                text = text.lstrip("\ufeff")
             if not buffer:
                 if not text:
                     continue
                 start = n
             buffer.append(text)
-            joined = "\n".join(buffer)
-            try:
-                value = json.loads(joined)
-            except json.JSONDecodeError as exc:
-                # Keep reading only while the value is plausibly unfinished (an open brace).
-                if exc.msg.startswith(("Expecting", "Unterminated")) and exc.pos >= len(joined) - 1 and \
-                        len(buffer) < 1000:
-                    continue
-                yield start, BadRecord("json", f"ligne {start} : JSON invalide ({exc.msg})", joined[:2000])
-                buffer = []
+            values, rest, error = _decode_values("\n".join(buffer))
+            for value in values:
+                yield start, value
+            if values:
+                start = n  # what is left began on this line
+            if error is None:
+                buffer = [rest] if rest else []
                 continue
+            # Keep reading only while the value is plausibly unfinished (an open brace).
+            if error.msg.startswith(("Expecting", "Unterminated")) and error.pos >= len(rest) - 1 and \
+                    len(buffer) < 1000:
+                buffer = [rest]
+                continue
+            yield start, BadRecord("json", f"ligne {start} : JSON invalide ({error.msg})", rest[:2000])
             buffer = []
-            yield start, value
         if buffer:
             yield start, BadRecord("json", f"ligne {start} : JSON incomplet en fin de fichier",
                                    "\n".join(buffer)[:2000])
+
+
+_DECODER = json.JSONDecoder()
+
+
+def _decode_values(text: str) -> tuple[list, str, json.JSONDecodeError | None]:
+    """(the JSON values `text` starts with, the text after them, the error that stopped decoding)."""
+    values, pos = [], 0
+    while pos < len(text):
+        try:
+            value, pos = _DECODER.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            rest = text[pos:]
+            return values, rest, json.JSONDecodeError(exc.msg, rest, exc.pos - pos)
+        values.append(value)
+        pos = _JSON_WS.match(text, pos).end()
+    return values, "", None
 
 
 # ---------------------------------------------------------------------------------------------

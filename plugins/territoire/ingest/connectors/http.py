@@ -64,7 +64,8 @@ ACCEPT = {
     "zip": "application/zip, application/octet-stream;q=0.8, */*;q=0.1",
     "gtfs": "application/zip, application/octet-stream;q=0.8, */*;q=0.1",
 }
-EXTENSION = {"csv": "csv", "json": "json", "ndjson": "ndjson", "geojson": "geojson", "zip": "zip", "gtfs": "zip"}
+EXTENSION = {"csv": "csv", "json": "json", "ndjson": "ndjson", "geojson": "geojson", "zip": "zip", "gtfs": "zip",
+             "tsv": "tsv", "xlsx": "xlsx", "xls": "xls", "ods": "ods"}
 
 T = TypeVar("T")
 
@@ -285,7 +286,7 @@ def check_head(target: Target, head: bytes, content_type: str | None, where: str
         if not body.startswith(ZIP_MAGIC):
             raise wrong("something that is not a ZIP archive", "check that the location points to the ZIP "
                         "itself, not to a page describing it")
-    elif body.startswith(ZIP_MAGIC):
+    elif body.startswith(ZIP_MAGIC) and fmt not in ("xlsx", "ods"):  # those two are ZIP containers
         raise wrong("a ZIP archive", "declare the resource with format 'zip' and the `member` to extract, "
                     "or point to the uncompressed file")
     elif fmt == "csv" and ctype in ("application/json", "application/problem+json") \

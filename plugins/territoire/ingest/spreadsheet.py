@@ -1,0 +1,162 @@
+"""Spreadsheets (.xlsx, .xls, .ods) read with python-calamine and written out as a UTF-8 CSV, which the
+loader then validates like any CSV.
+
+Producers' workbooks carry a title, a date or a logo row above the table: the header is the first row
+that looks like one (all text, about as wide as the table), or the row naming most of the schema's
+fields when the resource has a schema. Cells are written as the spreadsheet displays them: numbers
+without binary float noise (`0.30000000000000004` -> `0.3`, Excel shows 15 significant digits),
+whole numbers without `.0`, dates and times in ISO 8601, booleans as `true`/`false`.
+
+Memory: calamine holds the chosen sheet's cells (a spreadsheet has at most ~1M rows); the CSV is
+streamed to a temporary file, and each record's sheet row number is kept (4 bytes a row) so that
+messages name the row a producer sees in their spreadsheet.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import itertools
+import math
+from array import array
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import python_calamine
+
+from territoire.naming import normalise_column
+
+HEADER_WINDOW = 50  # rows searched for the header
+
+
+class SpreadsheetError(ValueError):
+    """The workbook cannot be read, or has no such sheet, or no table."""
+
+
+@dataclass
+class SheetTable:
+    csv_path: Path     # the table as CSV: header on line 1, one record per non-empty row below it
+    sheet: str
+    header_row: int    # 1-based row of the header in the sheet
+    rows: array        # the sheet row of each record of the CSV, in order
+
+
+def cell_text(value) -> str:
+    """A cell as the spreadsheet displays it (see the module's docstring)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _number_text(value)
+    if isinstance(value, dt.datetime):
+        if value.microsecond:
+            return value.isoformat(timespec="milliseconds")
+        return value.isoformat(timespec="seconds")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        seconds = int(value.total_seconds())
+        return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    return str(value)
+
+
+def _number_text(value: float) -> str:
+    if not math.isfinite(value):
+        return ""
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    text = f"{value:.15g}"
+    if "e" in text:  # plain digits: `4.5032466E+13` is a spreadsheet's display, not the value
+        text = format(Decimal(text), "f")
+        if "." in text:
+            text = text.rstrip("0").rstrip(".")
+    return text
+
+
+def choose_sheet(workbook: python_calamine.CalamineWorkbook, wanted: str | int | None, path: Path) -> str:
+    names = list(workbook.sheet_names)
+    if not names:
+        raise SpreadsheetError(f"{path}: the workbook holds no sheet")
+    if wanted is None:
+        visible = [m.name for m in workbook.sheets_metadata
+                   if m.visible == python_calamine.SheetVisibleEnum.Visible]
+        return (visible or names)[0]
+    if isinstance(wanted, int) or (isinstance(wanted, str) and wanted.isdigit() and wanted not in names):
+        index = int(wanted)
+        if 1 <= index <= len(names):
+            return names[index - 1]
+    elif wanted in names:
+        return wanted
+    raise SpreadsheetError(f"{path}: no sheet {wanted!r} (the workbook has: {', '.join(repr(n) for n in names)}); "
+                           f"fix the resource option `sheet` in catalog/sources.yml (a name, or a number from 1)")
+
+
+def find_header(rows: Sequence[list[str]], schema_fields: Iterable[str] = ()) -> int:
+    """Index in `rows` of the header row (see the module's docstring)."""
+    wanted = {normalise_column(f) for f in schema_fields}
+    if wanted:
+        scores = [sum(1 for c in row if c and normalise_column(c) in wanted) for row in rows]
+        if scores and max(scores) > 0:
+            return scores.index(max(scores))
+    filled = [sum(1 for c in row if c.strip()) for row in rows]
+    widest = max(filled, default=0)
+    need = max(2 if widest >= 2 else 1, math.ceil(0.6 * widest))
+    for i, row in enumerate(rows):
+        if filled[i] >= need and all(not _is_number(c) for c in row if c.strip()):
+            return i
+    return next((i for i, n in enumerate(filled) if n), 0)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.replace(",", "."))
+    except ValueError:
+        return False
+    return True
+
+
+def to_csv(path: Path, dest: Path, *, sheet: str | int | None = None, schema_fields: Iterable[str] = ()) -> SheetTable:
+    """Write the table of `path`'s sheet (`sheet`, else the first visible one) as CSV into `dest`."""
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # noqa: BLE001 - calamine raises several kinds (zip, xml, password...)
+        raise SpreadsheetError(f"{path}: the spreadsheet cannot be opened ({type(exc).__name__}: {exc}); "
+                               f"re-save it from the spreadsheet program, or export the sheet as CSV") from exc
+    name = choose_sheet(workbook, sheet, path)
+    data = workbook.get_sheet_by_name(name)
+    first_row = (data.start or (0, 0))[0] + 1  # calamine's range starts at the first used cell
+    rows = iter(data.iter_rows())
+    window = [[cell_text(c) for c in row] for _, row in zip(range(HEADER_WINDOW), rows, strict=False)]
+    if not any(any(c.strip() for c in row) for row in window):
+        raise SpreadsheetError(f"{path}: sheet {name!r} is empty; name the sheet holding the table with the "
+                               f"resource option `sheet`")
+    h = find_header(window, schema_fields)
+    header = window[h]
+    width = max((i + 1 for i, c in enumerate(header) if c.strip()), default=1)
+    numbers = array("I")
+    with open(dest, "w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header[:width])
+        records = ((first_row + h + 1 + k, row) for k, row in enumerate(window[h + 1:]))
+        later = ((first_row + len(window) + k, [cell_text(c) for c in row]) for k, row in enumerate(rows))
+        for number, row in itertools.chain(records, later):
+            if not any(c.strip() for c in row):
+                continue
+            writer.writerow(_fit(row, width))
+            numbers.append(number)
+    return SheetTable(dest, name, first_row + h, numbers)
+
+
+def _fit(row: list[str], width: int) -> list[str]:
+    """The row at the header's width; cells beyond it are kept when they hold something (the loader
+    then reports the row's field count)."""
+    if len(row) <= width:
+        return row + [""] * (width - len(row))
+    if any(c.strip() for c in row[width:]):
+        return row
+    return row[:width]
