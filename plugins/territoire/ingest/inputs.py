@@ -84,7 +84,7 @@ def _nul_problem(values: list, headers: list[str], text: set[int], line: int) ->
         if i < len(values) and isinstance(values[i], str) and "\x00" in values[i]:
             shown = values[i].replace("\x00", "\\0")[:200]
             return parsing.BadRecord(
-                "nul-byte", f"ligne {line}, colonne {headers[i]!r} : octet NUL (\\0) dans le texte {shown!r} : le "
+                "nul-byte", f"ligne {line}, colonne {headers[i]!r} : octet NUL (\\0) dans le texte '{shown}' : le "
                             f"fichier est probablement endommagé (copie ou export interrompu) ; le ré-exporter",
                 "\t".join(v if isinstance(v, str) else "" for v in values).replace("\x00", "\\0")[:2000])
     return None

@@ -98,9 +98,9 @@ def choose_sheet(workbook: python_calamine.CalamineWorkbook, wanted: str | int |
 
 def find_header(rows: Sequence[list[str]], schema_fields: Iterable[str] = ()) -> int:
     """Index in `rows` of the header row (see the module's docstring)."""
-    wanted = {normalise_column(f) for f in schema_fields}
+    wanted = {normalise_column(f, i) for i, f in enumerate(schema_fields)}
     if wanted:
-        scores = [sum(1 for c in row if c and normalise_column(c) in wanted) for row in rows]
+        scores = [sum(1 for i, c in enumerate(row) if c and normalise_column(c, i) in wanted) for row in rows]
         if scores and max(scores) > 0:
             return scores.index(max(scores))
     filled = [sum(1 for c in row if c.strip()) for row in rows]
