@@ -184,7 +184,7 @@ def check_declared(declared: str, detected: Detected, where: str) -> None:
     declared_family = FAMILIES.get(declared, declared)
     if detected.family == declared_family:
         return
-    what = ("not JSON (it reads as delimited text: CSV)" if detected.family == "csv"
+    what = ("not JSON (it reads as delimited text: CSV)" if detected.family == "csv" and declared_family == "json"
             else f"{detected.what}, a {_FAMILY_WORDS[detected.family]}")
     raise FormatMismatch(
         f"{where}: the file is {what}; the catalog declares {declared.upper()}: if the producer changed the "
