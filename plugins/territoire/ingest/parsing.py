@@ -263,15 +263,6 @@ def _mixed_lines(path: Path, dialect: CsvDialect) -> Iterator[str]:
                                  else dialect.encoding.replace("utf-8-sig", "utf-8"))
 
 
-def read_line(path: Path, number: int, encoding: str) -> str:
-    """One physical line (1-based), decoded leniently: for messages and the quarantine."""
-    with open(path, "rb") as f:
-        for n, raw in enumerate(f, start=1):
-            if n == number:
-                return raw.decode(encoding, errors="replace").rstrip("\r\n")
-    return ""
-
-
 def iter_csv_rows(path: Path, dialect: CsvDialect) -> Iterator[tuple[int, list[str]]]:
     """(physical line number, fields) for each data row; line 1 is the header. Blank lines are skipped."""
     with open(path, encoding=dialect.encoding, errors="strict", newline="") as f:
