@@ -111,8 +111,8 @@ def _classify_lines(f, bom: bool) -> tuple[list[int], list[int]]:
     return utf8_lines, cp_lines
 
 
-def line_ranges(lines: Sequence[int]) -> str:
-    """`3-5, 9, 12-40`: sorted line numbers as ranges, for messages."""
+def line_ranges(lines: Sequence[int], limit: int = 12) -> str:
+    """`3-5, 9, 12-40`: sorted line numbers as ranges, for messages; past `limit` ranges, how many more (`+46`)."""
     out: list[str] = []
     start = prev = None
     for n in sorted(lines):
@@ -124,7 +124,8 @@ def line_ranges(lines: Sequence[int]) -> str:
         start = prev = n
     if start is not None:
         out.append(f"{start}-{prev}" if prev != start else str(start))
-    return ", ".join(out)
+    more = f", … (+{len(out) - limit})" if len(out) > limit else ""
+    return ", ".join(out[:limit]) + more
 
 
 class _Scratch:

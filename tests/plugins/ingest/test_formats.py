@@ -301,3 +301,4 @@ def test_the_mixed_encoding_fixture_names_its_line_ranges():
     dialect = parsing.sniff_csv(MALFORMED / "mixed_encoding.csv")
     assert dialect.bad_lines == (4, 6) and parsing.line_ranges(dialect.bad_lines) == "4, 6"
     assert parsing.line_ranges([12, 3, 4, 5, 40, 13]) == "3-5, 12-13, 40"
+    assert parsing.line_ranges(range(2, 100, 2), limit=3) == "2, 4, 6, … (+46)"
