@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import subprocess
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,16 @@ def catalog(tmp_path) -> Path:
                 format: gtfs
                 location:
                   demo: {{connector: gtfs, path: {tmp_path}/nowhere.zip}}
+          - id: cog
+            domain: territoire
+            title: Régions (archive)
+            producer: INSEE
+            licence: etalab-2.0
+            resources:
+              - name: regions
+                format: csv
+                location:
+                  demo: {{connector: local, path: {tmp_path}/nowhere.zip, member: cog/regions.csv}}
           - id: aides
             domain: subventions
             title: Aides (SYNTHÉTIQUE)
@@ -101,3 +112,17 @@ def test_load_file_and_validate_read_a_spreadsheet(warehouse_url, catalog, tmp_p
     report = run("validate", str(tmp_path / "aides.xlsx"), "--schema", str(schema), env={"WAREHOUSE_URL": warehouse_url},
                  check=1)
     assert "ligne 4, montant [maximum]" in report.stdout and report.stdout.rstrip().endswith("NON VALIDE")
+
+
+def test_load_file_takes_a_zip_holding_the_member_the_catalog_names(warehouse_url, catalog, tmp_path):
+    env = {"WAREHOUSE_URL": warehouse_url, "TERRITOIRE_LANDING_DIR": str(tmp_path / "landing")}
+    regions = SAMPLES / "territorial" / "insee_cog_2026" / "regions.csv"
+    archive = tmp_path / "cog_2026.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(regions, "cog/regions.csv")
+        zf.writestr("cog/LISEZMOI.txt", "SYNTHETIC readme beside a real file")
+    out = run("--catalog", str(catalog), "load", "cog", "--file", str(archive), env=env, check=0)
+    assert "cog/regions -> raw.cog__regions: succeeded, 18 rows loaded" in out.stdout
+    # The CSV itself is also accepted for that resource.
+    again = run("--catalog", str(catalog), "load", "cog", "--file", str(regions), "--force", env=env, check=0)
+    assert "succeeded, 18 rows loaded" in again.stdout
