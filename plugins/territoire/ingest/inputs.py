@@ -161,7 +161,8 @@ def _spreadsheet_input(path: Path, resource: Resource, detected: detect.Detected
     os.close(handle)
     tmp = Path(name)
     try:
-        table = spreadsheet.to_csv(path, tmp, sheet=resource.options.get("sheet"), schema_fields=fields)
+        table = spreadsheet.to_csv(path, tmp, sheet=resource.options.get("sheet"), schema_fields=fields,
+                                   header_row=resource.options.get("header_row"))
         staged = _csv_input(tmp, Resource(resource.source_id, resource.name, "csv", resource.locations,
                                           schema=resource.schema, options={"delimiter": ",", "encoding": "utf-8"}),
                             line_of=table.rows)

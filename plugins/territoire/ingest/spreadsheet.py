@@ -106,10 +106,17 @@ def find_header(rows: Sequence[list[str]], schema_fields: Iterable[str] = ()) ->
     filled = [sum(1 for c in row if c.strip()) for row in rows]
     widest = max(filled, default=0)
     need = max(2 if widest >= 2 else 1, math.ceil(0.6 * widest))
-    for i, row in enumerate(rows):
-        if filled[i] >= need and all(not _is_number(c) for c in row if c.strip()):
-            return i
-    return next((i for i, n in enumerate(filled) if n), 0)
+    wide = [i for i, n in enumerate(filled) if n >= need]
+    # All text first; a header of years (`code, nom, 2019, 2020`) is still the first wide row.
+    return next((i for i in wide if not any(_is_number(c) for c in rows[i] if c.strip())), wide[0] if wide else 0)
+
+
+def _given_row(header_row: int, first_row: int, window: list[list[str]], path: Path) -> int:
+    h = int(header_row) - first_row
+    if not 0 <= h < len(window) or not any(c.strip() for c in window[h]):
+        raise SpreadsheetError(f"{path}: the resource option `header_row: {header_row}` names an empty row or a row "
+                               f"outside rows {first_row}-{first_row + len(window) - 1}; fix it in catalog/sources.yml")
+    return h
 
 
 def _is_number(text: str) -> bool:
@@ -120,8 +127,11 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def to_csv(path: Path, dest: Path, *, sheet: str | int | None = None, schema_fields: Iterable[str] = ()) -> SheetTable:
-    """Write the table of `path`'s sheet (`sheet`, else the first visible one) as CSV into `dest`."""
+def to_csv(path: Path, dest: Path, *, sheet: str | int | None = None, schema_fields: Iterable[str] = (),
+           header_row: int | None = None) -> SheetTable:
+    """Write the table of `path`'s sheet (`sheet`, else the first visible one) as CSV into `dest`.
+    `header_row`: the header's row number in the sheet (1-based), when the producer's layout defeats
+    the search."""
     try:
         workbook = python_calamine.CalamineWorkbook.from_path(str(path))
     except Exception as exc:  # noqa: BLE001 - calamine raises several kinds (zip, xml, password...)
@@ -135,7 +145,7 @@ def to_csv(path: Path, dest: Path, *, sheet: str | int | None = None, schema_fie
     if not any(any(c.strip() for c in row) for row in window):
         raise SpreadsheetError(f"{path}: sheet {name!r} is empty; name the sheet holding the table with the "
                                f"resource option `sheet`")
-    h = find_header(window, schema_fields)
+    h = find_header(window, schema_fields) if header_row is None else _given_row(header_row, first_row, window, path)
     header = window[h]
     width = max((i + 1 for i, c in enumerate(header) if c.strip()), default=1)
     numbers = array("I")

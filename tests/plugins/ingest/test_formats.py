@@ -159,6 +159,18 @@ def test_the_schema_finds_the_header_below_rows_that_look_like_one(tmp_path):
     assert list(staged.rows()) == [(5, ["31555", "Toulouse", "3"])]
 
 
+def test_a_header_of_years_and_a_header_row_given_by_the_catalog(tmp_path):
+    sheet = [["Population (SYNTHÉTIQUE)"], ["code", "nom", 2019, 2020], ["01001", "Ain", 812, 815],
+             ["01002", "Aix", 240, 244]]
+    path = write_xlsx(tmp_path / "t.xlsx", {"S": sheet})
+    staged = open_input(path, make_resource(path, fmt="xlsx"))
+    assert staged.headers == ["code", "nom", "2019", "2020"] and [line for line, _ in staged.rows()] == [3, 4]
+    staged = open_input(path, make_resource(path, fmt="xlsx", options={"header_row": 3}))
+    assert staged.headers == ["01001", "Ain", "812", "815"] and [line for line, _ in staged.rows()] == [4]
+    with pytest.raises(InputError, match=r"`header_row: 9` names an empty row or a row outside rows 1-4"):
+        open_input(path, make_resource(path, fmt="xlsx", options={"header_row": 9}))
+
+
 # -- JSON shapes --------------------------------------------------------------------------------------
 
 
