@@ -64,19 +64,24 @@ class StagedInput:
 # Values the reader reports itself: NUL bytes in text, geometries that are not GeoJSON.
 
 
-def _text_columns(resource: Resource, columns: list[str]) -> set[int]:
-    """Positions of the columns read as text (no schema field, or a `string`/`any` one): a NUL byte
-    there would be loaded unnoticed; in a typed column it already fails the type check."""
+def _schema(resource: Resource):
+    """The resource's Table Schema, or None (none declared, or unreadable: the loader reports that itself)."""
     if not resource.schema:
-        return set(range(len(columns)))
+        return None
     from territoire.ingest import tableschema
 
     try:
-        schema = tableschema.load_schema(resource.schema_path())
+        return tableschema.load_schema(resource.schema_path())
     except (tableschema.SchemaError, OSError):
-        return set(range(len(columns)))  # the loader reports the schema itself
+        return None
+
+
+def _text_columns(resource: Resource, columns: list[str]) -> set[int]:
+    """Positions of the columns read as text (no schema field, or a `string`/`any` one): a NUL byte
+    there would be loaded unnoticed; in a typed column it already fails the type check."""
+    schema = _schema(resource)
     return {i for i, c in enumerate(columns)
-            if (f := schema.field_for_column(c)) is None or f.type in ("string", "any")}
+            if schema is None or (f := schema.field_for_column(c)) is None or f.type in ("string", "any")}
 
 
 def _nul_problem(values: list, headers: list[str], text: set[int], line: int) -> parsing.BadRecord | None:
@@ -179,13 +184,8 @@ def _spreadsheet_input(path: Path, resource: Resource, detected: detect.Detected
 
 
 def _schema_field_names(resource: Resource) -> list[str]:
-    if not resource.schema:
-        return []
-    try:
-        with open(resource.schema_path(), encoding="utf-8") as f:
-            return [str(x.get("name", "")) for x in json.load(f).get("fields", []) if isinstance(x, dict)]
-    except (OSError, ValueError, AttributeError):
-        return []
+    schema = _schema(resource)
+    return [f.name for f in schema.fields] if schema else []
 
 
 # ---------------------------------------------------------------------------------------------
