@@ -116,10 +116,13 @@ def _mixed_encoding_rejects(path: Path, dialect: parsing.CsvDialect) -> list[tup
     return pre
 
 
-def _csv_input(path: Path, resource: Resource, line_of: Sequence[int] | None = None) -> StagedInput:
-    """`line_of`: the line number to give each record, in order, instead of its physical line."""
+def _csv_input(path: Path, resource: Resource, line_of: Sequence[int] | None = None,
+               declared: str = "csv") -> StagedInput:
+    """`line_of`: the line number to give each record, in order, instead of its physical line.
+    A resource declared `tsv` is tab-separated unless its options say otherwise."""
     opts = resource.options
-    dialect = parsing.sniff_csv(path, delimiter=opts.get("delimiter"), encoding=opts.get("encoding"))
+    delimiter = opts.get("delimiter") or ("\t" if declared == "tsv" else None)
+    dialect = parsing.sniff_csv(path, delimiter=delimiter, encoding=opts.get("encoding"))
     columns = normalise_columns(dialect.header)
     delim = dialect.delimiter.replace("'", "''")
     text = _text_columns(resource, columns)
@@ -353,7 +356,7 @@ def open_input(path: Path, resource: Resource, fmt: str | None = None) -> Staged
     except detect.FormatMismatch as exc:
         raise InputError(str(exc)) from None
     if detected.family == "csv":
-        return _csv_input(path, resource)
+        return _csv_input(path, resource, declared=declared)
     if detected.family == "json":
         return _json_input(path, resource, detected, declared)
     if detected.family == "spreadsheet":

@@ -89,6 +89,15 @@ def test_a_zip_given_to_the_table_loader_says_how_to_load_it(tmp_path):
         open_input(path, make_resource(path, fmt="gtfs"))
 
 
+def test_a_resource_declared_tsv_is_read_with_tabs(tmp_path):
+    path = tmp_path / "t.tsv"  # SYNTHETIC: one comma per line splits it as evenly as the tab does
+    path.write_text("nom, prénom\tville\nDupont, Jean\tLyon\nMartin, Léa\tNice\n", encoding="utf-8")
+    assert parsing.sniff_csv(path).delimiter == ","  # what the content alone suggests
+    staged = open_input(path, make_resource(path, fmt="tsv"))
+    assert staged.headers == ["nom, prénom", "ville"] and staged.description["format"] == "tsv"
+    assert list(staged.rows()) == [(2, ["Dupont, Jean", "Lyon"]), (3, ["Martin, Léa", "Nice"])]
+
+
 # -- spreadsheets (SYNTHETIC workbooks written by tests/plugins/ingest/sheet_writers.py) --------------
 
 TITLE_AND_TABLE = [
