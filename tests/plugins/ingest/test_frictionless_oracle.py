@@ -12,6 +12,7 @@ of docs/ingestion.md, "frictionless as an oracle"): a new difference, or one tha
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ def _pairs() -> list[Pair]:
         for r in source.resources:
             loc = r.locations.get("demo")
             path = loc.resolved_path() if loc else None
-            if r.schema and path and path.is_file() and r.format in ("csv", "tsv"):
+            if r.schema and path and path.is_file() and r.format in ("csv", "tsv", "json", "ndjson"):
                 pairs.append(Pair(f"data/{path.relative_to(PROJECT / 'data')}", path, r.schema_path(), r.format))
                 by_name[path.name] = (r.schema_path(), r.format)
     if SHARED.is_dir():
@@ -87,10 +88,54 @@ def _pairs() -> list[Pair]:
     return pairs
 
 
+def _json_records(path: Path) -> list[tuple[int, dict]]:
+    """(line of its start, record) for each record, read with Python's json module alone: a JSON array,
+    or values one after another (NDJSON, or the looser files real exports are)."""
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        decoder, out, pos = json.JSONDecoder(), [], 0
+        while (pos := len(text) - len(text[pos:].lstrip())) < len(text):
+            value, end = decoder.raw_decode(text, pos)
+            out.append((text.count("\n", 0, pos) + 1, value))
+            pos = end
+        return out
+    return list(enumerate(data, start=1))  # the platform numbers a document's records from 1
+
+
+def _as_text(value) -> str | None:
+    """A JSON value as the raw text a CSV would hold (the raw table contract): the schema then reads it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)
+
+
+def _frictionless_json_verdicts(pair: Pair, schema) -> frozenset[tuple[int, str | None, str]]:
+    """frictionless has no JSON reader without its `json` extra: it validates the records inline."""
+    from frictionless import Resource, system
+
+    records = _json_records(pair.path)
+    headers = list(dict.fromkeys(k for _, r in records for k in r))
+    rows = [[_as_text(r.get(h)) for h in headers] for _, r in records]
+    with system.use_context(trusted=True):
+        report = Resource(data=[headers, *rows], schema=schema).validate(limit_errors=10**7)
+    return frozenset((records[e.row_number - 2][0], None if k == "field-count" else e.field_name, k)
+                     for e in report.tasks[0].errors if (k := _frictionless_kind(e)) in COMMON)
+
+
 @functools.cache  # the same verdicts for the strict and the lenient comparison
 def _frictionless_verdicts(pair: Pair) -> frozenset[tuple[int, str | None, str]]:
     from frictionless import Dialect, Resource, Schema, formats, system
 
+    if pair.fmt in ("json", "ndjson"):
+        schema = Schema.from_descriptor(str(pair.schema.resolve()))
+        schema.fields_match = "partial"
+        return _frictionless_json_verdicts(pair, schema)
     dialect = parsing.sniff_csv(pair.path)
     schema = Schema.from_descriptor(str(pair.schema.resolve()))
     schema.fields_match = "partial"  # fields matched by name, as the platform does
@@ -165,6 +210,27 @@ def _compare(platform: set, oracle: set) -> dict[str, list[str]]:
     return out
 
 
+def test_the_comparison_sees_json_verdicts(fresh_database, tmp_path):
+    """The real JSON files break none of their schema's rules: this copy of Celleneuve.json with four
+    values changed (SYNTHETIC defects) shows that verdicts on JSON records are compared too."""
+    real = PROJECT / "data" / "samples" / "bike_counters" / "montpellier_ecocompteur" / "Celleneuve.json"
+    lines = real.read_text(encoding="utf-8").splitlines()
+    records = [i for i, line in enumerate(lines) if line.strip()]
+    first_id = json.loads(lines[records[0]])["id"]
+    for k, change in ((2, {"intensity": -4}), (4, {"intensity": "x"}), (6, {"id": first_id}), (8, {"id": None})):
+        record = json.loads(lines[records[k]])
+        record.update(change)
+        lines[records[k]] = json.dumps(record)
+    path = tmp_path / "Celleneuve_defects.json"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    schema = next(p.schema for p in _pairs() if p.path.name == real.name)
+    pair = Pair("synthetic", path, schema, "ndjson")
+    loader = Loader(fresh_database, progress=lambda m: None, reports=False)
+    platform = _platform_verdicts(fresh_database, loader, pair, 999, True)
+    assert {kind for _, _, kind in platform} == {"minimum", "type", "unique", "required"}
+    assert platform == _frictionless_verdicts(pair)
+
+
 @pytest.mark.parametrize("strict", [True, False], ids=["strict", "lenient"])
 def test_frictionless_and_the_platform_flag_the_same_rows_and_cells(fresh_database, strict):
     pairs = _pairs()
@@ -173,7 +239,7 @@ def test_frictionless_and_the_platform_flag_the_same_rows_and_cells(fresh_databa
     differences: dict[tuple[str, str], list[str]] = {}
     compared = 0
     for k, pair in enumerate(pairs):
-        assert detect.detect_format(pair.path).family == "csv", pair.label
+        assert detect.detect_format(pair.path).family == ("json" if pair.fmt in ("json", "ndjson") else "csv")
         oracle = _frictionless_verdicts(pair)
         platform = _platform_verdicts(fresh_database, loader, pair, k, strict)
         compared += len(oracle | platform)
