@@ -215,7 +215,7 @@ def sniff_csv(path: Path, delimiter: str | None = None, encoding: str | None = N
     info = EncodingInfo(encoding) if encoding else inspect_encoding(path)
     enc = info.encoding
     header_bytes, header_lines = _header_record(path)
-    header_encoding = _header_encoding(path, header_bytes, info)
+    header_encoding = _header_encoding(info)
     with open(path, "rb") as f:
         head = f.read(header_bytes)
         rest = f.read(SAMPLE_BYTES)
@@ -240,7 +240,7 @@ def sniff_csv(path: Path, delimiter: str | None = None, encoding: str | None = N
                       header_encoding=header_encoding)
 
 
-def _header_encoding(path: Path, header_bytes: int, info: EncodingInfo) -> str:
+def _header_encoding(info: EncodingInfo) -> str:
     """The header record's encoding: the file's, unless the file mixes encodings and the header is
     written in the other one."""
     if not info.bad_lines or info.bad_lines[0] != 1 or not info.other_encoding:

@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from ingest_helpers import PROJECT, SAMPLES, fetch_all, write_schema
+from ingest_helpers import PROJECT, SAMPLES, SHARED, fetch_all, write_schema
 from sheet_writers import write_xlsx
 
 pytestmark = pytest.mark.integration
@@ -126,3 +126,17 @@ def test_load_file_takes_a_zip_holding_the_member_the_catalog_names(warehouse_ur
     # The CSV itself is also accepted for that resource.
     again = run("--catalog", str(catalog), "load", "cog", "--file", str(regions), "--force", env=env, check=0)
     assert "succeeded, 18 rows loaded" in again.stdout
+
+
+def test_load_file_takes_the_real_reference_feed(warehouse_url, catalog, tmp_path):
+    """RTM's Frioul shuttle feed (../shared/data, reference only): a BOM before every header and a
+    file that is not GTFS in the archive."""
+    feed = SHARED / "transport" / "gtfs_frioul_if_express_marseille.zip"
+    if not feed.exists():
+        pytest.skip("../shared/data is not available")
+    env = {"WAREHOUSE_URL": warehouse_url, "TERRITOIRE_LANDING_DIR": str(tmp_path / "landing")}
+    out = run("--catalog", str(catalog), "load", "bus", "--file", str(feed), env=env, check=0)
+    assert "raw.bus__stop_times: succeeded, 140 rows loaded" in out.stdout
+    columns = {c for (c,) in fetch_all(warehouse_url, "select column_name from information_schema.columns "
+                                                      "where table_name = 'bus__stops'")}
+    assert "stop_id" in columns and not any("ufeff" in c or "\ufeff" in c for c in columns)
