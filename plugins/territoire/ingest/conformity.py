@@ -46,6 +46,8 @@ RULES_FR = {
     "encoding": ("Ligne dans un autre encodage",
                  "Le fichier mélange deux encodages : le ré-enregistrer entièrement en UTF-8."),
     "json": ("JSON invalide", "Corriger la syntaxe de l'enregistrement JSON."),
+    "nul-byte": ("Octet NUL dans un texte", "Le fichier est probablement endommagé : le ré-exporter depuis la source."),
+    "geometry": ("Géométrie invalide", "Coordonnées en nombres finis, longitude puis latitude en degrés WGS 84."),
 }
 
 
