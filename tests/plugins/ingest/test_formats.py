@@ -56,6 +56,9 @@ def test_synthetic_shapes_are_recognised(tmp_path):
         b"code;[libelle]\n1;2\n": "csv",
         b"[x];y\n1;2\n": "csv",  # starts like JSON, is not
         b"": "empty",
+        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504): "xls",  # the OLE2 signature of .xls
+        b"\x1f\x8b\x08\x00": "gzip",
+        b"\x00\x01\x02\x03binary": "binary",
     }
     for i, (content, fmt) in enumerate(cases.items()):
         p = tmp_path / f"f{i}"

@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from frictionless import Dialect, Resource, Schema, formats, system
 from ingest_helpers import PROJECT, SHARED, fetch_all, make_resource
 
 from territoire.catalog import load_catalog
 from territoire.ingest import detect, parsing
 from territoire.ingest.loader import Loader
-
-frictionless = pytest.importorskip("frictionless")
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -117,8 +116,6 @@ def _as_text(value) -> str | None:
 
 def _frictionless_json_verdicts(pair: Pair, schema) -> frozenset[tuple[int, str | None, str]]:
     """frictionless has no JSON reader without its `json` extra: it validates the records inline."""
-    from frictionless import Resource, system
-
     records = _json_records(pair.path)
     headers = list(dict.fromkeys(k for _, r in records for k in r))
     rows = [[_as_text(r.get(h)) for h in headers] for _, r in records]
@@ -130,8 +127,6 @@ def _frictionless_json_verdicts(pair: Pair, schema) -> frozenset[tuple[int, str 
 
 @functools.cache  # the same verdicts for the strict and the lenient comparison
 def _frictionless_verdicts(pair: Pair) -> frozenset[tuple[int, str | None, str]]:
-    from frictionless import Dialect, Resource, Schema, formats, system
-
     if pair.fmt in ("json", "ndjson"):
         schema = Schema.from_descriptor(str(pair.schema.resolve()))
         schema.fields_match = "partial"
