@@ -183,6 +183,15 @@ def test_a_header_of_years_and_a_header_row_given_by_the_catalog(tmp_path):
         open_input(path, make_resource(path, fmt="xlsx", options={"header_row": 9}))
 
 
+def test_a_sheet_too_large_to_hold_in_memory_is_refused_before_it_is_opened(tmp_path, monkeypatch):
+    path = write_xlsx(tmp_path / "t.xlsx", {"S": [["code", "nom"]] + [[f"{i:05d}", "x" * 50] for i in range(2000)]})
+    monkeypatch.setenv("TERRITOIRE_SPREADSHEET_MAX_XML_BYTES", str(64 << 10))
+    with pytest.raises(InputError, match=r"holds 0\.[0-9] MiB of XML, above the 0\.1 MiB .*export the sheet as CSV"):
+        open_input(path, make_resource(path, fmt="xlsx"))
+    monkeypatch.setenv("TERRITOIRE_SPREADSHEET_MAX_XML_BYTES", str(64 << 20))
+    assert len(list(open_input(path, make_resource(path, fmt="xlsx")).rows())) == 2000
+
+
 # -- JSON shapes --------------------------------------------------------------------------------------
 
 
