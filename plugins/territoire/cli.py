@@ -286,7 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add_command(sub, "load", cmd_load, "fetch and load one source now (or a given local file)")
     p.add_argument("source", help="source id (see `territoire sources`)")
     p.add_argument("--resource", "-r", help="only this resource")
-    p.add_argument("--file", "-f", help="load this local file instead of fetching the resource's location")
+    p.add_argument("--file", "-f", help="load this local file (any format the catalog supports; a GTFS feed as a ZIP "
+                                        "or a folder) instead of fetching the resource's location")
     p.add_argument("--force", action="store_true", help="download and load even when unchanged")
     p.add_argument("--threshold", type=float, default=None,
                    help="quarantine threshold for this run (share of rows, 0-1; default: the catalog's)")
