@@ -280,6 +280,9 @@ class _JsonReader:
     def __init__(self, path: Path, resource: Resource, detected: detect.Detected, lines: bool):
         self.path, self.resource, self.detected, self.lines = path, resource, detected, lines
         self.encoding = parsing.detect_encoding(path)
+        # An array of arrays whose first row is all text (`[["code", "nom"], ["01001", "Ain"]]`): a table
+        # with its header row, as frictionless reads JSON; records are then rows by position.
+        self.header_row: list[str] | None = None
 
     def values(self) -> Iterator[tuple[int, object]]:
         if self.lines:
@@ -289,12 +292,35 @@ class _JsonReader:
 
     def keys(self) -> list[str]:
         keys: dict[str, None] = {}
-        for _, value in self.values():
+        for n, (_, value) in enumerate(self.values()):
+            if n == 0 and isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+                self.header_row = value
+                return list(value)
             record = flat_record(value)
             if record is not None:
                 for k in record:
                     keys.setdefault(str(k), None)
         return list(keys)
+
+    def rows(self, headers: list[str], text: set[int]) -> Iterator[tuple[int, list[str | None] | parsing.BadRecord]]:
+        for n, (line, value) in enumerate(self.values()):
+            if n == 0 and self.header_row is not None:
+                continue
+            yield line, (self.array_row(line, value, headers, text) if self.header_row is not None
+                         else self.row(line, value, headers, text))
+
+    def array_row(self, line: int, value, headers: list[str], text: set[int]) -> list[str | None] | parsing.BadRecord:
+        if isinstance(value, parsing.BadRecord):
+            return value
+        if not isinstance(value, list):
+            return parsing.BadRecord("json", f"ligne {line} : un tableau de valeurs était attendu, comme la ligne "
+                                             f"d'en-tête", _raw(value))
+        try:
+            values = [_json_value(v) for v in value]
+        except ValueError:
+            return parsing.BadRecord("json", f"ligne {line} : valeur non finie (NaN, Infinity) : ce n'est pas du "
+                                             f"JSON valide ; le producteur doit écrire null ou un nombre", _raw(value))
+        return _nul_problem(values, headers, text, line) or values
 
     def row(self, line: int, value, headers: list[str], text: set[int]) -> list[str | None] | parsing.BadRecord:
         if isinstance(value, parsing.BadRecord):
@@ -315,7 +341,7 @@ class _JsonReader:
         return _nul_problem(values, headers, text, line) or values
 
 
-def _raw(record: dict) -> str:
+def _raw(record) -> str:
     return json.dumps(record, ensure_ascii=False, default=str)[:2000]
 
 
@@ -334,11 +360,8 @@ def _json_input(path: Path, resource: Resource, detected: detect.Detected, decla
     columns = normalise_columns(headers)
     text = _text_columns(resource, columns)
 
-    def rows() -> Iterator[tuple[int, list[str | None] | parsing.BadRecord]]:
-        for line, value in reader.values():
-            yield line, reader.row(line, value, headers, text)
-
-    return StagedInput(columns=columns, headers=headers, fast_chunks=None, copy_options="", rows=rows,
+    return StagedInput(columns=columns, headers=headers, fast_chunks=None, copy_options="",
+                       rows=lambda: reader.rows(headers, text),
                        description={"format": "ndjson" if reader.lines else detected.format,
                                     "shape": detected.what, "encoding": reader.encoding})
 

@@ -633,12 +633,13 @@ class _JSONStream:
             return value
 
 
-def _as_record(value, features: bool) -> dict:
+def _as_record(value, features: bool) -> dict | list:
+    """A record (an object), or a row of an array of arrays (the reader pairs it with the header row)."""
     if features and isinstance(value, dict) and ("properties" in value or value.get("type") == "Feature"):
         record = dict(value.get("properties") or {})
         record["geometry"] = value.get("geometry")
         return record
-    return value if isinstance(value, dict) else {"value": value}
+    return value if isinstance(value, (dict, list)) else {"value": value}
 
 
 def iter_json_document(path: Path, encoding: str) -> Iterator[tuple[int, dict]]:

@@ -239,6 +239,16 @@ def test_json_values_one_after_another_each_become_a_record(tmp_path):
     assert bad == [(5, "json")]
 
 
+def test_an_array_of_arrays_with_a_header_row_is_a_table(tmp_path):
+    path = tmp_path / "rows.json"  # SYNTHETIC, the "array of arrays" form frictionless reads too
+    path.write_text('[["code", "nom", "pop"], ["01001", "Ain", 812], ["01002", "Aix", null, "extra"], {"code": 1}]',
+                    encoding="utf-8")
+    columns, rows = _rows(path)
+    assert columns == ["code", "nom", "pop"]
+    assert rows[:2] == [(2, ["01001", "Ain", "812"]), (3, ["01002", "Aix", None, "extra"])]  # the loader counts fields
+    assert rows[2][0] == 4 and rows[2][1].rule == "json"
+
+
 # -- the reader's own checks: GeoJSON coordinates, NUL bytes --------------------------------------------
 
 
