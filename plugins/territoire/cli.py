@@ -141,7 +141,7 @@ def _fetch_and_load(loader, resource, args) -> list:
     download: a GTFS feed as a ZIP or a folder, a ZIP with the location's member, any table file),
     then load every table it holds."""
     from territoire.ingest.connectors import fetch
-    from territoire.ingest.inputs import as_local_resource
+    from territoire.ingest.local_file import as_local_resource
 
     with as_local_resource(resource, Path(args.file)) if args.file else contextlib.nullcontext(resource) as resource:
         result = fetch(resource, force=args.force)
