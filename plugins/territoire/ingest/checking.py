@@ -4,26 +4,17 @@ rows break which rule (the detailed check), with their content kept for the firs
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
 import psycopg
 
+from territoire.ingest import ledger
 from territoire.ingest.run import LoadRun
 from territoire.ingest.schema import FastCheck
 from territoire.naming import quote_ident
 
 SQL_DIR = Path(__file__).parent / "sql"
-
-
-def rows_kept_per_rule() -> int:
-    """How many rejected rows of each (column, rule) keep their content in quarantine (every one is
-    counted): `TERRITOIRE_QUARANTINE_ROWS_KEPT`, default 1,000."""
-    value = os.environ.get("TERRITOIRE_QUARANTINE_ROWS_KEPT", "1000")
-    if not value.strip().isdigit():
-        raise ValueError(f"TERRITOIRE_QUARANTINE_ROWS_KEPT must be a whole number, not {value!r}")
-    return int(value)
 
 
 def _sql(name: str, **parts: str) -> str:
@@ -82,7 +73,7 @@ def detailed_check(run: LoadRun) -> int:
     kept = conn.execute(
         f"create table {run.new} as select {', '.join(plan.outer)}, {int(run.batch_id)}::bigint as _batch_id, "
         f"_line_number::integer as _line_number, now() as _loaded_at, {plan.rejected_expression()} as _rejected "
-        f"from (select {', '.join(plan.inner)}, _line_number from {stage} "
+        f"from (select {plan.inner_sql()}, _line_number from {stage} "
         f"where {not_empty_sql(run.staged.columns)} offset 0) s"
     ).rowcount
     conn.execute(f"drop table {stage}")
@@ -96,7 +87,7 @@ def quarantine_broken_rows(run: LoadRun) -> int:
     if run.plan.rules:
         params = {"batch_id": run.batch_id, "source_id": run.resource.source_id, "resource": run.resource.name}
         counts = conn.execute(_sql("quarantine_typed", new=new, rules=run.plan.rules_values_sql(),
-                                   kept=str(rows_kept_per_rule())), params).fetchall()
+                                   kept=str(ledger.rows_kept_per_rule())), params).fetchall()
         for col, rule, count, line, message, _ in counts:
             value = conn.execute(f"select left(to_jsonb(n) ->> %s, 1000) from {new} n where _line_number = %s",
                                  (col, line)).fetchone()
@@ -131,7 +122,7 @@ def quarantine_duplicates(run: LoadRun, key: list[str]) -> int:
     columns = ",".join(key)
     gone, line, value = run.conn.execute(
         _sql("quarantine_duplicates", new=run.new, key=", ".join(quoted), key_text=", ".join(quoted),
-             not_null=" and ".join(f"{k} is not null" for k in quoted), kept=str(rows_kept_per_rule())),
+             not_null=" and ".join(f"{k} is not null" for k in quoted), kept=str(ledger.rows_kept_per_rule())),
         {"batch_id": run.batch_id, "source_id": run.resource.source_id, "resource": run.resource.name,
          "columns": columns}).fetchone()
     run.add_rejections(columns, "unique", gone, line, value, f"clé en double ({columns})")

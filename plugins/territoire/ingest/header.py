@@ -62,10 +62,14 @@ def did_you_mean(run: LoadRun) -> str:
     schema, columns = run.schema, run.staged.columns
     found = [f for f in schema.fields if f.column in set(columns)]
     missing = [f.name for f in schema.fields if f not in found]
+    # Only the header names no schema field took are candidates.
+    free = {h: c for h, c in zip(run.staged.headers, columns, strict=True) if schema.field_for_column(c) is None}
+    by_column = {c: h for h, c in free.items()}
     hints = []
     for name in missing[:8]:
-        close = difflib.get_close_matches(name, run.staged.headers, n=1, cutoff=0.6) or \
-            difflib.get_close_matches(normalise_column(name, 0), columns, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(name, list(free), n=1, cutoff=0.6) or [
+            by_column[c] for c in difflib.get_close_matches(normalise_column(name, 0), list(by_column), n=1,
+                                                            cutoff=0.6)]
         if close:
             hints.append(f"{name} ? (en-tête « {close[0]} »)")
     return (f"The header carries {len(found)} of the {len(schema.fields)} fields of the schema."
@@ -80,7 +84,7 @@ def check_schema_match(run: LoadRun) -> None:
     share = min_schema_fields(run)
     if found and len(found) >= share * len(schema.fields):
         return
-    need = f"at least {share:.0%} of them" if share else "at least one"
+    need = f"at least {share:.0%}" if share else "at least one"
     raise HeaderError(
         f"{run.where}: line 1: the file does not match schema {run.resource.schema} ({need} of its fields "
         f"expected). {did_you_mean(run)} Header: {', '.join(run.staged.headers[:12])}"

@@ -20,10 +20,6 @@ from territoire.naming import quote_ident
 COPY_REFUSED = (psycopg.errors.DataError, psycopg.errors.BadCopyFileFormat, psycopg.errors.CharacterNotInRepertoire,
                 psycopg.errors.UntranslatableCharacter)
 
-# A rejected record's content is kept for the first rows of each rule; every one is counted.
-REJECTED_CONTENT_KEPT = 1000
-
-
 class StageError(Exception):
     """The file cannot be read into the staging table; the loader turns it into a LoadError."""
 
@@ -115,17 +111,18 @@ def _renumber_after_quoted_newlines(run: LoadRun) -> None:
 
 class _Rejected:
     """The records refused while reading: every one counted, the content of the first
-    REJECTED_CONTENT_KEPT of each rule kept (memory stays flat whatever the share of bad records)."""
+    ledger.rows_kept_per_rule() of each rule kept (memory stays flat whatever the share of bad records)."""
 
     def __init__(self, run: LoadRun):
         self.run = run
         self.kept: list[tuple] = []
         self.counts: dict[str, list] = {}  # rule -> [count, first line, first message]
+        self.limit = ledger.rows_kept_per_rule()
 
     def add(self, line: int, rule: str, message: str, raw: str | None) -> None:
         seen = self.counts.setdefault(rule, [0, line, message])
         seen[0] += 1
-        if seen[0] <= REJECTED_CONTENT_KEPT:
+        if seen[0] <= self.limit:
             r = self.run.resource
             self.kept.append((self.run.batch_id, r.source_id, r.name, line, None, rule, None, message, raw))
 

@@ -27,9 +27,10 @@ from territoire.naming import quote_ident
 class Plan:
     """How to turn the staging table into the raw table, and which rows break the schema.
 
-    `inner` selects from the staging table: every column, plus `_a<i>` (the value is missing) and
-    `_p<i>` (the value read as its type) for the columns the schema describes, so that each value is
-    read once however many rules use it. `outer` gives the raw table's columns from `inner`.
+    `inner` selects from the staging table: every column, plus two arrays over the columns the schema
+    describes, `_a` (the value is missing) and `_p` (the value read as its type), so that each value is
+    read once however many rules use it. Arrays, not one column each: a select list holds at most 1,664
+    entries, and a file may have 1,500 columns. `outer` gives the raw table's columns from `inner`.
     """
 
     columns: list[str]
@@ -40,6 +41,13 @@ class Plan:
     missing_optional: list[str] = field(default_factory=list)
     extra_columns: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)   # the elements of `_a`
+    parsed: list[str] = field(default_factory=list)   # the elements of `_p`
+
+    def inner_sql(self) -> str:
+        arrays = [f"array[{', '.join(self.absent)}]::boolean[] as _a" if self.absent else None,
+                  f"array[{', '.join(self.parsed)}]::text[] as _p" if self.parsed else None]
+        return ", ".join([*self.inner, *(a for a in arrays if a)])
 
     def rejected_expression(self) -> str:
         """SQL: an int[] of the indexes of the rules the row breaks, NULL for a valid row."""
@@ -59,8 +67,10 @@ def _runnable(pattern: str | None, pattern_ok: Callable[[str], bool] | None) -> 
     return not pattern or pattern_ok is None or pattern_ok(anchored(pattern))
 
 
-def _column(schema: Schema, c: str, i: int, strict: bool) -> tuple[Column, str] | None:
-    """The field of column `c` (position `i`) as the constraints see it, and the SQL of its absence."""
+def _column(schema: Schema, c: str, i: int, strict: bool, at: tuple[int, int] = (0, 0)
+            ) -> tuple[Column, str] | None:
+    """The field of column `c` (position `i`) as the constraints see it, and the SQL of its absence;
+    `at`: the 0-based positions its absence and reading take in the plan's `_a` and `_p` arrays."""
     f = schema.field_for_column(c)
     if f is None:
         return None
@@ -70,7 +80,7 @@ def _column(schema: Schema, c: str, i: int, strict: bool) -> tuple[Column, str] 
     absent = f"({col} is null or {col} = ''" + (f" or {col} in ({', '.join(lit(m) for m in nulls)}))"
                                                  if nulls else ")")
     t = field_type(f)
-    return Column(f, t, col, f"_a{i}", f"_p{i}" if t.read_sql(col, f, strict) is not None else None,
+    return Column(f, t, col, f"_a[{at[0] + 1}]", f"_p[{at[1] + 1}]" if t.read_sql(col, f, strict) is not None else None,
                   f.required or f.column in schema.primary_key), absent
 
 
@@ -94,7 +104,7 @@ def build_plan(schema: Schema | None, columns: list[str], *, strict: bool = Fals
     plan.extra_columns = [c for c in columns if c not in known]
     nulls = [m for m in schema.missing_values if m != ""]
     for i, c in enumerate(columns):
-        described = _column(schema, c, i, strict)
+        described = _column(schema, c, i, strict, (len(plan.absent), len(plan.parsed)))
         if described is None:
             plan.outer.append(quote_ident(c))
             continue
@@ -106,9 +116,9 @@ def build_plan(schema: Schema | None, columns: list[str], *, strict: bool = Fals
 def _add_column(plan: Plan, c: Column, absent: str, strict: bool, nulls: bool,
                 pattern_ok: Callable[[str], bool] | None) -> None:
     f, col = c.field, c.col
-    plan.inner.append(f"{absent} as {c.absent}")
+    plan.absent.append(absent)
     if c.parsed is not None:
-        plan.inner.append(f"(case when {absent} then null else {c.type.read_sql(col, f, strict)} end) as {c.parsed}")
+        plan.parsed.append(f"(case when {absent} then null else {c.type.read_sql(col, f, strict)} end)")
     # The raw value: canonical text for normalised types, as published otherwise; missing -> NULL.
     if c.parsed is not None and c.type.normalised:
         plan.outer.append(f"(case when {c.absent} then null else coalesce({c.parsed}, {col}) end) as {col}")
