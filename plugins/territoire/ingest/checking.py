@@ -61,23 +61,43 @@ def keep_clean_stage(run: LoadRun) -> None:
     conn.execute(f"alter table {stage} rename to {quote_ident(run.new_name)}")
 
 
+# The detailed check of a large file first reads this many records: when they alone hold more broken
+# rows than the threshold allows of the whole file, the load stops there (a file of bad rows costs
+# one slice, not a full pass).
+FIRST_SLICE = 100_000
+
+
 def detailed_check(run: LoadRun) -> int:
-    """One scan builds the new raw table (normalised values) and, per row, the rules it breaks
-    (`_rejected`); returns the rows kept (empty records left out)."""
-    conn, stage, plan = run.conn, run.stage, run.plan
+    """Build the new raw table (normalised values) with, per row, the rules it breaks (`_rejected`);
+    returns the rows kept (empty records left out). A large file is read in two slices; when the first
+    already breaks the threshold, the load stops there (`run.stopped`) and only that slice is kept."""
+    conn, stage = run.conn, run.stage
     # Back to the values as published: the hidden columns take their visible names again.
     for c, hidden in run.published.items():
         conn.execute(f"alter table {stage} drop column {quote_ident(c)}")
         conn.execute(f"alter table {stage} rename column {quote_ident(hidden)} to {quote_ident(c)}")
     run.published = {}
-    kept = conn.execute(
-        f"create table {run.new} as select {', '.join(plan.outer)}, {int(run.batch_id)}::bigint as _batch_id, "
-        f"_line_number::integer as _line_number, now() as _loaded_at, {plan.rejected_expression()} as _rejected "
-        f"from (select {plan.inner_sql()}, _line_number from {stage} "
-        f"where {not_empty_sql(run.staged.columns)} offset 0) s"
-    ).rowcount
+    if run.copied <= FIRST_SLICE:
+        kept = conn.execute(f"create table {run.new} as {_checked_rows(run, 'true')}").rowcount
+    else:
+        # Line numbers are at least the record's rank: this slice holds at most FIRST_SLICE records.
+        first = f"_line_number < {run.staged.header_lines + 1 + FIRST_SLICE}"
+        kept = conn.execute(f"create table {run.new} as {_checked_rows(run, first)}").rowcount
+        broken = conn.execute(f"select count(*) from {run.new} where _rejected is not null").fetchone()[0]
+        if run.early_rejects + broken > run.threshold * (run.copied + run.early_rejects):
+            run.stopped = {"stage": "check", "rows_checked": kept}
+        else:
+            kept += conn.execute(f"insert into {run.new} {_checked_rows(run, f'not ({first})')}").rowcount
     conn.execute(f"drop table {stage}")
     return kept
+
+
+def _checked_rows(run: LoadRun, where: str) -> str:
+    plan = run.plan
+    return (f"select {', '.join(plan.outer)}, {int(run.batch_id)}::bigint as _batch_id, "
+            f"_line_number::integer as _line_number, now() as _loaded_at, {plan.rejected_expression()} as _rejected "
+            f"from (select {plan.inner_sql()}, _line_number from {run.stage} "
+            f"where {not_empty_sql(run.staged.columns)} and {where} offset 0) s")
 
 
 def quarantine_broken_rows(run: LoadRun) -> int:

@@ -249,8 +249,7 @@ class Loader:
             run.conn.execute("set local work_mem = '256MB'")
             self.stage(run)
             check(run)
-            if not run.stopped:
-                quarantine(run)
+            quarantine(run)
             if not run.stopped:
                 keys(run)
             if not run.stopped:
@@ -358,7 +357,8 @@ def check(run: LoadRun) -> None:
         return
     run.decimal_commas = "detailed check"
     kept = checking.detailed_check(run)
-    run.empty_records = run.copied - kept
+    # Stopped after the first slice: the records not checked are not known to be empty.
+    run.empty_records = 0 if run.stopped else run.copied - kept
     run.lap("transform_and_check")
 
 
@@ -368,8 +368,9 @@ def quarantine(run: LoadRun) -> None:
         return
     run.rows_rejected = run.early_rejects + checking.quarantine_broken_rows(run)
     run.lap("quarantine")
-    if run.share_rejected > run.threshold:
-        run.stopped = {"stage": "check", "rows_read": run.rows_read, "rows_rejected": run.rows_rejected}
+    if run.stopped or run.share_rejected > run.threshold:
+        run.stopped = {"stage": "check", **(run.stopped or {}), "rows_read": run.rows_read,
+                       "rows_rejected": run.rows_rejected}
 
 
 def keys(run: LoadRun) -> None:

@@ -68,3 +68,37 @@ def test_a_load_over_the_threshold_stops_after_the_check(loader, warehouse_url, 
     assert (status, read, rejected) == ("failed", 200, 200)
     assert details["stopped"] == {"stage": "check", "rows_read": 200, "rows_rejected": 200}
     assert "keys" not in details["timings"]  # the key check did not run
+
+
+def test_a_large_file_of_bad_rows_stops_after_the_first_slice(loader, warehouse_url, tmp_path, monkeypatch):
+    """PostgreSQL checks the first slice of records; when it alone breaks the threshold of the whole
+    file, the rest is not checked, and the ledger says how many rows were checked."""
+    from territoire.ingest import checking
+
+    monkeypatch.setattr(checking, "FIRST_SLICE", 1_000)
+    path = tmp_path / "synthetique.csv"
+    path.write_text("id;valeur\n" + "".join(f"{i};x\n" for i in range(5_000)), encoding="utf-8")
+    r = make_resource(path, schema=write_schema(tmp_path, [{"name": "id", "type": "integer"},
+                                                           {"name": "valeur", "type": "integer"}]))
+    with pytest.raises(QuarantineThresholdExceeded, match="1000 of 5000 rows"):
+        loader.load(r, path, quarantine_threshold=0.1)
+    status, read, rejected, details = _ledger(warehouse_url, _last_batch(warehouse_url, r.name))
+    assert (status, read, rejected) == ("failed", 5000, 1000)
+    assert details["stopped"] == {"stage": "check", "rows_checked": 1000, "rows_read": 5000, "rows_rejected": 1000}
+
+
+def test_a_large_file_under_the_threshold_is_checked_whole(loader, warehouse_url, tmp_path, monkeypatch):
+    from territoire.ingest import checking
+
+    monkeypatch.setattr(checking, "FIRST_SLICE", 1_000)
+    path = tmp_path / "synthetique.csv"
+    path.write_text("id;valeur\n" + "".join(f"{i};{'x' if i in (10, 4321) else i}\n" for i in range(5_000)),
+                    encoding="utf-8")
+    r = make_resource(path, schema=write_schema(tmp_path, [{"name": "id", "type": "integer"},
+                                                           {"name": "valeur", "type": "integer"}]))
+    result = loader.load(r, path, quarantine_threshold=0.1)
+    assert (result.rows_loaded, result.rows_rejected) == (4998, 2)
+    assert fetch_all(warehouse_url, f'select count(*), min(_line_number), max(_line_number) from raw."{r.raw_table}"'
+                     ) == [(4998, 2, 5001)]
+    assert fetch_all(warehouse_url, "select line_number from ingest.rejected_rows where batch_id = %s order by 1",
+                     (result.batch_id,)) == [(12,), (4323,)]
