@@ -27,11 +27,12 @@ already in the raw table is a no-op (`skipped_unchanged`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,15 +115,39 @@ def _printable(text: str) -> str:
     return text.replace("\x00", "\\x00")
 
 
-def resource_threshold(resource: Resource, override: float | None) -> float:
-    if override is not None:
-        return override
+@contextlib.contextmanager
+def _advisory_lock(conn, table: str) -> Iterator[None]:
+    conn.execute("select pg_advisory_lock(%s)", (ledger.lock_key(table),))
+    try:
+        yield
+    finally:
+        conn.execute("select pg_advisory_unlock(%s)", (ledger.lock_key(table),))
+
+
+def _table_lock(conn, table: str, resource: Resource):
+    """Two loads of one table never interleave: `territoire.ingest.locks.table_lock` when installed (a
+    lock no analyst can take or hold, naming its holder when busy), else an advisory lock."""
+    if importlib.util.find_spec("territoire.ingest.locks") is None:
+        return _advisory_lock(conn, table)
+    from territoire.ingest import locks
+
+    return locks.table_lock(conn, f"raw.{table}", what=f"load of {resource.source_id}/{resource.name}")
+
+
+def _catalog_source(resource: Resource):
     from territoire.catalog import CatalogError, load_catalog
 
     try:
-        return load_catalog().get(resource.source_id).quarantine_threshold
+        return load_catalog().get(resource.source_id)
     except (KeyError, CatalogError, FileNotFoundError):
-        return 0.05
+        return None
+
+
+def resource_threshold(resource: Resource, override: float | None) -> float:
+    if override is not None:
+        return override
+    source = _catalog_source(resource)
+    return source.quarantine_threshold if source is not None else 0.05
 
 
 class Loader:
@@ -172,9 +197,7 @@ class Loader:
         started = time.monotonic()
         digest = _FileDigest(path, sha256)
         strict = bool(resource.options.get("strict", False)) if strict is None else strict
-        with warehouse.connect(self.url, autocommit=True) as conn:
-            # The stage where territoire.ingest.locks.table_lock takes over (a lock analysts cannot take).
-            conn.execute("select pg_advisory_lock(%s)", (ledger.lock_key(table),))
+        with warehouse.connect(self.url, autocommit=True) as conn, _table_lock(conn, table, resource):
             batch_id = None
             try:
                 if importlib.util.find_spec("territoire.ingest.recovery") is not None:
@@ -193,7 +216,6 @@ class Loader:
             finally:
                 if batch_id is not None:  # what a parallel COPY committed, when the load did not take it
                     conn.execute(f"drop table if exists {ledger.parts_table(batch_id)}")
-                conn.execute("select pg_advisory_unlock(%s)", (ledger.lock_key(table),))
         result.seconds = time.monotonic() - started
         self.progress(result.summary())
         return result
@@ -409,7 +431,12 @@ def decide(run: LoadRun) -> bool:
 
 def swap(run: LoadRun) -> None:
     header.check_raw_table(run)
-    # The stage where territoire.ingest.guards.check_row_count goes (a new snapshot that lost most rows).
+    if importlib.util.find_spec("territoire.ingest.guards") is not None:  # a snapshot that lost most rows
+        from territoire.ingest import guards
+
+        source = _catalog_source(run.resource)
+        guards.check_row_count(run.conn, run.table, run.rows_read - run.rows_rejected,
+                               tolerance=getattr(source, "max_row_drop", 0.5), force=run.force)
     swap_into_place(run.conn, run.new, run.table)
     run.lap("swap")
 
