@@ -8,8 +8,9 @@ declare
     s text := regexp_replace(btrim(v), '[ \u00a0\u202f'']', '', 'g');
 begin
     if length(s) > 100 then return null; end if;
-    if s ~ '^[+-]?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$' then return s; end if;
-    if s ~ '^[+-]?[0-9]+,[0-9]+$' then return replace(s, ',', '.'); end if;
+    -- `5.` and `5,` are numbers too (frictionless reads them; PostgreSQL casts `5.`).
+    if s ~ '^[+-]?[0-9]+(\.[0-9]*)?([eE][+-]?[0-9]+)?$' then return s; end if;
+    if s ~ '^[+-]?[0-9]+,[0-9]*$' then return replace(s, ',', '.'); end if;
     if s ~ '^[+-]?\.[0-9]+$' then return replace(s, '.', '0.'); end if;
     if s ~ '^[+-]?,[0-9]+$' then return replace(s, ',', '0.'); end if;
     if s ~ '^[+-]?[0-9]{1,3}(\.[0-9]{3})+,[0-9]+$' then return replace(replace(s, '.', ''), ',', '.'); end if;

@@ -124,7 +124,6 @@ class NumberType(_Normalised):
     def fast_aggregates(self, col: str, f: Field, *, num_col: str) -> list[Aggregate] | None:
         if f.decimal_char or f.group_char:
             return None
-        # float8 also reads NaN and Infinity, which the reading refuses: max(abs()) is NaN or Infinity then.
         return _number_bounds(f"nullif({num_col}, '')::float8", f, integer=False)
 
 
@@ -134,10 +133,11 @@ def _number_bounds(num: str, f: Field, *, integer: bool) -> list[Aggregate]:
         aggs.append((f"max({num})", bound_ok(f.maximum, "<=")))
     if f.minimum is not None:
         aggs.append((f"min({num})", bound_ok(f.minimum, ">=")))
-    if f.minimum is None and f.maximum is None:
-        # An integer's cast alone is the check; a number's max(abs()) also catches NaN and Infinity.
-        aggs.append((f"min({num})", lambda v: True) if integer
-                    else (f"max(abs({num}))", no_row_or(math.isfinite)))
+    if not integer:
+        # float8 also reads NaN and Infinity, which the reading refuses: max(abs()) is NaN or Infinity then.
+        aggs.append((f"max(abs({num}))", no_row_or(math.isfinite)))
+    elif not aggs:
+        aggs.append((f"min({num})", lambda v: True))  # the cast alone is the check
     return aggs
 
 
