@@ -291,8 +291,9 @@ class Loader:
         """The records into the staging table: the fast COPY attempt (fastcopy.py) when on and useful,
         else PostgreSQL's COPY of the bytes as published, else row by row."""
         staged = run.staged
+        kept = staged.pre_rejected[:ledger.rows_kept_per_rule()]
         ledger.insert_rejections(run.conn, [(run.batch_id, run.resource.source_id, run.resource.name, line, None,
-                                             rule, None, msg, raw) for line, rule, msg, raw in staged.pre_rejected])
+                                             rule, None, msg, raw) for line, rule, msg, raw in kept])
         for line, rule, msg, _ in staged.pre_rejected[:1]:
             run.add_rejections(None, rule, len(staged.pre_rejected), line, None, msg)
         run.early_rejects = len(staged.pre_rejected)
@@ -308,6 +309,7 @@ class Loader:
                 copied = staging.copy_careful(run, cols_list)
             run.lap("copy")
         run.copied = copied
+        run.rows_rejected = run.early_rejects
         if run.rows_read == 0 and not run.stopped:
             raise LoadError(f"{run.where}: the file has a header but no data rows")
         run.progress.say(f"{copied:,} rows copied in {run.timings['copy']:.1f} s; checking them against "
@@ -318,7 +320,7 @@ class Loader:
         check_rewritten = fastcopy.check_for(run)
         numbers = fastcopy.number_positions(run, run.fast)
         parts = fastcopy.parts_of(run, self.parallel, self.parallel_min_bytes)
-        if check_rewritten is None or not (numbers or parts or run.keys):
+        if check_rewritten is None or not (numbers or parts):  # nothing the attempt would bring
             return None, False
         copied, clean, refused = fastcopy.attempt(run, check_rewritten, numbers, parts, self.url)
         if copied is not None:
@@ -388,7 +390,7 @@ def quarantine(run: LoadRun) -> None:
     """Broken rows out of the new raw table into quarantine; stop here when the threshold is already lost."""
     if run.clean:
         return
-    run.rows_rejected = run.early_rejects + checking.quarantine_broken_rows(run)
+    run.rows_rejected += checking.quarantine_broken_rows(run)
     run.lap("quarantine")
     if run.stopped or run.share_rejected > run.threshold:
         run.stopped = {"stage": "check", **(run.stopped or {}), "rows_read": run.rows_read,
@@ -397,8 +399,6 @@ def quarantine(run: LoadRun) -> None:
 
 def keys(run: LoadRun) -> None:
     """Rows repeating a key already seen on an earlier line into quarantine (rule `unique`)."""
-    if run.clean and not run.rows_rejected:
-        run.rows_rejected = run.early_rejects
     for key in run.keys:
         run.rows_rejected += checking.quarantine_duplicates(run, key)
     run.lap("keys")
@@ -424,8 +424,6 @@ def rules(run: LoadRun) -> None:
 
 def decide(run: LoadRun) -> bool:
     """True when too many rows were rejected: the load fails, the raw table stays as it was."""
-    if run.clean and not run.rows_rejected:
-        run.rows_rejected = run.early_rejects
     return bool(run.stopped) or run.share_rejected > run.threshold
 
 
