@@ -138,8 +138,10 @@ class _Rejected:
 
 
 def _max_records(run: LoadRun) -> int:
-    """More records than this the file cannot hold: a record is at least its delimiters and a line feed."""
-    return run.path.stat().st_size // max(len(run.staged.columns), 2) + 1
+    """More records than this the file cannot hold: a CSV record is at least its delimiters and a line
+    feed; a JSON record at least `{}` and a separator."""
+    smallest = max(len(run.staged.columns), 2) if run.staged.description.get("format") == "csv" else 3
+    return run.path.stat().st_size // smallest + 1
 
 
 def copy_careful(run: LoadRun, cols_list: str) -> int:
