@@ -362,6 +362,9 @@ def match(run: LoadRun) -> None:
     if run.check_header:
         header.check_schema_match(run)
     header.check_drift(run)
+    for warning in run.warnings:
+        if warning["kind"] != "repeated-label":  # said by check_repeats
+            run.progress.say(f"header: {warning['message']}")
     run.fast = build_fast_check(run.schema, run.staged.columns, strict=run.strict, pattern_ok=pattern_ok)
     run.keys = key_columns(run.schema, run.staged.columns, run.resource.primary_key)
 

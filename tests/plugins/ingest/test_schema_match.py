@@ -46,7 +46,7 @@ def test_the_share_of_schema_fields_is_set_in_the_catalog(loader, tmp_path):
         loader.load(demanding, path)
 
 
-def test_header_drift_is_a_warning_in_the_details(loader, tmp_path, warehouse_url):
+def test_header_drift_is_a_warning_in_the_details(loader, tmp_path, warehouse_url, messages):
     path = _csv(tmp_path, "Code Commune;POPULATION;superficie;nom_communes\n69123;522250;47,87;Lyon\n")
     result = loader.load(make_resource(path, schema=_schema(tmp_path)), path)
     (warnings,), = fetch_all(warehouse_url, "select details -> 'header_warnings' from ingest.load_batches "
@@ -55,6 +55,7 @@ def test_header_drift_is_a_warning_in_the_details(loader, tmp_path, warehouse_ur
     assert found == {("header-drift", "code_commune", "Code Commune"), ("header-drift", "population", "POPULATION"),
                      ("header-renamed", "nom_commune", "nom_communes")}
     assert result.rows_loaded == 1
+    assert any("« Code Commune » est lue comme le champ « code_commune »" in m for m in messages)
 
 
 def test_a_file_is_never_loaded_over_a_raw_table_it_shares_no_column_with(loader, tmp_path, warehouse_url):
