@@ -56,7 +56,7 @@ dbt-docs: env ## Generate dbt docs into the publication folder (<publication>/do
 
 bench: bench-loader bench-gate ## Run the benchmarks (figures as `bench <name>: <value> <unit>`)
 
-bench-loader: env ## Loader vs psql \copy vs pandas.to_sql on 1,000,000 synthetic rows
+bench-loader: env ## Loader vs psql \copy vs pandas.to_sql on 1,000,000 synthetic rows, and a 200 MB all-rows-bad file
 	$(BIN)/python bench/bench_loader.py
 
 bench-gate: env ## Quality gate vs one hand-written SQL query on a 1,000,000-row table

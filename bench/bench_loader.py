@@ -3,6 +3,7 @@
     make bench-loader                       # 1,000,000 rows
     .venv/bin/python bench/bench_loader.py --rows 200000 --skip-pandas
     .venv/bin/python bench/bench_loader.py --scale5   # also 5,000,000 rows (loader + psql), for memory flatness
+    .venv/bin/python bench/bench_loader.py --bad-rows-mb 200 --rows 0   # only the all-rows-bad file, 200 MB
 
 The input is SYNTHETIC (generated here, seeded): it is shaped like the Enedis file "consommation annuelle
 résidentielle par adresse" (`;` delimiter, CP1252, decimal commas, a few accented names) but every value
@@ -94,10 +95,33 @@ def generate(path: Path, rows: int, seed: int = 8) -> None:
             f.write("\r\n".join(buf) + "\r\n")
 
 
+def generate_bad(path: Path, megabytes: float, seed: int = 9) -> int:
+    """Write a SYNTHETIC file of about `megabytes` MB in which EVERY row breaks the schema (the year is
+    written in words, the IRIS code has a letter). Returns its rows."""
+    rnd = random.Random(seed)
+    target, rows = int(megabytes * 1e6), 0
+    with open(path, "w", encoding="cp1252", newline="") as f:
+        f.write(";".join(COLUMNS) + "\r\n")
+        written = 0
+        while written < target:
+            buf = []
+            for _ in range(10000):
+                rows += 1
+                street = rnd.choice(STREETS)
+                buf.append(";".join((
+                    "deux mille vingt", f"69A{rnd.randint(100000, 999999)}", rnd.choice(IRIS), "12,0", "", "RUE",
+                    street, "69123", "Lyon", "RESIDENTIEL", "3", "1,5", "0,5", "2,771", f"12 RUE {street}",
+                    "200046977", "69", "84", str(rows))))
+            text = "\r\n".join(buf) + "\r\n"
+            f.write(text)
+            written += len(text)
+    return rows
+
+
 # ------------------------------------------------------------------------------------------------------
 # Children: one method each, run in its own process.
 
-def child_loader(url: str, path: Path, schema_path: Path) -> dict:
+def child_loader(url: str, path: Path, schema_path: Path, bad: bool = False) -> dict:
     from territoire.catalog import Location, Resource
     from territoire.ingest.loader import Loader
 
@@ -114,6 +138,22 @@ def child_loader(url: str, path: Path, schema_path: Path) -> dict:
 
     loader = Loader(url, progress=progress)
     t = time.perf_counter()
+    if bad:
+        from territoire.ingest.loader import QuarantineThresholdExceeded
+
+        try:
+            loader.load(resource, path, force=True, quarantine_threshold=0.05)
+        except QuarantineThresholdExceeded:
+            pass
+        else:
+            raise SystemExit("the all-rows-bad file was loaded: the check is broken")
+        import psycopg
+
+        with psycopg.connect(url) as conn:
+            read, rejected, kept = conn.execute(
+                "select rows_read, rows_rejected, (select count(*) from ingest.rejected_rows r "
+                "where r.batch_id = b.batch_id) from ingest.load_batches b order by batch_id desc limit 1").fetchone()
+        return {"seconds": time.perf_counter() - t, "rows": 0, "rejected": rejected, "read": read, "kept": kept}
     result = loader.load(resource, path, force=True, quarantine_threshold=0.01)
     return {"seconds": time.perf_counter() - t, "rows": result.rows_loaded, "rejected": result.rows_rejected,
             "timings": getattr(result, "timings", {})}
@@ -152,6 +192,7 @@ def _wait_with_peak_rss(proc: subprocess.Popen) -> tuple[int, float]:
 
 
 def run_child(method: str, url: str, path: Path, schema_path: Path) -> dict:
+    """`method`: loader, loader_bad (the all-rows-bad file: the load must fail), psql or pandas."""
     """Run one method in a child process; its result plus its own peak RSS."""
     if method == "psql":
         cols = ", ".join(f'"{c}" text' for c in COLUMNS)
@@ -233,11 +274,45 @@ def run(rows: int, admin_url: str, workdir: Path, methods: list[str], label: str
     return results
 
 
+def run_bad(megabytes: float, admin_url: str, workdir: Path) -> None:
+    """The loader on a file where every row is bad: its peak memory must stay flat (< 300 MB at 200 MB),
+    the load must stop and the quarantine keep the content of at most 1,000 rows per column and rule."""
+    import psycopg
+
+    from territoire import warehouse
+
+    path = workdir / f"energie_synthetique_toutes_lignes_fausses_{megabytes:g}mb.csv"
+    rows = generate_bad(path, megabytes)
+    print(f"  generated {path} ({path.stat().st_size / 1e6:.0f} MB, {rows:,} rows, all bad; synthetic)",
+          file=sys.stderr)
+    schema_path = workdir / "energie_synthetique.schema.json"
+    schema_path.write_text(json.dumps(SCHEMA, ensure_ascii=False, indent=1), encoding="utf-8")
+    db = f"territoire_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'create database "{db}"')
+    p = warehouse.parse_url(admin_url)
+    url = warehouse.ConnectionParts(p.host, p.port, p.user, p.password, db).url()
+    try:
+        warehouse.ensure_schemas(url)
+        r = run_child("loader_bad", url, path, schema_path)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{db}" with (force)')
+    figure("loader_bad_rows_file_size", path.stat().st_size / 1e6, "MB (synthetic, every row bad)")
+    figure("loader_bad_rows_peak_rss", r["peak_rss_mb"], "MB")
+    figure("loader_bad_rows_seconds", r["seconds"], "s")
+    figure("loader_bad_rows_rows_read", r["read"], "rows")
+    figure("loader_bad_rows_rows_rejected", r["rejected"], "rows")
+    figure("loader_bad_rows_quarantine_rows_kept", r["kept"], "rows")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--scale5", action="store_true", help="also run 5x the rows (loader and psql) to check memory")
     ap.add_argument("--skip-pandas", action="store_true")
+    ap.add_argument("--bad-rows-mb", type=float, default=200,
+                    help="size of the all-rows-bad file (bench loader_bad_rows_peak_rss); 0 skips it")
     ap.add_argument("--workdir", type=Path, help="where the generated files go (default: a temp dir, removed)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
@@ -247,8 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.child:
-        result = child_loader(args.url, args.file, args.schema) if args.child == "loader" \
-            else child_pandas(args.url, args.file)
+        result = child_loader(args.url, args.file, args.schema, bad=args.child == "loader_bad") \
+            if args.child.startswith("loader") else child_pandas(args.url, args.file)
         Path(args.out).write_text(json.dumps(result))
         return 0
 
@@ -263,8 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="territoire-bench-") as tmp:
         workdir = args.workdir or Path(tmp)
         workdir.mkdir(parents=True, exist_ok=True)
-        first = run(args.rows, admin_url, workdir, methods, "")
-        if args.scale5:
+        first = run(args.rows, admin_url, workdir, methods, "") if args.rows else None
+        if args.bad_rows_mb:
+            run_bad(args.bad_rows_mb, admin_url, workdir)
+        if args.scale5 and first:
             big = run(args.rows * 5, admin_url, workdir, ["loader", "psql"], "x5_")
             figure("loader_peak_rss_growth_x5", big["loader"]["peak_rss_mb"] / first["loader"]["peak_rss_mb"], "x")
     return 0

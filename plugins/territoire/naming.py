@@ -21,21 +21,20 @@ def normalise_column(header: str, position: int) -> str:
 
 
 def normalise_columns(headers: list[str]) -> list[str]:
-    """Normalise every header and make the names unique (`x`, `x_2`, `x_3`)."""
-    seen: dict[str, int] = {}
+    """Normalise every header and make the names unique (`x`, `x_2`, `x_3`), also after truncation to
+    PostgreSQL's 63 bytes: a suffix replaces the end of a long name instead of being cut away."""
+    used: set[str] = set()
     names = []
     for i, header in enumerate(headers, start=1):
         name = normalise_column(header, i)
         if name.startswith("_"):
-            name = "c" + name  # leading underscore is reserved for technical columns
-        if name in seen:
-            seen[name] += 1
-            candidate = f"{name}_{seen[name]}"
-            while candidate in seen:
-                seen[name] += 1
-                candidate = f"{name}_{seen[name]}"
-            name = candidate
-        seen.setdefault(name, 1)
+            name = ("c" + name)[:IDENTIFIER_MAX]  # leading underscore is reserved for technical columns
+        base, n = name, 1
+        while name in used:
+            n += 1
+            suffix = f"_{n}"
+            name = base[:IDENTIFIER_MAX - len(suffix)] + suffix
+        used.add(name)
         names.append(name)
     return names
 

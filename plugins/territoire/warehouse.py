@@ -113,11 +113,6 @@ def get_parts() -> ConnectionParts:
     return parse_url(get_url())
 
 
-def sqlalchemy_url() -> str:
-    """URL for SQLAlchemy with the psycopg 3 driver (used by Great Expectations)."""
-    return get_parts().url(driver="postgresql+psycopg")
-
-
 def airflow_connection_uri(url: str | None = None) -> str:
     """The `AIRFLOW_CONN_WAREHOUSE` value for the warehouse (a Unix socket directory is URL-encoded as host)."""
     p = parse_url(url or get_url())

@@ -15,7 +15,7 @@ import io
 import json
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -377,11 +377,10 @@ _NL, _COMMA, _DOT = 10, 44, 46
 
 
 def _rewrite_lines(block: bytes, delim: int, width: int, numbers: np.ndarray | None,
-                   scratch: _Scratch | None = None, watchers: Sequence = ()) -> bytes:
+                   scratch: _Scratch | None = None) -> bytes:
     """One block of whole lines (the last may lack its line feed), split into fields by vectorised byte
     searches (numpy: ~2 ms a MiB, against ~10 ms for `bytes.split` line by line): `,` -> `.` in the fields
-    flagged in `numbers` (a boolean per position), and the lines given to the `watchers` (`stream_checks`),
-    as rewritten. Raises NotRewritable."""
+    flagged in `numbers` (a boolean per position). Raises NotRewritable."""
     a = np.frombuffer(block, dtype=np.uint8)
     scratch = scratch or _Scratch()
     mask = scratch.get("mask", len(a), bool)
@@ -416,14 +415,12 @@ def _rewrite_lines(block: bytes, delim: int, width: int, numbers: np.ndarray | N
                 out = scratch.get("out", len(a), np.uint8)
                 out[:] = a
                 out[hits] = _DOT
-    for watcher in watchers:
-        watcher.add(a if out is None else out, starts, nl, grid)
     return block if out is None else out.tobytes()
 
 
 def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int], width: int,
-                              start: int | None = None, end: int | None = None, unquoted: bool = False,
-                              watchers: Sequence = ()) -> Iterator[bytes]:
+                              start: int | None = None, end: int | None = None, unquoted: bool = False
+                              ) -> Iterator[bytes]:
     """`iter_byte_chunks` with every `,` of the fields at positions `columns` turned into `.`: exactly
     what `replace(value, ',', '.')` gives, done here, on the client's core, while PostgreSQL parses the
     previous chunk (a STORED generated column doing it costs the server ~0.7 s a million rows).
@@ -438,9 +435,7 @@ def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int
     any `"` raises NotRewritable, even in a chunk passed as it is (a part boundary is only a record
     boundary when no field is quoted).
 
-    `watchers` (`stream_checks.KeyFingerprints`, `FieldProofs`) are given every line's fields (then every
-    chunk is split); they give up (`give_up`) instead of anything being raised when the bytes do not
-    allow splitting for sure and nothing else needs it.
+    Used only by the fast COPY (fastcopy.py), which can be switched off.
     """
     delim = ord(dialect.delimiter)
     numbers = None
@@ -457,22 +452,11 @@ def iter_decimal_point_chunks(path: Path, dialect: CsvDialect, columns: list[int
         if has_quote and unquoted:
             raise NotRewritable("quoted fields")
         quoted = quoted or has_quote
-        if quoted:
-            for watcher in watchers:
-                watcher.give_up("quoted fields")
-        watching = [w for w in watchers if w.active]
         if numbers is None or b"," not in block:  # nothing to rewrite
-            if not watching:
-                return block
-            try:  # only for the watchers: a block that cannot be split goes as it is
-                return _rewrite_lines(block, delim, width, numbers, scratch, watching)
-            except NotRewritable as exc:
-                for watcher in watching:
-                    watcher.give_up(str(exc))
-                return block
+            return block
         if quoted:
             raise NotRewritable("quoted fields")
-        return _rewrite_lines(block, delim, width, numbers, scratch, watching)
+        return _rewrite_lines(block, delim, width, numbers, scratch)
 
     for chunk in iter_byte_chunks(path, dialect, start, end):
         data = pending + chunk if pending else chunk

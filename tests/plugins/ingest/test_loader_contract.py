@@ -129,7 +129,7 @@ def test_quarantine_row_contents(loader, warehouse_url, tmp_path):
 def test_conformity_report_beside_the_batch(loader, warehouse_url, tmp_path, landing_dir):
     schema = write_schema(tmp_path, [{"name": "code", "type": "string", "constraints": {"pattern": "[0-9]{5}"}},
                                      {"name": "valeur", "type": "number", "constraints": {"minimum": 0}}])
-    path = _csv(tmp_path / "r.csv", ["75056;1,5", "7505;2", "69123;-3", "13055;4"])
+    path = _csv(tmp_path / "r.csv", ["75056;1,5", "75O56;2", "69123;-3", "13055;4"])
     r = make_resource(path, schema=schema)
     result = loader.load(r, path, quarantine_threshold=1.0)
     folder = landing_dir / "test" / r.name / "reports"
@@ -137,7 +137,7 @@ def test_conformity_report_beside_the_batch(loader, warehouse_url, tmp_path, lan
                              "csv": str(folder / f"batch-{result.batch_id}.csv")}
     html = (folder / f"batch-{result.batch_id}.html").read_text(encoding="utf-8")
     assert "Rapport de conformité" in html and "2 ligne(s) sur 4" in html
-    assert "<td>3</td><td>code</td><td><code>7505</code></td>" in html
+    assert "<td>3</td><td>code</td><td><code>75O56</code></td>" in html
     assert "<td>4</td><td>valeur</td><td><code>-3</code></td>" in html
     lines = (folder / f"batch-{result.batch_id}.csv").read_text(encoding="utf-8-sig").splitlines()
     assert lines[0] == "ligne;colonne;regle;probleme;valeur;message;ligne_brute"
