@@ -1,0 +1,160 @@
+"""The whole filtered result of a dataset, streamed: CSV, JSON, GeoJSON or Parquet.
+
+Every format reads through one server-side stream in the export's own read-only transaction, and
+yields chunks of about `CHUNK_BYTES`, so memory stays flat whatever the table's size.
+- CSV: PostgreSQL's own `COPY ... TO STDOUT (format csv, header)`; text cells are made spreadsheet
+  safe in the query with the rule of `territoire.csvsafe` (a leading `'` before =, +, -, @, tab, CR).
+- JSON: an array of objects, each built by PostgreSQL (`to_json`), joined here.
+- GeoJSON: a FeatureCollection, geometries built by the publication's rule (publication.geojson).
+- Parquet: pyarrow, one row group per batch of rows.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+
+from psycopg import sql
+
+from territoire.api import query
+from territoire.api.catalog import Table
+from territoire.api.db import Pool
+from territoire.api.values import to_json
+from territoire.csvsafe import FORMULA_STARTS
+
+CHUNK_BYTES = 256 * 1024
+BATCH_ROWS = 20_000
+MEDIA_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+    "geojson": "application/geo+json",
+    "parquet": "application/vnd.apache.parquet",
+}
+
+
+def formats_of(table: Table) -> list[str]:
+    return [f for f in MEDIA_TYPES if f != "geojson" or table.geographic]
+
+
+def _spreadsheet_safe(name: str) -> sql.Composable:
+    col = sql.Identifier(name)
+    starts = sql.SQL(", ").join(sql.Literal(s) for s in FORMULA_STARTS)
+    return sql.SQL("case when left({c}, 1) in ({s}) then '''' || {c} else {c} end as {c}").format(c=col, s=starts)
+
+
+def _boolean_text(name: str) -> sql.Composable:
+    """true/false, as the published CSV files write booleans (COPY would write t/f)."""
+    return sql.SQL("case when {c} then 'true' when not {c} then 'false' end as {c}").format(c=sql.Identifier(name))
+
+
+class Export:
+    def __init__(self, pool: Pool, table: Table, columns, sort, filters, timeout_ms: int):
+        self.pool, self.table, self.columns, self.sort, self.filters = pool, table, columns, sort, filters
+        self.timeout_ms = timeout_ms
+
+    def _query(self, expressions=None):
+        return query.export_query(self.table, self.columns, self.sort, self.filters, expressions)
+
+    def csv(self) -> Iterator[bytes]:
+        text = {c.name: _spreadsheet_safe(c.name) for c in self.columns if c.family == "text"}
+        text |= {c.name: _boolean_text(c.name) for c in self.columns if c.family == "boolean"}
+        select, params = self._query(text)
+        statement = sql.SQL("copy ({}) to stdout with (format csv, header)").format(select)
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(self.timeout_ms)))
+            with conn.cursor().copy(statement, params) as copy:
+                buffer = bytearray()
+                for data in copy:
+                    buffer += data
+                    if len(buffer) >= CHUNK_BYTES:
+                        yield bytes(buffer)
+                        buffer.clear()
+                if buffer:
+                    yield bytes(buffer)
+
+    def _rows(self, select, params) -> Iterator[list]:
+        with self.pool.connection() as conn, conn.transaction():
+            conn.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(self.timeout_ms)))
+            with conn.cursor(name="territoire_api_export") as cur:
+                cur.itersize = BATCH_ROWS
+                cur.execute(select, params)
+                while rows := cur.fetchmany(BATCH_ROWS):
+                    yield rows
+
+    def json(self) -> Iterator[bytes]:
+        select, params = self._query()
+        wrapped = sql.SQL("select to_json(t)::text from ({}) t").format(select)
+        yield b"["
+        first = True
+        for rows in self._rows(wrapped, params):
+            text = ",\n".join(r[0] for r in rows)
+            yield (("\n" if first else ",\n") + text).encode("utf-8")
+            first = False
+        yield b"\n]\n"
+
+    def geojson(self) -> Iterator[bytes]:
+        from territoire.publication.geojson import _geometry, geometry_columns
+
+        dataset = self.table.dataset
+        names = [c.name for c in self.columns]
+        geo = geometry_columns(dataset, list(self.table.columns))
+        point = "longitude" in dataset.geometry
+        props = [n for n in names if point or n != geo[0]]
+        columns = [self.table.columns[n] for n in props + geo]
+        select, params = query.export_query(self.table, columns, self.sort, self.filters)
+        yield ('{"type":"FeatureCollection","name":' + json.dumps(dataset.id) + ',"features":[').encode()
+        n = 0
+        for rows in self._rows(select, params):
+            parts = []
+            for row in rows:
+                n += 1
+                feature = {"type": "Feature", "geometry": _geometry(dataset, row[len(props):], point, n),
+                           "properties": {k: to_json(v) for k, v in zip(props, row, strict=False)}}
+                parts.append(json.dumps(feature, ensure_ascii=False, separators=(",", ":")))
+            yield (("\n" if n == len(rows) else ",\n") + ",\n".join(parts)).encode("utf-8")
+        yield b"\n]}\n"
+
+    def parquet(self) -> Iterator[bytes]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from territoire.publication.export import _arrow_type
+
+        schema = pa.schema([(c.name, _arrow_type(c.pg_type)) for c in self.columns])
+        doubles = {c.name: sql.SQL("{c}::double precision as {c}").format(c=sql.Identifier(c.name))
+                   for c in self.columns if c.family == "number"}
+        select, params = self._query(doubles)
+        sink = _Sink()
+        with pq.ParquetWriter(sink, schema, compression="zstd") as writer:
+            for rows in self._rows(select, params):
+                arrays = list(zip(*rows, strict=True))
+                writer.write_table(pa.Table.from_arrays(
+                    [pa.array(list(col), type=schema.field(i).type) for i, col in enumerate(arrays)], schema=schema))
+                yield sink.drain()
+        yield sink.drain()
+
+
+class _Sink(io.RawIOBase):
+    """A write-only file pyarrow writes into; what it wrote is taken out after each row group."""
+
+    def __init__(self):
+        self._parts: list[bytes] = []
+        self.position = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        chunk = bytes(data)
+        self._parts.append(chunk)
+        self.position += len(chunk)
+        return len(chunk)
+
+    def tell(self) -> int:
+        return self.position
+
+    def drain(self) -> bytes:
+        out = b"".join(self._parts)
+        self._parts.clear()
+        return out
