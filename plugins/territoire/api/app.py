@@ -56,6 +56,7 @@ def create_app(config: ApiConfig | None = None, datasets: dict[str, Dataset] | N
     for router in (dataset_routes.router, rows.router, territories.router):
         app.include_router(router)
     _include_portal(app)
+    _document_dataset_ids(app, sorted(datasets))
     # Added last, so they run first: the rate limit answers before any work, CORS decorates everything.
     if config.rate > 0:
         app.add_middleware(RateLimit, rate=config.rate, burst=config.burst)
@@ -64,6 +65,22 @@ def create_app(config: ApiConfig | None = None, datasets: dict[str, Dataset] | N
                        expose_headers=["ETag", "Last-Modified", "Retry-After", "Content-Disposition",
                                        "Content-Language"])
     return app
+
+
+def _document_dataset_ids(app: FastAPI, ids: list[str]) -> None:
+    """List the catalog's dataset ids in the OpenAPI document (a dataset not yet published is a 404)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document = build()
+            for item in document["paths"].values():
+                for parameter in item.get("get", {}).get("parameters", []):
+                    if parameter["name"] == "dataset_id" and ids:
+                        parameter["schema"]["enum"] = ids
+        return app.openapi_schema
+
+    app.openapi = openapi
 
 
 def _include_portal(app: FastAPI) -> None:

@@ -152,3 +152,31 @@ class Territory(BaseModel):
     indicators: list[dict[str, Value]]
     indicators_available: bool
     datasets: list[TerritoryDataset]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem document; extension members name what to fix."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    parameter: str | None = Field(None, description="The parameter at fault")
+    allowed: list[Any] | None = Field(None, description="The values the parameter accepts")
+    limit: float | None = Field(None, description="The limit that was exceeded")
+
+
+def _problem(description: str) -> dict:
+    return {"model": Problem, "description": description,
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+PROBLEMS = {
+    400: _problem("Unknown column, operator or parameter, or a value of the wrong type"),
+    404: _problem("Unknown dataset or territory"),
+    422: _problem("A limit is exceeded (page size, groups, values, query time)"),
+    429: _problem("Too many requests from this client: see Retry-After"),
+    503: _problem("The warehouse is busy or unreachable: see Retry-After"),
+}
+NOT_MODIFIED = {304: {"description": "Not modified: the client's copy is the published version"}}

@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any
 
+import psycopg
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -123,6 +124,23 @@ async def _on_validation(request: Request, exc: RequestValidationError) -> Respo
         (f"Paramètre {parameter} : {message}.", f"Parameter {parameter}: {message}."), **extensions))
 
 
+async def _on_timeout(request: Request, exc: Exception) -> Response:
+    return problem_response(request, ProblemError(
+        422, "requete-trop-couteuse", ("Requête trop coûteuse", "Query too expensive"),
+        ("La requête a dépassé la durée permise par l'API ; ajoutez des filtres ou demandez moins de lignes.",
+         "The query ran longer than the API allows; add filters or ask for fewer rows."),
+        parameter="*"))
+
+
+async def _on_database(request: Request, exc: Exception) -> Response:
+    log.warning("warehouse error on %s: %s", request.url.path, exc)
+    return problem_response(request, ProblemError(
+        503, "entrepot-indisponible", ("Entrepôt indisponible", "Warehouse unavailable"),
+        ("L'entrepôt de données ne répond pas ou refuse la lecture ; réessayez dans un instant.",
+         "The data warehouse does not answer or refuses the read; try again in a moment."),
+        headers={"Retry-After": "5"}))
+
+
 async def _on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s", request.url.path)
     return problem_response(request, ProblemError(
@@ -135,4 +153,8 @@ def install(app) -> None:
     app.add_exception_handler(ProblemError, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(psycopg.errors.QueryCanceled, _on_timeout)
+    # A table not granted yet, a server restarting, a connection limit reached: the warehouse's state.
+    for error in (psycopg.OperationalError, psycopg.errors.InsufficientPrivilege):
+        app.add_exception_handler(error, _on_database)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -9,11 +9,18 @@ from fastapi.responses import JSONResponse, Response
 
 from territoire.api import metadata
 from territoire.api.http import cache_headers, not_modified
-from territoire.api.models import DatasetList, DatasetMetadata, QualityHistory, SearchResult
+from territoire.api.models import (
+    NOT_MODIFIED,
+    PROBLEMS,
+    DatasetList,
+    DatasetMetadata,
+    QualityHistory,
+    SearchResult,
+)
 from territoire.api.problems import ProblemError
 from territoire.api.state import State, base_url
 
-router = APIRouter(prefix="/api", tags=["jeux de données"])
+router = APIRouter(prefix="/api", tags=["jeux de données"], responses=PROBLEMS)
 
 DatasetId = Annotated[str, Path(description="Dataset id (see /api/datasets)", max_length=200)]
 
@@ -24,7 +31,7 @@ def list_datasets(request: Request, state: State) -> dict:
     return {"data": [metadata.summary(base, t) for t in state.catalog.tables().values()]}
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetMetadata,
+@router.get("/datasets/{dataset_id}", response_model=DatasetMetadata, responses=NOT_MODIFIED,
             summary="A dataset: description, licence, producers, schema with units, quality status")
 def dataset(request: Request, state: State, dataset_id: DatasetId) -> Response:
     table = state.catalog.table(dataset_id)
@@ -44,7 +51,7 @@ def quality(request: Request, state: State, dataset_id: DatasetId,
 
 
 @router.get("/datasets/{dataset_id}/dcat", summary="The DCAT-AP description of the dataset (JSON-LD)",
-            responses={200: {"content": {"application/ld+json": {}}, "description": "JSON-LD graph"}})
+            responses={200: {"content": {"application/ld+json": {}}, "description": "JSON-LD graph"}, **NOT_MODIFIED})
 def dcat(request: Request, state: State, dataset_id: DatasetId) -> Response:
     from territoire.publication.dcat import build_graph, published_packages, serialise
 

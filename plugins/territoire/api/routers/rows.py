@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Path, Query, Request
@@ -12,12 +12,12 @@ from fastapi.responses import Response, StreamingResponse
 from territoire.api import formats, query
 from territoire.api.catalog import Table
 from territoire.api.http import cache_headers, not_modified
-from territoire.api.models import AggregateResult, RowsPage
+from territoire.api.models import NOT_MODIFIED, PROBLEMS, AggregateResult, RowsPage
 from territoire.api.problems import bad_parameter, too_large
 from territoire.api.state import ApiState, State, base_url
 from territoire.api.values import to_json
 
-router = APIRouter(prefix="/api/datasets", tags=["lignes"])
+router = APIRouter(prefix="/api/datasets", tags=["lignes"], responses={**PROBLEMS, **NOT_MODIFIED})
 
 DatasetId = Annotated[str, Path(description="Dataset id (see /api/datasets)", max_length=200)]
 FILTERS_DOC = ("Filters: any `<column>__<operator>=<value>` query parameter, operators eq, ne, lt, le, gt, ge, "
@@ -141,7 +141,8 @@ def aggregate(request: Request, state: State, dataset_id: DatasetId,
                                          "application/vnd.apache.parquet": {}},
                              "description": "The file, streamed"}})
 def export(request: Request, state: State, dataset_id: DatasetId,
-           format: Annotated[str, Query(description="csv, json, geojson or parquet", max_length=20)] = "csv",
+           format: Annotated[Literal["csv", "json", "geojson", "parquet"],
+                             Query(description="File format (geojson: geographic datasets only)")] = "csv",
            columns: Annotated[str | None, Query(description="Comma-separated columns (default: all)",
                                                 max_length=10_000)] = None,
            sort: Annotated[str | None, Query(description="Column to sort on, `-column` for descending",

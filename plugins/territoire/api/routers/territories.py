@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 
 from territoire.api import territories
-from territoire.api.models import Territory
+from territoire.api.models import PROBLEMS, Territory
 from territoire.api.state import State, base_url
 
-router = APIRouter(prefix="/api/territoires", tags=["territoires"])
+router = APIRouter(prefix="/api/territoires", tags=["territoires"], responses=PROBLEMS)
 
 
 class Niveau(StrEnum):
