@@ -27,7 +27,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(config)
     print(f"territoire serve: API on http://{args.host}:{args.port}/api/docs", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning" if args.quiet else "info",
-                proxy_headers=args.behind_proxy, forwarded_allow_ips="*" if args.behind_proxy else None)
+                proxy_headers=bool(args.forwarded_allow_ips), forwarded_allow_ips=args.forwarded_allow_ips)
     return EXIT_OK
 
 
@@ -50,8 +50,9 @@ def register(sub, add_command) -> None:
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)")
     p.add_argument("--port", type=int, default=int(os.environ.get("TERRITOIRE_API_PORT", "8000")),
                    help="port (default 8000)")
-    p.add_argument("--behind-proxy", action="store_true",
-                   help="trust X-Forwarded-For/Proto (the rate limit then counts the real client)")
+    p.add_argument("--forwarded-allow-ips", default=os.environ.get("TERRITOIRE_API_FORWARDED_ALLOW_IPS"),
+                   help="addresses of the reverse proxies whose X-Forwarded-For is trusted (the rate limit then "
+                        "counts each real client); default: none")
     p = add_command(sub, "api-role", cmd_api_role,
                     "create or repair the API's read-only role (password: TERRITOIRE_API_DB_PASSWORD)")
     p.add_argument("--statement-timeout", default="15s", help="longest query of an API request (default 15s)")
