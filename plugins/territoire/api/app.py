@@ -12,7 +12,7 @@ from territoire.api import problems
 from territoire.api.catalog import PublishedCatalog
 from territoire.api.config import ApiConfig
 from territoire.api.db import Pool
-from territoire.api.http import RateLimit
+from territoire.api.http import HeadAsGet, RateLimit
 from territoire.api.routers import datasets as dataset_routes
 from territoire.api.routers import rows, territories
 from territoire.api.state import ApiState
@@ -60,6 +60,7 @@ def create_app(config: ApiConfig | None = None, datasets: dict[str, Dataset] | N
     # Added last, so they run first: the rate limit answers before any work, CORS decorates everything.
     if config.rate > 0:
         app.add_middleware(RateLimit, rate=config.rate, burst=config.burst)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "HEAD", "OPTIONS"],
                        allow_headers=["*"], max_age=86400,
                        expose_headers=["ETag", "Last-Modified", "Retry-After", "Content-Disposition",

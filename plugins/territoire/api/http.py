@@ -98,7 +98,34 @@ class RateLimit:
              f"réessayez dans {seconds} s.",
              f"Limit of {self.buckets.rate:g} requests per second (bursts of {self.buckets.burst}) reached; "
              f"retry in {seconds} s."),
-            headers={"Retry-After": str(seconds), "Access-Control-Allow-Origin": "*"},
+            headers={"Retry-After": str(seconds)},
             limit=self.buckets.rate, retry_after=seconds)
         response = problem_response(Request(scope), problem)
         await response(scope, receive, send)
+
+
+class HeadAsGet:
+    """ASGI middleware: HEAD is answered as GET without its body (link checkers, caches).
+
+    The request is marked (`scope["territoire.head"]`), so that an export sends its headers without
+    running its query."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def headers_only(message):
+            if message["type"] == "http.response.body":
+                if not message.get("more_body"):
+                    await send({"type": "http.response.body", "body": b""})
+                return
+            await send(message)
+
+        await self.app({**scope, "method": "GET", "territoire.head": True}, receive, headers_only)
+
+
+def is_head(request: Request) -> bool:
+    return bool(request.scope.get("territoire.head"))

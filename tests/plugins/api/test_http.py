@@ -117,3 +117,11 @@ def test_territory_pages(client):
     assert region["communes"] == 3 and region["population_municipale"] == 46443 + 4012 + 119198
     assert client.get("/api/territoires/commune/99999").status_code == 404
     assert client.get("/api/territoires/canton/90").status_code == 422
+
+
+def test_head_is_a_get_without_body(client):
+    response = client.head(ROWS)
+    assert response.status_code == 200 and response.headers["etag"] and not response.content
+    export = client.head("/api/datasets/dim_territoire/export", params={"format": "parquet"})
+    assert export.status_code == 200 and not export.content
+    assert 'filename="dim_territoire.parquet"' in export.headers["content-disposition"]

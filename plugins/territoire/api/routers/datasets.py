@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from territoire.api import metadata
-from territoire.api.http import cache_headers, not_modified
+from territoire.api.http import cache_headers
 from territoire.api.models import (
     NOT_MODIFIED,
     PROBLEMS,
@@ -31,14 +31,13 @@ def list_datasets(request: Request, state: State) -> dict:
     return {"data": [metadata.summary(base, t) for t in state.catalog.tables().values()]}
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetMetadata, responses=NOT_MODIFIED,
+@router.get("/datasets/{dataset_id}", response_model=DatasetMetadata,
             summary="A dataset: description, licence, producers, schema with units, quality status")
 def dataset(request: Request, state: State, dataset_id: DatasetId) -> Response:
+    # No ETag here: the quality status changes with every validation run, published or not.
     table = state.catalog.table(dataset_id)
-    if cached := not_modified(request, table.version):
-        return cached
     body = DatasetMetadata.model_validate(metadata.metadata(base_url(request, state), state.catalog, table))
-    return JSONResponse(body.model_dump(mode="json"), headers=cache_headers(table.version))
+    return JSONResponse(body.model_dump(mode="json"))
 
 
 @router.get("/datasets/{dataset_id}/quality", response_model=QualityHistory,

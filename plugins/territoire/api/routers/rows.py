@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from territoire.api import formats, query
 from territoire.api.catalog import Table
-from territoire.api.http import cache_headers, not_modified
+from territoire.api.http import cache_headers, is_head, not_modified
 from territoire.api.models import NOT_MODIFIED, PROBLEMS, AggregateResult, RowsPage
 from territoire.api.problems import bad_parameter, too_large
 from territoire.api.state import ApiState, State, base_url
@@ -162,4 +162,6 @@ def export(request: Request, state: State, dataset_id: DatasetId,
                               state.config.export_timeout_ms)
     headers = {**cache_headers(table.version),
                "Content-Disposition": f'attachment; filename="{table.id}.{format}"'}
+    if is_head(request):
+        return Response(media_type=formats.MEDIA_TYPES[format], headers=headers)
     return StreamingResponse(getattr(exporter, format)(), media_type=formats.MEDIA_TYPES[format], headers=headers)
