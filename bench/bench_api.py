@@ -9,7 +9,9 @@ asyncio) sends a bounded number of requests, for a bounded time, at 1 and 50 con
 - a filtered page of 100 rows (`code_departement__eq` + `puissance_nominale_kw__ge`);
 - the first page and a page 900,000 rows deep (keyset cursor), unfiltered;
 - a group-by (count and average power per région, whole table).
-The reference runs the very SQL the API builds (territoire.api.query) with psycopg, one client.
+The reference runs the very SQL the API builds (territoire.api.query) with psycopg, one client, each
+query right after the API request it mirrors (`*_paired_c1`); the first and deep pages are requested
+in turn, so that a change of the machine's load hits both alike.
 Then the whole filtered result is downloaded as CSV, against `COPY (...) TO STDOUT` of the same query.
 
     .venv/bin/python bench/bench_api.py [--rows 1000000] [--requests 200] [--seconds 20]
@@ -117,46 +119,59 @@ def start_server(api_url: str, datasets_path: Path, port: int) -> subprocess.Pop
     raise RuntimeError(f"the API did not start: {server.stderr.read().decode()[-2000:]}")
 
 
-async def load(base: str, make_path, concurrency: int, requests: int, seconds: float) -> tuple[list[float], float]:
-    """Latencies (ms) of `requests` GETs sent by `concurrency` clients (stops after `seconds`)."""
-    latencies: list[float] = []
+async def load(base: str, scenarios: dict, concurrency: int, requests: int, seconds: float
+               ) -> tuple[dict[str, list[float]], float]:
+    """Latencies (ms) per scenario of `requests` GETs sent by `concurrency` clients, the scenarios taken
+    in turn (so that a change of the machine's load hits them alike); stops after `seconds`."""
+    latencies: dict[str, list[float]] = {name: [] for name in scenarios}
+    names = list(scenarios)
     deadline = time.perf_counter() + seconds
-    remaining = iter(range(requests))
+    counter = iter(range(requests))
 
     async def client(http: httpx.AsyncClient):
-        for _ in remaining:
+        for i in counter:
             if time.perf_counter() > deadline:
                 return
+            name = names[i % len(names)]
             t0 = time.perf_counter()
-            response = await http.get(make_path())
-            latencies.append((time.perf_counter() - t0) * 1000)
+            response = await http.get(scenarios[name]())
+            latencies[name].append((time.perf_counter() - t0) * 1000)
             if response.status_code != 200:
                 raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
-        for _ in range(3):  # warm-up: connections, prepared statements, caches
-            await http.get(make_path())
+        for make_path in scenarios.values():  # warm-up: connections, prepared statements, caches
+            for _ in range(3):
+                await http.get(make_path())
         t0 = time.perf_counter()
         await asyncio.gather(*(client(http) for _ in range(concurrency)))
         elapsed = time.perf_counter() - t0
-    return latencies, len(latencies) / elapsed
+    return latencies, sum(map(len, latencies.values())) / elapsed
 
 
-def direct(url: str, make_statement, requests: int, seconds: float) -> list[float]:
-    latencies = []
-    with psycopg.connect(url, autocommit=True) as conn:
+def api_and_sql(base: str, url: str, make_path, make_statement, requests: int, seconds: float
+                ) -> tuple[list[float], list[float]]:
+    """One client: each API request followed by the same SQL run directly with psycopg."""
+    api, direct = [], []
+    with httpx.Client(base_url=base, timeout=120) as http, psycopg.connect(url, autocommit=True) as conn:
         for _ in range(3):
+            http.get(make_path())
             conn.execute(*make_statement()).fetchall()
         deadline = time.perf_counter() + seconds
         for _ in range(requests):
             if time.perf_counter() > deadline:
                 break
+            t0 = time.perf_counter()
+            response = http.get(make_path())
+            api.append((time.perf_counter() - t0) * 1000)
+            if response.status_code != 200:
+                raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
             statement, params = make_statement()
             t0 = time.perf_counter()
             conn.execute(statement, params).fetchall()
-            latencies.append((time.perf_counter() - t0) * 1000)
-    return latencies
+            direct.append((time.perf_counter() - t0) * 1000)
+    return api, direct
 
 
 def table_for_queries(url: str, datasets_path: Path) -> Table:
@@ -213,7 +228,7 @@ def report(name: str, api: list[float], sql: list[float] | None = None, rps: flo
     print(f"bench api_{name}_p50: {p50:.1f} ms")
     print(f"bench api_{name}_p95: {p95:.1f} ms{target}")
     if rps is not None:
-        print(f"bench api_{name}_throughput: {rps:.1f} requests/s")
+        print(f"bench api_{name}_throughput: {rps:.1f} requests/s (all scenarios of the run)")
     if sql:
         s50 = statistics.median(sql)
         print(f"bench api_{name}_sql_p50: {s50:.1f} ms")
@@ -271,21 +286,25 @@ def measure(url: str, datasets_path: Path, base: str, args) -> None:
                                 (int(args.rows * 0.9) - 1,)).fetchone()[0]
     s = Scenarios(table, query.encode_cursor([deep_key]), deep_key)
     n, secs = args.requests, args.seconds
+    target = " (target < 50 ms at 1 client)"
+    api, sql = api_and_sql(base, url, s.filtered_path, s.filtered_sql, n, secs)
+    report("filtered_page_paired_c1", api, sql, target=target)
+    api, sql = api_and_sql(base, url, s.deep_path, s.deep_sql, n, secs)
+    report("deep_page_paired_c1", api, sql)
+    api, sql = api_and_sql(base, url, s.group_path, s.group_sql, max(10, n // 10), secs)
+    report("group_by_paired_c1", api, sql)
     for concurrency in (1, 50):
         suffix = f"c{concurrency}"
         count = n if concurrency == 1 else n * 2
-        api, rps = asyncio.run(load(base, s.filtered_path, concurrency, count, secs))
-        sql = direct(url, s.filtered_sql, n, secs) if concurrency == 1 else None
-        report(f"filtered_page_{suffix}", api, sql, rps, " (target < 50 ms at 1 client)" if concurrency == 1 else "")
-        first, rps_first = asyncio.run(load(base, s.first_path, concurrency, count, secs))
-        report(f"first_page_{suffix}", first, None, rps_first)
-        deep, rps_deep = asyncio.run(load(base, s.deep_path, concurrency, count, secs))
-        report(f"deep_page_{suffix}", deep, direct(url, s.deep_sql, n, secs) if concurrency == 1 else None, rps_deep)
+        got, rps = asyncio.run(load(base, {"filtered": s.filtered_path}, concurrency, count, secs))
+        report(f"filtered_page_{suffix}", got["filtered"], rps=rps, target=target if concurrency == 1 else "")
+        got, rps = asyncio.run(load(base, {"first": s.first_path, "deep": s.deep_path}, concurrency, 2 * count, secs))
+        report(f"first_page_{suffix}", got["first"])
+        report(f"deep_page_{suffix}", got["deep"], rps=rps)
         print(f"bench api_deep_vs_first_page_p50_ratio_{suffix}: "
-              f"{statistics.median(deep) / statistics.median(first):.2f} x (target <= 2)")
-        groups, rps_groups = asyncio.run(load(base, s.group_path, concurrency, max(10, count // 10), secs))
-        report(f"group_by_{suffix}", groups, direct(url, s.group_sql, max(10, n // 10), secs)
-               if concurrency == 1 else None, rps_groups)
+              f"{statistics.median(got['deep']) / statistics.median(got['first']):.2f} x (target <= 2)")
+        got, rps = asyncio.run(load(base, {"group": s.group_path}, concurrency, max(10, count // 10), secs))
+        report(f"group_by_{suffix}", got["group"], rps=rps)
     export_vs_copy(base, url, table, secs)
 
 
