@@ -144,3 +144,9 @@ def test_page_size_limit_is_explained(client):
     problem = client.get("/api/datasets/dim_territoire/rows", params={"page_size": 20000}).json()
     assert problem["limit"] == 10000
     assert "10000" in problem["detail"].replace(" ", "").replace(",", "") or "10 000" in problem["detail"]
+
+
+def test_ne_keeps_empty_cells(client):
+    """`ne` means "not this value": a commune without superficie is not 17.1 km² either."""
+    data = client.get("/api/datasets/dim_territoire/rows", params={"superficie_km2__ne": "17.1"}).json()["data"]
+    assert sorted(r["code_commune"] for r in data) == ["01001", "25056", "75056", "90065"]
