@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 from contextlib import asynccontextmanager
+from types import ModuleType
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -85,10 +87,17 @@ def _document_dataset_ids(app: FastAPI, ids: list[str]) -> None:
 
 
 def _include_portal(app: FastAPI) -> None:
-    """The portal's HTML pages (territoire.portal), when that package is installed."""
+    """The portal's HTML pages (`territoire.portal.router`), when that package is installed."""
     try:
-        from territoire.portal import router as portal_router
-    except ImportError:
+        portal = importlib.import_module("territoire.portal")
+    except ModuleNotFoundError as exc:
+        if exc.name != "territoire.portal":
+            raise  # the portal is there but broken: say so rather than serve without it
         log.info("territoire.portal not available: serving the API only")
         return
-    app.include_router(portal_router)
+    router = getattr(portal, "router", None)
+    if isinstance(router, ModuleType):  # a module territoire/portal/router.py holding `router`
+        router = getattr(router, "router", None)
+    if router is None:
+        raise RuntimeError("territoire.portal has no `router` (a FastAPI APIRouter) to serve")
+    app.include_router(router)
