@@ -12,7 +12,7 @@ from territoire.api.query import OPERATORS
 log = logging.getLogger(__name__)
 
 RUN_FIELDS = ("run_id", "verdict", "finished_at", "checks_total", "checks_passed", "row_count", "published",
-              "override_by", "override_reason", "failed_checks")
+              "overridden", "override_reason", "failed_checks")
 
 
 def links(base: str, table: Table) -> dict[str, str]:

@@ -74,7 +74,8 @@ class QualityRun(BaseModel):
     checks_passed: int
     row_count: int | None = None
     published: bool
-    override_by: str | None = None
+    overridden: bool = Field(description="Published despite failed warning-level checks, by a recorded decision "
+                                         "(who decided is kept in the managers' report, not published)")
     override_reason: str | None = None
     failed_checks: list[dict[str, Value]] = []
 

@@ -1,6 +1,6 @@
 -- The quality runs of one dataset, newest first, with the checks that failed in each.
 select r.run_id, r.verdict, r.finished_at, r.checks_total, r.checks_passed, r.row_count, r.published,
-       r.override_by, r.override_reason,
+       r.override_by is not null as overridden, r.override_reason,
        coalesce(jsonb_agg(jsonb_build_object(
                     'check', coalesce(v.rule, v.expectation), 'column', v.column_name, 'level', v.level,
                     'unexpected_count', v.unexpected_count, 'explication', v.explication)
