@@ -150,27 +150,29 @@ async def load(base: str, scenarios: dict, concurrency: int, requests: int, seco
     return latencies, sum(map(len, latencies.values())) / elapsed
 
 
-def api_and_sql(base: str, url: str, make_path, make_statement, requests: int, seconds: float
-                ) -> tuple[list[float], list[float]]:
-    """One client: each API request followed by the same SQL run directly with psycopg."""
+async def api_and_sql(base: str, url: str, make_path, make_statement, requests: int, seconds: float
+                      ) -> tuple[list[float], list[float]]:
+    """One client: each API request followed by the same SQL run directly with psycopg (the same HTTP
+    client as the load runs, so that both measure the same thing)."""
     api, direct = [], []
-    with httpx.Client(base_url=base, timeout=120) as http, psycopg.connect(url, autocommit=True) as conn:
-        for _ in range(3):
-            http.get(make_path())
-            conn.execute(*make_statement()).fetchall()
-        deadline = time.perf_counter() + seconds
-        for _ in range(requests):
-            if time.perf_counter() > deadline:
-                break
-            t0 = time.perf_counter()
-            response = http.get(make_path())
-            api.append((time.perf_counter() - t0) * 1000)
-            if response.status_code != 200:
-                raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
-            statement, params = make_statement()
-            t0 = time.perf_counter()
-            conn.execute(statement, params).fetchall()
-            direct.append((time.perf_counter() - t0) * 1000)
+    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for _ in range(3):
+                await http.get(make_path())
+                conn.execute(*make_statement()).fetchall()
+            deadline = time.perf_counter() + seconds
+            for _ in range(requests):
+                if time.perf_counter() > deadline:
+                    break
+                t0 = time.perf_counter()
+                response = await http.get(make_path())
+                api.append((time.perf_counter() - t0) * 1000)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
+                statement, params = make_statement()
+                t0 = time.perf_counter()
+                conn.execute(statement, params).fetchall()
+                direct.append((time.perf_counter() - t0) * 1000)
     return api, direct
 
 
@@ -287,11 +289,11 @@ def measure(url: str, datasets_path: Path, base: str, args) -> None:
     s = Scenarios(table, query.encode_cursor([deep_key]), deep_key)
     n, secs = args.requests, args.seconds
     target = " (target < 50 ms at 1 client)"
-    api, sql = api_and_sql(base, url, s.filtered_path, s.filtered_sql, n, secs)
+    api, sql = asyncio.run(api_and_sql(base, url, s.filtered_path, s.filtered_sql, n, secs))
     report("filtered_page_paired_c1", api, sql, target=target)
-    api, sql = api_and_sql(base, url, s.deep_path, s.deep_sql, n, secs)
+    api, sql = asyncio.run(api_and_sql(base, url, s.deep_path, s.deep_sql, n, secs))
     report("deep_page_paired_c1", api, sql)
-    api, sql = api_and_sql(base, url, s.group_path, s.group_sql, max(10, n // 10), secs)
+    api, sql = asyncio.run(api_and_sql(base, url, s.group_path, s.group_sql, max(10, n // 10), secs))
     report("group_by_paired_c1", api, sql)
     for concurrency in (1, 50):
         suffix = f"c{concurrency}"
