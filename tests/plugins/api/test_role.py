@@ -86,3 +86,20 @@ def test_the_statement_timeout_holds_under_the_api(warehouse_url, slow_role, api
     assert heavy.status_code == 422, heavy.text
     assert heavy.headers["content-type"] == "application/problem+json"
     assert heavy.json()["title"] == "Query too expensive"
+
+
+def test_the_connection_limit_holds_under_the_api(warehouse_url, api_config):
+    """A role allowed one connection: while the API holds it, a request that needs another one is a 503
+    problem with Retry-After, not a crash; once it is back, requests pass again."""
+    role = ensure_api_role(warehouse_url, role=f"territoire_api_c{uuid.uuid4().hex[:8]}",
+                           limits=RoleLimits(connection_limit=1))
+    try:
+        with make_client(api_config, database_url=role_url(warehouse_url, role), pool_size=2) as api:
+            assert api.get("/api/datasets/dim_territoire/rows").status_code == 200
+            with api.app.state.api.pool.connection():  # the role's only connection, held
+                refused = api.get("/api/datasets/dim_territoire/aggregate", params={"agg": "count"})
+            assert refused.status_code == 503, refused.text
+            assert refused.headers["retry-after"] and refused.json()["title"] == "Entrepôt indisponible"
+            assert api.get("/api/datasets/dim_territoire/aggregate", params={"agg": "count"}).status_code == 200
+    finally:
+        drop_api_role(warehouse_url, role)
