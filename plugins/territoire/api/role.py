@@ -8,6 +8,7 @@ holds the owner's credentials.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from psycopg import sql
 from territoire import warehouse
 
 DEFAULT_ROLE = "territoire_api"
+ATTEMPTS = 3
 SQL_FILE = Path(__file__).with_name("role.sql")
 
 
@@ -34,13 +36,28 @@ def role_name() -> str:
 def ensure_api_role(url: str | None = None, *, role: str | None = None, password: str | None = None,
                     limits: RoleLimits = RoleLimits()) -> str:
     """Create or repair the role and its grants; returns the role's name."""
-    from territoire.publication.publish import ANALYST_ROLE
     from territoire.publication.roles import ensure_analyst_roles
-    from territoire.quality.gate import ensure_history_tables
 
     role = role or role_name()
     url = url or warehouse.get_url()
     ensure_analyst_roles(url, password="")  # the group role and its grants on `published` only
+    for attempt in range(ATTEMPTS):
+        try:
+            _ensure(url, role, password, limits)
+            return role
+        except psycopg.errors.InternalError_:
+            # "tuple concurrently updated": another deployment (or test run) altered the cluster-wide
+            # role at the same moment; the statements are idempotent, so run them again.
+            if attempt == ATTEMPTS - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    return role
+
+
+def _ensure(url: str, role: str, password: str | None, limits: RoleLimits) -> None:
+    from territoire.publication.publish import ANALYST_ROLE
+    from territoire.quality.gate import ensure_history_tables
+
     with warehouse.transaction(url) as conn:
         ensure_history_tables(conn)
         exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
@@ -57,7 +74,6 @@ def ensure_api_role(url: str | None = None, *, role: str | None = None, password
             connection_limit=sql.Literal(limits.connection_limit),
             statement_timeout=sql.Literal(limits.statement_timeout), work_mem=sql.Literal(limits.work_mem))
         conn.execute(statements)
-    return role
 
 
 def role_url(owner_url: str, role: str, password: str | None = None) -> str:
