@@ -49,6 +49,7 @@ class ApiConfig:
     max_group_by: int = 5
     max_aggregates: int = 20
     max_in_values: int = 1_000
+    max_filters: int = 50
     max_value_length: int = 1_000
     public_url: str | None = None  # absolute base of the `next` links; default: the request's
     extra: dict = field(default_factory=dict)

@@ -73,10 +73,12 @@ def _split_list(parameter: str, text: str, limit: int, config: ApiConfig) -> lis
 
 def parse_filters(table: Table, params: list[tuple[str, str]], reserved: tuple[str, ...],
                   config: ApiConfig) -> list[Filter]:
+    candidates = [(name, text) for name, text in params if name not in reserved]
+    if len(candidates) > config.max_filters:
+        raise too_large("filters", config.max_filters, f"Au plus {config.max_filters} filtres par requête.",
+                        f"At most {config.max_filters} filters per request.")
     filters = []
-    for name, text in params:
-        if name in reserved:
-            continue
+    for name, text in candidates:
         col_name, sep, op = name.rpartition("__")
         if not sep:
             raise bad_parameter(name, f"Paramètre inconnu {name!r} : les filtres s'écrivent <colonne>__<opérateur>.",

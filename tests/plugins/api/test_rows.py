@@ -150,3 +150,10 @@ def test_ne_keeps_empty_cells(client):
     """`ne` means "not this value": a commune without superficie is not 17.1 km² either."""
     data = client.get("/api/datasets/dim_territoire/rows", params={"superficie_km2__ne": "17.1"}).json()["data"]
     assert sorted(r["code_commune"] for r in data) == ["01001", "25056", "75056", "90065"]
+
+
+def test_too_many_filters_is_refused_with_the_limit(client):
+    params = [("nombre_prises__ge", "0")] * 51
+    response = client.get("/api/datasets/fct_points_de_charge/rows", params=params)
+    assert response.status_code == 422
+    assert response.json()["parameter"] == "filters" and response.json()["limit"] == 50
