@@ -43,6 +43,9 @@ class ApiConfig:
     version_ttl: float = 5.0
     statement_timeout_ms: int | None = None  # None: the role's own (api/role.sql)
     export_timeout_ms: int = 30 * 60 * 1000  # a whole-table download may stream for a while
+    # Downloads streaming at once: each holds a connection for as long as its client reads, so they
+    # may never take the whole pool from the pages.
+    max_exports: int = 3
     max_page_size: int = 10_000
     default_page_size: int = 100
     max_groups: int = 10_000
@@ -61,6 +64,7 @@ class ApiConfig:
             database_url=os.environ.get("TERRITOIRE_API_DATABASE_URL") or None,
             datasets_path=Path(path) if path else None,
             pool_size=_int("TERRITOIRE_API_POOL_SIZE", 8),
+            max_exports=_int("TERRITOIRE_API_MAX_EXPORTS", 3),
             rate=_float("TERRITOIRE_API_RATE", 10.0),
             burst=_int("TERRITOIRE_API_BURST", 60),
             version_ttl=_float("TERRITOIRE_API_VERSION_TTL", 5.0),

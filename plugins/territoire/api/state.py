@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,6 +18,10 @@ class ApiState:
     config: ApiConfig
     pool: Pool
     catalog: PublishedCatalog
+    export_slots: threading.BoundedSemaphore = field(init=False)
+
+    def __post_init__(self):
+        self.export_slots = threading.BoundedSemaphore(max(1, min(self.config.max_exports, self.pool.size - 1)))
 
 
 def get_state(request: Request) -> ApiState:

@@ -118,3 +118,17 @@ def test_parquet_export(client):
     assert table.num_rows == 150
     assert "contact_operateur" not in table.column_names
     assert table.schema.field("nombre_prises").type == "int32"
+
+
+def test_downloads_at_once_are_bounded_and_their_slots_come_back(api_config):
+    with make_client(api_config, max_exports=1) as api:
+        slots = api.app.state.api.export_slots
+        assert slots.acquire(blocking=False)  # a download streaming elsewhere
+        try:
+            refused = api.get("/api/datasets/dim_territoire/export", params={"format": "csv"})
+        finally:
+            slots.release()
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "10"
+        assert refused.json()["limit"] == 1
+        for _ in range(3):  # each finished download gives its slot back
+            assert api.get("/api/datasets/dim_territoire/export", params={"format": "csv"}).status_code == 200

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
@@ -13,7 +15,7 @@ from territoire.api import formats, query
 from territoire.api.catalog import Table
 from territoire.api.http import cache_headers, is_head, not_modified
 from territoire.api.models import NOT_MODIFIED, PROBLEMS, AggregateResult, RowsPage
-from territoire.api.problems import bad_parameter, too_large
+from territoire.api.problems import ProblemError, bad_parameter, too_large
 from territoire.api.state import ApiState, State, base_url
 from territoire.api.values import to_json
 
@@ -164,4 +166,21 @@ def export(request: Request, state: State, dataset_id: DatasetId,
                "Content-Disposition": f'attachment; filename="{table.id}.{format}"'}
     if is_head(request):
         return Response(media_type=formats.MEDIA_TYPES[format], headers=headers)
-    return StreamingResponse(getattr(exporter, format)(), media_type=formats.MEDIA_TYPES[format], headers=headers)
+    if not state.export_slots.acquire(blocking=False):
+        raise ProblemError(503, "telechargements-en-cours", ("Trop de téléchargements en cours",
+                                                             "Too many downloads in progress"),
+                           (f"{state.config.max_exports} téléchargements complets sont déjà en cours ; réessayez "
+                            "dans un instant, ou demandez des pages (/rows).",
+                            f"{state.config.max_exports} whole downloads are already streaming; retry in a moment, "
+                            "or ask for pages (/rows)."),
+                           headers={"Retry-After": "10"}, limit=state.config.max_exports)
+    return StreamingResponse(_releasing(getattr(exporter, format)(), state.export_slots),
+                             media_type=formats.MEDIA_TYPES[format], headers=headers)
+
+
+def _releasing(chunks: Iterator[bytes], slot: threading.BoundedSemaphore) -> Iterator[bytes]:
+    """The export's chunks; its slot is given back when it ends, fails or the client goes away."""
+    try:
+        yield from chunks
+    finally:
+        slot.release()
