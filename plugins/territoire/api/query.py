@@ -209,7 +209,7 @@ def decode_cursor(token: str, key: list[Column]) -> list:
         if v is None or isinstance(v, (bool, int)):
             values.append(v)
         elif isinstance(v, str):
-            values.append(parse("after", column, v))
+            values.append(parse("after", column, v, max_length=20_000))  # a long text key is still a key
         else:
             raise problem
     if any(v is None for v, c in zip(values, key, strict=True) if c is not key[0] or c.not_null):
