@@ -98,10 +98,20 @@ def fold(text: str) -> str:
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
+_FOLDED: dict[tuple[str, int], dict[str, list[str]]] = {}
+
+
 def _fields(table: Table) -> dict[str, list[str]]:
-    d = table.dataset
-    return {"title": [fold(d.title)], "keywords": [fold(k) for k in d.keywords],
-            "description": [fold(d.description)], "columns": [fold(c.replace("_", " ")) for c in table.columns]}
+    """The searchable texts of a dataset, folded once per published version."""
+    key = (table.id, table.version.table_oid)
+    if key not in _FOLDED:
+        for old in [k for k in _FOLDED if k[0] == table.id]:  # an earlier publication's
+            del _FOLDED[old]
+        d = table.dataset
+        _FOLDED[key] = {"title": [fold(d.title)], "keywords": [fold(k) for k in d.keywords],
+                        "description": [fold(d.description)],
+                        "columns": [fold(c.replace("_", " ")) for c in table.columns]}
+    return _FOLDED[key]
 
 
 def search(base: str, tables: dict[str, Table], q: str) -> list[dict]:
