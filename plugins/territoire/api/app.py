@@ -16,6 +16,7 @@ from territoire.api.config import ApiConfig
 from territoire.api.db import Pool
 from territoire.api.http import HeadAsGet, RateLimit
 from territoire.api.routers import datasets as dataset_routes
+from territoire.api.routers import problems as problem_routes
 from territoire.api.routers import rows, territories
 from territoire.api.state import ApiState
 from territoire.datasets import Dataset, load_datasets
@@ -55,7 +56,7 @@ def create_app(config: ApiConfig | None = None, datasets: dict[str, Dataset] | N
                   openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
     app.state.api = state
     problems.install(app)
-    for router in (dataset_routes.router, rows.router, territories.router):
+    for router in (dataset_routes.router, rows.router, territories.router, problem_routes.router):
         app.include_router(router)
     _include_portal(app)
     _document_dataset_ids(app, sorted(datasets))

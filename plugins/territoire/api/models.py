@@ -168,6 +168,12 @@ class Problem(BaseModel):
     limit: float | None = Field(None, description="The limit that was exceeded")
 
 
+class ProblemType(BaseModel):
+    type: str
+    fr: str
+    en: str
+
+
 def _problem(description: str) -> dict:
     return {"model": Problem, "description": description,
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}

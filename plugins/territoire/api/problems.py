@@ -20,13 +20,51 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
-TYPE_BASE = "https://territoire.example/problemes/"
+# The `type` of a problem is a URI reference into this API: /api/problemes/<slug> explains it.
+TYPE_BASE = "/api/problemes/"
+
+# Every problem type the API answers with, and what a client can do about it (français, English).
+PROBLEM_TYPES = {
+    "parametre-invalide": ("Un paramètre est inconnu ou sa valeur n'a pas le bon type : `parameter` le nomme, "
+                           "`allowed` donne les valeurs permises.",
+                           "A parameter is unknown or its value has the wrong type: `parameter` names it, "
+                           "`allowed` lists the values accepted."),
+    "limite-depassee": ("La requête dépasse une limite (`limit`) : ajoutez des filtres ou demandez moins.",
+                        "The request exceeds a limit (`limit`): add filters or ask for less."),
+    "jeu-inconnu": ("Ce jeu de données n'est pas publié : `allowed` liste ceux qui le sont.",
+                    "This dataset is not published: `allowed` lists those that are."),
+    "territoire-inconnu": ("Aucune donnée publiée ne porte ce code de territoire.",
+                           "No published data carries this territory code."),
+    "dcat-absent": ("Les fichiers du jeu ne sont pas encore publiés : sa description DCAT viendra avec eux.",
+                    "The dataset's files are not published yet: its DCAT description comes with them."),
+    "introuvable": ("Cette adresse n'existe pas : voir /api/openapi.json.",
+                    "This address does not exist: see /api/openapi.json."),
+    "methode-non-permise": ("L'API est en lecture seule : GET et HEAD seulement.",
+                            "The API is read-only: GET and HEAD only."),
+    "trop-de-requetes": ("Trop de requêtes de votre adresse : attendez `Retry-After` secondes.",
+                         "Too many requests from your address: wait `Retry-After` seconds."),
+    "requete-trop-couteuse": ("La requête a dépassé la durée permise : ajoutez des filtres.",
+                              "The query ran longer than allowed: add filters."),
+    "entrepot-indisponible": ("L'entrepôt ne répond pas : réessayez après `Retry-After` secondes.",
+                              "The warehouse does not answer: retry after `Retry-After` seconds."),
+    "surcharge": ("Toutes les connexions sont occupées : réessayez après `Retry-After` secondes.",
+                  "Every connection is busy: retry after `Retry-After` seconds."),
+    "telechargements-en-cours": ("Trop de téléchargements complets en cours : réessayez après `Retry-After` "
+                                 "secondes, ou lisez par pages.",
+                                 "Too many whole downloads streaming: retry after `Retry-After` seconds, or read "
+                                 "pages."),
+    "erreur-http": ("Erreur HTTP.", "HTTP error."),
+    "erreur-interne": ("Erreur inattendue, consignée dans le journal du serveur.",
+                       "Unexpected error, recorded in the server log."),
+}
 
 
 class ProblemError(Exception):
     def __init__(self, status: int, slug: str, title: tuple[str, str], detail: tuple[str, str],
                  headers: dict[str, str] | None = None, **extensions: Any):
         super().__init__(detail[1])
+        if slug not in PROBLEM_TYPES:
+            raise ValueError(f"problem type {slug!r} is not declared in PROBLEM_TYPES")
         self.status = status
         self.slug = slug
         self.title = title  # (français, English)

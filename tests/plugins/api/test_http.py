@@ -70,7 +70,7 @@ def test_problems_speak_french_by_default_and_english_on_request(client):
     assert french.json()["title"] == "Jeu de données inconnu" and french.headers["content-language"] == "fr"
     assert english.json()["title"] == "Unknown dataset" and english.headers["content-language"] == "en"
     assert english.json()["allowed"] == ["dim_territoire", "fct_points_de_charge", "indicateurs_territoriaux"]
-    assert english.json()["type"].endswith("/jeu-inconnu")
+    assert english.json()["type"] == "/api/problemes/jeu-inconnu"
 
 
 def test_writes_are_refused_as_problems(client):
@@ -125,3 +125,14 @@ def test_head_is_a_get_without_body(client):
     export = client.head("/api/datasets/dim_territoire/export", params={"format": "parquet"})
     assert export.status_code == 200 and not export.content
     assert 'filename="dim_territoire.parquet"' in export.headers["content-disposition"]
+
+
+def test_every_problem_type_explains_itself(client):
+    from territoire.api.problems import PROBLEM_TYPES
+
+    problem = client.get("/api/datasets/inconnu/rows").json()
+    explained = client.get(problem["type"]).json()
+    assert explained["type"] == problem["type"] and "allowed" in explained["en"]
+    for slug in PROBLEM_TYPES:
+        assert client.get(f"/api/problemes/{slug}").status_code == 200
+    assert client.get("/api/problemes/nimporte-quoi").status_code == 404
