@@ -56,11 +56,15 @@ class Export:
     def _query(self, expressions=None):
         return query.export_query(self.table, self.columns, self.sort, self.filters, expressions)
 
-    def csv(self) -> Iterator[bytes]:
+    def csv_statement(self) -> tuple[sql.Composable, list]:
+        """The COPY statement of the CSV download (its values bound client-side by psycopg)."""
         text = {c.name: _spreadsheet_safe(c.name) for c in self.columns if c.family == "text"}
         text |= {c.name: _boolean_text(c.name) for c in self.columns if c.family == "boolean"}
         select, params = self._query(text)
-        statement = sql.SQL("copy ({}) to stdout with (format csv, header)").format(select)
+        return sql.SQL("copy ({}) to stdout with (format csv, header)").format(select), params
+
+    def csv(self) -> Iterator[bytes]:
+        statement, params = self.csv_statement()
         with self.pool.connection() as conn, conn.transaction():
             conn.execute(sql.SQL("set local statement_timeout = {}").format(sql.Literal(self.timeout_ms)))
             with conn.cursor().copy(statement, params) as copy:
