@@ -3,7 +3,8 @@
 Every format reads through one server-side stream in the export's own read-only transaction, and
 yields chunks of about `CHUNK_BYTES`, so memory stays flat whatever the table's size.
 - CSV: PostgreSQL's own `COPY ... TO STDOUT (format csv, header)`; text cells are made spreadsheet
-  safe in the query with the rule of `territoire.csvsafe` (a leading `'` before =, +, -, @, tab, CR).
+  safe in the query with the rule of `territoire.csvsafe` (a leading `'` before =, +, -, @, tab, CR),
+  in the columns of the published version that hold such a cell (`FormulaColumns`).
 - JSON: an array of objects, each built by PostgreSQL (`to_json`), joined here.
 - GeoJSON: a FeatureCollection, geometries built by the publication's rule (publication.geojson).
 - Parquet: pyarrow, one row group per batch of rows.
@@ -13,8 +14,10 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 from collections.abc import Iterator
 
+import psycopg
 from psycopg import sql
 
 from territoire.api import query
@@ -37,10 +40,48 @@ def formats_of(table: Table) -> list[str]:
     return [f for f in MEDIA_TYPES if f != "geojson" or table.geographic]
 
 
+def _formula_start(name: str) -> sql.Composable:
+    """True when the cell starts as a formula would (the rule of territoire.csvsafe)."""
+    starts = sql.SQL(", ").join(sql.Literal(s) for s in FORMULA_STARTS)
+    return sql.SQL("left({}, 1) in ({})").format(sql.Identifier(name), starts)
+
+
+class FormulaColumns:
+    """The text columns of each published version holding at least one cell a spreadsheet would
+    evaluate. Guarding a column costs PostgreSQL half its COPY speed; one scan per publication tells
+    which columns need it (all of them when the scan cannot finish within the role's timeout)."""
+
+    def __init__(self, pool: Pool):
+        self.pool = pool
+        self._known: dict[tuple[str, int], frozenset[str]] = {}
+        self._lock = threading.Lock()
+
+    def of(self, table: Table) -> frozenset[str]:
+        key = (table.id, table.version.table_oid)
+        if key not in self._known:
+            found = self._scan(table)
+            with self._lock:
+                for old in [k for k in self._known if k[0] == table.id]:  # an earlier publication's
+                    del self._known[old]
+                self._known[key] = found
+        return self._known[key]
+
+    def _scan(self, table: Table) -> frozenset[str]:
+        text = [c.name for c in table.columns.values() if c.family == "text"]
+        if not text:
+            return frozenset()
+        checks = sql.SQL(", ").join(sql.SQL("coalesce(bool_or({}), false)").format(_formula_start(n)) for n in text)
+        try:
+            with self.pool.connection() as conn:
+                row = conn.execute(sql.SQL("select {} from {}").format(checks, query.relation(table))).fetchone()
+        except psycopg.errors.QueryCanceled:
+            return frozenset(text)
+        return frozenset(n for n, risky in zip(text, row, strict=True) if risky)
+
+
 def _spreadsheet_safe(name: str) -> sql.Composable:
     col = sql.Identifier(name)
-    starts = sql.SQL(", ").join(sql.Literal(s) for s in FORMULA_STARTS)
-    return sql.SQL("case when left({c}, 1) in ({s}) then '''' || {c} else {c} end as {c}").format(c=col, s=starts)
+    return sql.SQL("case when {t} then '''' || {c} else {c} end as {c}").format(c=col, t=_formula_start(name))
 
 
 def _boolean_text(name: str) -> sql.Composable:
@@ -49,16 +90,21 @@ def _boolean_text(name: str) -> sql.Composable:
 
 
 class Export:
-    def __init__(self, pool: Pool, table: Table, columns, sort, filters, timeout_ms: int):
+    def __init__(self, pool: Pool, table: Table, columns, sort, filters, timeout_ms: int,
+                 formula_columns: frozenset[str] | None = None):
         self.pool, self.table, self.columns, self.sort, self.filters = pool, table, columns, sort, filters
         self.timeout_ms = timeout_ms
+        # Text columns whose CSV cells must be guarded (None: every text column).
+        self.formula_columns = formula_columns
 
     def _query(self, expressions=None):
         return query.export_query(self.table, self.columns, self.sort, self.filters, expressions)
 
     def csv_statement(self) -> tuple[sql.Composable, list]:
         """The COPY statement of the CSV download (its values bound client-side by psycopg)."""
-        text = {c.name: _spreadsheet_safe(c.name) for c in self.columns if c.family == "text"}
+        guarded = [c.name for c in self.columns
+                   if c.family == "text" and (self.formula_columns is None or c.name in self.formula_columns)]
+        text = {name: _spreadsheet_safe(name) for name in guarded}
         text |= {c.name: _boolean_text(c.name) for c in self.columns if c.family == "boolean"}
         select, params = self._query(text)
         return sql.SQL("copy ({}) to stdout with (format csv, header)").format(select), params

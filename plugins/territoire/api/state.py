@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 from territoire.api.catalog import PublishedCatalog
 from territoire.api.config import ApiConfig
 from territoire.api.db import Pool
+from territoire.api.formats import FormulaColumns
 
 
 @dataclass
@@ -19,9 +20,11 @@ class ApiState:
     pool: Pool
     catalog: PublishedCatalog
     export_slots: threading.BoundedSemaphore = field(init=False)
+    formula_columns: FormulaColumns = field(init=False)
 
     def __post_init__(self):
         self.export_slots = threading.BoundedSemaphore(max(1, min(self.config.max_exports, self.pool.size - 1)))
+        self.formula_columns = FormulaColumns(self.pool)
 
 
 def get_state(request: Request) -> ApiState:

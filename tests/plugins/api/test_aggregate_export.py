@@ -132,3 +132,37 @@ def test_downloads_at_once_are_bounded_and_their_slots_come_back(api_config):
         assert refused.json()["limit"] == 1
         for _ in range(3):  # each finished download gives its slot back
             assert api.get("/api/datasets/dim_territoire/export", params={"format": "csv"}).status_code == 200
+
+
+def test_only_columns_holding_a_formula_like_cell_are_guarded(client):
+    """One scan per published version finds them; the others are copied as they are (COPY's full speed)."""
+    from territoire.api import formats, query
+
+    state = client.app.state.api
+    table = state.catalog.table("fct_points_de_charge")
+    assert state.formula_columns.of(table) == frozenset({"nom_operateur"})
+    exporter = formats.Export(None, table, list(table.columns.values()), query.Sort(None), [], 0,
+                              state.formula_columns.of(table))
+    statement = exporter.csv_statement()[0].as_string()
+    assert statement.count("case when left(") == 1 and '"nom_operateur"' in statement
+    rows = _csv(client, id_pdc_itinerance__in="FRS00007,FRS00008")
+    assert [r["nom_operateur"] for r in rows] == ["'=HYPERLINK(\"x\")", "op0"]
+
+
+def test_when_the_scan_cannot_finish_every_text_column_is_guarded(client, monkeypatch):
+    import psycopg
+
+    from territoire.api.formats import FormulaColumns
+
+    table = client.app.state.api.catalog.table("dim_territoire")
+
+    class Cancelled:
+        def __enter__(self):
+            raise psycopg.errors.QueryCanceled("canceling statement due to statement timeout")
+
+        def __exit__(self, *exc):
+            return False
+
+    scanner = FormulaColumns(client.app.state.api.pool)
+    monkeypatch.setattr(scanner.pool, "connection", lambda: Cancelled())
+    assert scanner.of(table) == frozenset(c for c in table.columns if c.startswith(("code_", "nom_")))

@@ -166,6 +166,8 @@ def export(request: Request, state: State, dataset_id: DatasetId,
                "Content-Disposition": f'attachment; filename="{table.id}.{format}"'}
     if is_head(request):
         return Response(media_type=formats.MEDIA_TYPES[format], headers=headers)
+    if format == "csv":
+        exporter.formula_columns = state.formula_columns.of(table)
     if not state.export_slots.acquire(blocking=False):
         raise ProblemError(503, "telechargements-en-cours", ("Trop de téléchargements en cours",
                                                              "Too many downloads in progress"),
