@@ -13,7 +13,7 @@ The reference runs the very SQL the API builds (territoire.api.query) with psyco
 query right after the API request it mirrors (`*_paired_c1`); the first and deep pages are requested
 in turn, so that a change of the machine's load hits both alike.
 Then the whole filtered result is downloaded as CSV, against `COPY (...) TO STDOUT` of the same rows
-(plain, and with the API's spreadsheet-safe expressions) read by psql, alternated, best of 2 each.
+(plain, and the API's own statement) read by psql, alternated, best of 2 each.
 
     .venv/bin/python bench/bench_api.py [--rows 1000000] [--requests 200] [--seconds 20]
 
@@ -48,6 +48,7 @@ from territoire import warehouse  # noqa: E402
 from territoire.api import formats, query  # noqa: E402
 from territoire.api.catalog import Column, Table, Version  # noqa: E402
 from territoire.api.config import ApiConfig  # noqa: E402
+from territoire.api.db import Pool  # noqa: E402
 from territoire.api.role import drop_api_role, ensure_api_role, role_url  # noqa: E402
 from territoire.datasets import load_datasets  # noqa: E402
 
@@ -275,8 +276,12 @@ def export_vs_copy(base: str, url: str, table: Table, repeat: int = 2) -> None:
     columns = list(table.columns.values())
     select, params = query.export_query(table, columns, query.Sort(None), filters)
     plain = psycopg.sql.SQL("copy ({}) to stdout with (format csv, header)").format(select)
-    # The API's own statement: text cells made spreadsheet-safe, booleans as true/false.
-    safe, safe_params = formats.Export(None, table, columns, query.Sort(None), filters, 0).csv_statement()
+    # The API's own statement: booleans as true/false, the formula guard on the text columns that
+    # hold a formula-like cell (none in this synthetic table, as in most).
+    pool = Pool(url, 1)
+    guarded = formats.FormulaColumns(pool).of(table)
+    pool.close()
+    safe, safe_params = formats.Export(None, table, columns, query.Sort(None), filters, 0, guarded).csv_statement()
     api, copy, copy_safe = [], [], []
     for _ in range(repeat):
         rows, rate = download_rate(path)
@@ -287,9 +292,9 @@ def export_vs_copy(base: str, url: str, table: Table, repeat: int = 2) -> None:
     print(f"bench api_export_rows_per_s: {max(api):,.0f} rows/s".replace(",", " "))
     print(f"bench api_copy_to_rows_per_s: {max(copy):,.0f} rows/s".replace(",", " "))
     print(f"bench api_export_vs_copy_ratio: {max(api) / max(copy):.2f} x (target >= 0.5)")
-    print(f"bench api_copy_to_spreadsheet_safe_rows_per_s: {max(copy_safe):,.0f} rows/s".replace(",", " "))
-    print(f"bench api_export_vs_copy_spreadsheet_safe_ratio: {max(api) / max(copy_safe):.2f} x "
-          "(the same statement as the API: what HTTP and Python cost)")
+    print(f"bench api_copy_to_same_statement_rows_per_s: {max(copy_safe):,.0f} rows/s".replace(",", " "))
+    print(f"bench api_export_vs_copy_same_statement_ratio: {max(api) / max(copy_safe):.2f} x "
+          "(COPY of the API's own statement: what HTTP and Python cost)")
 
 
 def run(url: str, tmp: Path, args) -> None:
