@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -55,7 +55,6 @@ class ApiConfig:
     max_filters: int = 50
     max_value_length: int = 1_000
     public_url: str | None = None  # absolute base of the `next` links; default: the request's
-    extra: dict = field(default_factory=dict)
 
     @classmethod
     def from_env(cls) -> ApiConfig:
