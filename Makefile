@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)/plugins
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help env demo test test-fast lint manifest dbt-build dbt-docs up down bench bench-loader bench-gate clean clean-warehouse
+.PHONY: help env demo test test-fast lint manifest dbt-build dbt-docs up down bench bench-loader bench-gate clean clean-warehouse serve bench-api
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-20s %s\n", $$1, $$2}'
@@ -61,6 +61,12 @@ bench-loader: env ## Loader vs psql \copy vs pandas.to_sql on 1,000,000 syntheti
 
 bench-gate: env ## Quality gate vs one hand-written SQL query on a 1,000,000-row table
 	$(BIN)/python bench/bench_gate.py
+
+bench-api: env ## Open API latency (1 and 50 clients), deep pages, group-by, export vs direct SQL and COPY, 1,000,000 synthetic rows
+	$(BIN)/python bench/bench_api.py
+
+serve: env ## Serve the open API (http://127.0.0.1:8000/api/docs) and the portal on the warehouse (after make demo)
+	$(BIN)/territoire serve
 
 up: ## Start the production stack with Docker Compose (needs a Docker engine and a filled .env; docs/deployment.md)
 	@test -f .env || { echo "error: no .env: cp .env.example .env and fill in every secret (docs/deployment.md)"; exit 1; }

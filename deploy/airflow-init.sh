@@ -43,6 +43,8 @@ PY
 
 say "3/4 creating the warehouse schemas, the ingest tables and the shared folders (territoire db init)"
 territoire db init
+# The open API's read-only role `territoire_api` (password TERRITOIRE_API_DB_PASSWORD; docs/api.md).
+territoire api-role
 mkdir -p "${TERRITOIRE_LANDING_DIR:?}" "${TERRITOIRE_PUBLICATION_DIR:?}"
 
 say "4/4 dbt parse (writes dbt_project/target/manifest.json, which Cosmos renders into tasks)"

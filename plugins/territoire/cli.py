@@ -314,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     from territoire.cli_pipeline import register
 
     register(sub, add_command)  # demo, dbt, publish, report, analysts, push, backfill, summary, quality-scaffold
+    from territoire.api.cli import register as register_api
+
+    register_api(sub, add_command)  # serve, api-role
     return parser
 
 
