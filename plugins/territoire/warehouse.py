@@ -83,19 +83,25 @@ def start_embedded() -> str:
     return ConnectionParts(parts.host, parts.port, parts.user, parts.password, EMBEDDED_DATABASE).url()
 
 
-def stop_embedded() -> None:
-    """Stop the embedded server if it runs (used by `make clean` and tests)."""
+def stop_embedded() -> str:
+    """Stop the embedded server if it runs (`make clean-warehouse`, tests); says what it did.
+
+    As root, pgserver runs PostgreSQL as the system user `pgserver` (PostgreSQL refuses root): pg_ctl
+    must run as that user too. Raises RuntimeError with pg_ctl's message when the server does not stop."""
     import subprocess
 
     pgdata = settings.embedded_pgdata_dir()
-    if (pgdata / "postmaster.pid").exists():
-        import pgserver._commands as cmds
+    if not (pgdata / "postmaster.pid").exists():
+        return f"the embedded PostgreSQL server ({pgdata}) is not running"
+    import pgserver._commands as cmds
 
-        subprocess.run(
-            [str(cmds.POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "stop", "-m", "fast"],
-            check=False,
-            capture_output=True,
-        )
+    user = "pgserver" if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    proc = subprocess.run([str(cmds.POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "stop", "-m", "fast", "-w"],
+                          capture_output=True, text=True, user=user)
+    if proc.returncode != 0:
+        raise RuntimeError(f"the embedded PostgreSQL server ({pgdata}) did not stop: "
+                           f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}")
+    return f"the embedded PostgreSQL server ({pgdata}) is stopped"
 
 
 def get_url() -> str:
