@@ -28,6 +28,7 @@ USER = "admin"
 SERVICES = (("api-server", ["api-server"]), ("scheduler", ["scheduler"]), ("dag-processor", ["dag-processor"]),
             ("triggerer", ["triggerer"]))
 START_TIMEOUT = 300
+STOP_TIMEOUT = 90
 
 
 class LocalAirflowError(RuntimeError):
@@ -111,7 +112,8 @@ def _stop(procs: dict[str, subprocess.Popen]) -> None:
     for proc in procs.values():
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
+    # Graceful first (the scheduler hands back its running tasks), then killed: stopping never hangs.
+    deadline = time.monotonic() + 15
     for proc in procs.values():
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
@@ -160,6 +162,7 @@ def run(port: int | None = None) -> int:
         dead = next(name for name, p in procs.items() if p.poll() is not None)
         raise LocalAirflowError(f"Airflow's {dead} stopped: see {logs / (dead + '.log')}")
     except KeyboardInterrupt:
+        print("Stopping Airflow ...", flush=True)
         return 0
     finally:
         _stop(procs)
@@ -180,7 +183,7 @@ def stop() -> int:
         path.unlink(missing_ok=True)
         print("No Airflow started by `territoire airflow` is running (a stale pid file was removed).")
         return 0
-    deadline = time.monotonic() + 45
+    deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
         try:
             os.kill(pid, 0)
@@ -188,4 +191,4 @@ def stop() -> int:
             print("Airflow stopped.")
             return 0
         time.sleep(0.5)
-    raise LocalAirflowError(f"Airflow (process {pid}) did not stop within 45 s: stop it with `kill {pid}`")
+    raise LocalAirflowError(f"Airflow (process {pid}) did not stop within {STOP_TIMEOUT} s: stop it with `kill {pid}`")
