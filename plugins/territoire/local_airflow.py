@@ -63,6 +63,8 @@ def environment(port: int) -> dict[str, str]:
         "AIRFLOW__API__BASE_URL": base,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # A laptop, not a cluster: a few worker processes, not Airflow's default 32.
+        "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__AUTH_MANAGER":
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
@@ -183,12 +185,25 @@ def stop() -> int:
         path.unlink(missing_ok=True)
         print("No Airflow started by `territoire airflow` is running (a stale pid file was removed).")
         return 0
+    # `territoire airflow` removes its pid file once every process it started has stopped.
     deadline = time.monotonic() + STOP_TIMEOUT
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        if not path.exists() or not _running(pid):
+            path.unlink(missing_ok=True)
             print("Airflow stopped.")
             return 0
         time.sleep(0.5)
     raise LocalAirflowError(f"Airflow (process {pid}) did not stop within {STOP_TIMEOUT} s: stop it with `kill {pid}`")
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is alive (a process that ended but was not yet reaped by its parent is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return True
