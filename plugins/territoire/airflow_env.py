@@ -46,6 +46,10 @@ def environment(url: str | None = None, home: Path | None = None) -> dict[str, s
         "NO_COLOR": "1",
         # No telemetry calls from Cosmos or dbt (and no network at all in CI).
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # transform_warehouse's one dbt build (Cosmos watcher mode) would otherwise rewrite a compressed
+        # backup of every result so far into an Airflow Variable on each of its ~1,200 dbt events (quadratic):
+        # keep them in memory, backed up only if the build fails (consumer retries still find them).
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         "DO_NOT_TRACK": "1",
         "SCARF_NO_ANALYTICS": "true",
     })

@@ -350,9 +350,8 @@ def configure_output(verbose: bool, quiet: bool) -> None:
     if not verbose:
         logging.getLogger("territoire").setLevel(logging.WARNING if quiet else logging.INFO)
         warnings.filterwarnings("ignore")
-        # Great Expectations' progress bars and usage statistics.
+        # Great Expectations' usage statistics (its progress bars are off in expectations/great_expectations.yml).
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-        os.environ.setdefault("TQDM_DISABLE", "1")
 
 
 def main(argv: list[str] | None = None) -> int:
