@@ -1,13 +1,17 @@
-"""The `territoire` command line (installed with the project).
+"""`territoire`: the platform's one command line (installed with the project).
 
-    territoire sources                          catalog sources, their resources and last batch
+    territoire sources                          catalog sources, their resources and last batch per raw table
     territoire load <source> [--resource R] [--file PATH] [--force]
     territoire validate <file> --schema <schema.json | catalog schema name> [--format csv] [--lenient]
-    territoire db init                          create the warehouse schemas and the ingest tables
+    territoire db init | db stop                create the schemas and ingest tables | stop the embedded server
+    ... and the pipeline's commands (territoire.cli_pipeline): demo, airflow, new-source, dbt, publish,
+    report, catalogue, docs, analysts, push, backfill, summary, quality-scaffold.
 
 Each command is a function `cmd_<name>(args) -> int` registered in `build_parser()`; add a command
 with `add_command(subparsers, name, function, help)` and its own arguments.
-Exit codes: 0 success, 1 the operation failed (load refused, file not valid), 2 usage or configuration error.
+Quiet by default (the libraries' INFO logs hidden), `-v` for details and tracebacks. Exit codes: 0
+success, 1 the operation failed (load refused, file not valid, any error: one line on stderr), 2 usage
+or configuration error.
 """
 
 from __future__ import annotations
