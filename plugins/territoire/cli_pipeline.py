@@ -18,8 +18,15 @@ def _print(obj) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    import logging
+
+    from territoire.cli import CHATTY_LOGGERS
     from territoire.demo import main
 
+    # The demo sends Airflow's, dbt's and GX's logs to var/demo/logs/ in full (the terminal only shows
+    # stages and outcomes): give those loggers back their own levels.
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET)
     return main()
 
 
