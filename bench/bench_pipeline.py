@@ -7,7 +7,7 @@ skips them):
 - bare: `territoire load <source> --force` for every catalog source, one `territoire dbt build`,
   then `territoire publish` (quality gate, publication, exports, reports) with the demo's recorded
   overrides of the old samples' warning-level checks;
-- orchestrated: `python -m territoire.demo`, i.e. the Airflow DAGs as `make demo` runs them
+- orchestrated: `territoire demo`, i.e. the Airflow DAGs as `make demo` runs them
   (one run of each ingestion DAG, transform_warehouse through Cosmos, publish_open_data), including
   the creation of Airflow's metadata database and the dbt manifest.
 
@@ -98,7 +98,7 @@ def bare(url: str, var_dir: Path, log: Path) -> float:
 def orchestrated(url: str, var_dir: Path, log: Path) -> float:
     env = environment(url, var_dir)
     started = time.monotonic()
-    run([sys.executable, "-m", "territoire.demo"], env, log)
+    run([str(BIN / "territoire"), "demo"], env, log)
     return time.monotonic() - started
 
 
