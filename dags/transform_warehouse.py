@@ -11,7 +11,9 @@ connection `warehouse` (territoire.cosmos_profile).
 """
 
 import os
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 from airflow.sdk import DAG, AssetAny, Param, task
 from cosmos import (
@@ -33,6 +35,9 @@ from territoire.dag_factory import DEFAULT_ARGS, START, _failure_callbacks, all_
 DBT_DIR = settings.dbt_project_dir()
 # A deployment (or a test stack) may render only part of the project, e.g. "+dim_territoire".
 DBT_SELECT = os.environ.get("TERRITOIRE_DBT_SELECT", "").split()
+# The dbt installed beside this Python (the project's environment), whatever the PATH of the worker.
+_DBT_BESIDE_PYTHON = Path(sys.executable).with_name("dbt")
+DBT_EXECUTABLE = str(_DBT_BESIDE_PYTHON) if _DBT_BESIDE_PYTHON.is_file() else "dbt"
 
 
 def read_results_after_the_build(group: DbtTaskGroup) -> None:
@@ -107,9 +112,12 @@ failure here publishes nothing. Full refresh: trigger with `{"full_refresh": tru
             group_nodes_by_folder=True,
         ),
         # One `dbt build` for the whole graph (the producer task), its per-model results shown on the
-        # model tasks: the same work as a bare `dbt build`, without starting dbt once per model.
+        # model tasks: the same work as a bare `dbt build`, without starting dbt once per model. dbt runs
+        # in a process of its own (its JSON log read line by line): recording each result in Airflow
+        # then happens beside the build instead of inside dbt's threads, which it would slow down.
         execution_config=ExecutionConfig(execution_mode=ExecutionMode.WATCHER,
-                                         invocation_mode=InvocationMode.DBT_RUNNER),
+                                         invocation_mode=InvocationMode.SUBPROCESS,
+                                         dbt_executable_path=DBT_EXECUTABLE),
         operator_args={
             "full_refresh": "{{ params.full_refresh }}",
             # With a partial selection (TERRITOIRE_DBT_SELECT), leave out the tests that also read a
