@@ -26,7 +26,7 @@ from cosmos import (
     RenderConfig,
     TestBehavior,
 )
-from cosmos.constants import PRODUCER_WATCHER_TASK_ID, InvocationMode
+from cosmos.constants import PRODUCER_WATCHER_TASK_ID, DbtResourceType, InvocationMode
 
 from territoire import assets, settings
 from territoire.cosmos_profile import WarehouseProfileMapping
@@ -38,6 +38,30 @@ DBT_SELECT = os.environ.get("TERRITOIRE_DBT_SELECT", "").split()
 # The dbt installed beside this Python (the project's environment), whatever the PATH of the worker.
 _DBT_BESIDE_PYTHON = Path(sys.executable).with_name("dbt")
 DBT_EXECUTABLE = str(_DBT_BESIDE_PYTHON) if _DBT_BESIDE_PYTHON.is_file() else "dbt"
+
+
+def keep_tests_inside_the_selection(group: DbtTaskGroup) -> None:
+    """With a partial selection (TERRITOIRE_DBT_SELECT), forget the tests that also read a model outside it.
+
+    The producer's `dbt build --indirect-selection cautious` does not run them (a relationships test from
+    an unbuilt fact to dim_territoire would fail), but Cosmos counts them among the selected model's tests,
+    whose task would then wait for them forever. A model left with no test loses its `.test` task."""
+    graph = group.dbt_graph
+    selected = {uid for uid, node in graph.filtered_nodes.items() if node.resource_type != DbtResourceType.TEST}
+    producer = group.dag.task_dict[f"{group.group_id}.{PRODUCER_WATCHER_TASK_ID}"]
+    producer.tests_per_model = {
+        model: kept for model, tests in producer.tests_per_model.items()
+        if (kept := [t for t in tests if set(graph.nodes[t].depends_on) <= selected])}
+    for test_task in [t for t in group.dag.tasks if getattr(t, "is_test_sensor", False)
+                      and t.model_unique_id not in producer.tests_per_model]:
+        for upstream in test_task.upstream_list:
+            for downstream in test_task.downstream_list:
+                upstream >> downstream
+            upstream.downstream_task_ids.discard(test_task.task_id)
+        for downstream in test_task.downstream_list:
+            downstream.upstream_task_ids.discard(test_task.task_id)
+        del group.dag.task_dict[test_task.task_id]
+        test_task.task_group.children.pop(test_task.task_id, None)
 
 
 def read_results_after_the_build(group: DbtTaskGroup) -> None:
@@ -127,6 +151,8 @@ failure here publishes nothing. Full refresh: trigger with `{"full_refresh": tru
         },
     )
 
+    if DBT_SELECT:
+        keep_tests_inside_the_selection(dbt)
     read_results_after_the_build(dbt)
 
     @task(outlets=[assets.AUDIT_MARTS])
