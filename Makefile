@@ -12,7 +12,7 @@ export PYTHONPATH := $(CURDIR)/plugins
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 
 .DEFAULT_GOAL := help
-.PHONY: help env demo test test-fast lint manifest dbt-build dbt-docs up down bench bench-loader bench-gate clean clean-warehouse serve bench-api
+.PHONY: help env demo airflow airflow-stop test test-fast lint manifest dbt-build dbt-docs up down bench bench-loader bench-gate bench-pipeline bench-api clean clean-warehouse serve
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-20s %s\n", $$1, $$2}'
@@ -37,7 +37,13 @@ manifest: env ## Write dbt_project/target/manifest.json (Cosmos renders the dbt 
 	$(BIN)/python -c "from territoire import dbt; dbt.parse()"
 
 demo: env ## Run the whole pipeline on the shipped sample data through Airflow, then print a summary
-	$(BIN)/python -m territoire.demo
+	$(BIN)/territoire demo
+
+airflow: env ## Open the Airflow UI on the demo's runs (prints URL and login; Ctrl-C or `make airflow-stop` stops it)
+	$(BIN)/territoire airflow
+
+airflow-stop: ## Stop the Airflow started by `make airflow`
+	$(BIN)/territoire airflow --stop
 
 test: env ## Run every test (unit, integration, end-to-end, deployment)
 	$(BIN)/python -m pytest -q
@@ -54,7 +60,7 @@ dbt-build: env ## dbt build against the warehouse (WAREHOUSE_URL, or the embedde
 dbt-docs: env ## Generate dbt docs into the publication folder (<publication>/docs/index.html)
 	$(BIN)/python -c "from territoire.publication.dbt_docs import publish_dbt_docs; print(publish_dbt_docs())"
 
-bench: bench-loader bench-gate ## Run the benchmarks (figures as `bench <name>: <value> <unit>`)
+bench: bench-loader bench-gate bench-pipeline ## Run the benchmarks (figures as `bench <name>: <value> <unit>`)
 
 bench-loader: env ## Loader vs psql \copy vs pandas.to_sql on 1,000,000 synthetic rows, and a 200 MB all-rows-bad file
 	$(BIN)/python bench/bench_loader.py
@@ -68,6 +74,9 @@ bench-api: env ## Open API latency (1 and 50 clients), deep pages, group-by, exp
 serve: env ## Serve the open API (http://127.0.0.1:8000/api/docs) and the portal on the warehouse (after make demo)
 	$(BIN)/territoire serve
 
+bench-pipeline: env ## The pipeline through Airflow (as make demo) vs the bare tools (load, dbt build, publish)
+	$(BIN)/python bench/bench_pipeline.py
+
 up: ## Start the production stack with Docker Compose (needs a Docker engine and a filled .env; docs/deployment.md)
 	@test -f .env || { echo "error: no .env: cp .env.example .env and fill in every secret (docs/deployment.md)"; exit 1; }
 	docker compose up -d
@@ -76,7 +85,7 @@ down: ## Stop the production stack (volumes are kept)
 	docker compose down
 
 clean-warehouse: ## Stop the embedded PostgreSQL server
-	-$(BIN)/python -c "from territoire import warehouse; warehouse.stop_embedded()"
+	@if [ -x $(BIN)/territoire ]; then $(BIN)/territoire db stop; else echo "no environment (.venv): no embedded server to stop"; fi
 
 clean: clean-warehouse ## Remove what runs produced (var/, dbt target) but keep the environment
 	rm -rf var dbt_project/target dbt_project/logs

@@ -1,13 +1,17 @@
-"""The `territoire` command line (installed with the project).
+"""`territoire`: the platform's one command line (installed with the project).
 
-    territoire sources                          catalog sources, their resources and last batch
+    territoire sources                          catalog sources, their resources and last batch per raw table
     territoire load <source> [--resource R] [--file PATH] [--force]
     territoire validate <file> --schema <schema.json | catalog schema name> [--format csv] [--lenient]
-    territoire db init                          create the warehouse schemas and the ingest tables
+    territoire db init | db stop                create the schemas and ingest tables | stop the embedded server
+    ... and the pipeline's commands (territoire.cli_pipeline): demo, airflow, new-source, dbt, publish,
+    report, catalogue, docs, analysts, push, backfill, summary, quality-scaffold.
 
 Each command is a function `cmd_<name>(args) -> int` registered in `build_parser()`; add a command
 with `add_command(subparsers, name, function, help)` and its own arguments.
-Exit codes: 0 success, 1 the operation failed (load refused, file not valid), 2 usage or configuration error.
+Quiet by default (the libraries' INFO logs hidden), `-v` for details and tracebacks. Exit codes: 0
+success, 1 the operation failed (load refused, file not valid, any error: one line on stderr), 2 usage
+or configuration error.
 """
 
 from __future__ import annotations
@@ -55,17 +59,26 @@ def cmd_sources(args: argparse.Namespace) -> int:
         print(f"{source.id}  [{source.domain}]  {source.title}  ({source.producer}, {source.licence}, "
               f"schedule {source.schedule or '-'}, threshold {source.quarantine_threshold:.0%})")
         for r in source.resources:
-            loc = r.locations.get(settings.profile())
-            where = (loc.path or loc.url or loc.dataset or loc.base_url or "") if loc else "(no location)"
-            b = last.get(r.raw_table)
-            if b:
-                batch_id, status, rows, rejected, finished = b
-                state = f"batch {batch_id} {status}, {rows or 0} rows, {rejected or 0} rejected, {finished or '-'}"
-            else:
-                state = "never loaded"
-            print(f"  - {r.name:<24} {r.format:<8} raw.{r.raw_table:<40} {state}")
-            if args.verbose:
-                print(f"      {loc.connector if loc else '-'}: {where}; schema {r.schema or '-'}")
+            _print_resource(r, last, args.verbose)
+    return EXIT_OK
+
+
+def _print_resource(resource, last: dict[str, tuple], verbose: bool) -> None:
+    """One line per raw table of the resource with its last batch (a GTFS feed fills several tables)."""
+    from territoire.assets import raw_tables
+
+    for table in raw_tables(resource):
+        b = last.get(table)
+        if b:
+            batch_id, status, rows, rejected, finished = b
+            state = f"batch {batch_id} {status}, {rows or 0} rows, {rejected or 0} rejected, {finished or '-'}"
+        else:
+            state = "never loaded"
+        print(f"  - {resource.name:<24} {resource.format:<8} raw.{table:<40} {state}")
+    if verbose:
+        loc = resource.locations.get(settings.profile())
+        where = (loc.path or loc.url or loc.dataset or loc.base_url or "") if loc else "(no location)"
+        print(f"      {loc.connector if loc else '-'}: {where}; schema {resource.schema or '-'}")
     return EXIT_OK
 
 
@@ -259,6 +272,13 @@ def cmd_db_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_db_stop(args: argparse.Namespace) -> int:
+    from territoire import warehouse
+
+    print(warehouse.stop_embedded())
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -276,12 +296,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--catalog", type=Path, default=None,
                         help="catalog file (default: TERRITOIRE_CATALOG or catalog/sources.yml)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors in the log")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="details: the libraries' logs (Airflow, dbt, Great Expectations, PostgreSQL), "
+                             "each resource's location, full tracebacks")
     sub = parser.add_subparsers(dest="command", metavar="<command>")
     sub.required = True
 
     p = add_command(sub, "sources", cmd_sources, "list the catalog's sources, resources and last batch")
     p.add_argument("--no-db", action="store_true", help="do not read the ledger (catalog only)")
-    p.add_argument("-v", "--verbose", action="store_true", help="show each resource's location and schema")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                   help="show each resource's location and schema")
 
     p = add_command(sub, "load", cmd_load, "fetch and load one source now (or a given local file)")
     p.add_argument("source", help="source id (see `territoire sources`)")
@@ -304,12 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=int, default=3, help="examples shown per column and rule")
     p.add_argument("--html", help="also write the report as HTML to this file")
     p.add_argument("--csv", help="also write every error to this CSV file")
-    p.add_argument("-v", "--verbose", action="store_true", help="show the loader's progress")
+    p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show the loader's progress")
 
     db = sub.add_parser("db", help="warehouse administration", description="warehouse administration")
     db_sub = db.add_subparsers(dest="db_command", metavar="<db command>")
     db_sub.required = True
     add_command(db_sub, "init", cmd_db_init, "create the schemas and the ingest tables")
+    add_command(db_sub, "stop", cmd_db_stop, "stop the embedded PostgreSQL server (when WAREHOUSE_URL is unset)")
 
     from territoire.cli_pipeline import register
 
@@ -320,11 +345,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Libraries that narrate their work at INFO level: quiet unless `-v` is given.
+CHATTY_LOGGERS = ("great_expectations", "pgserver", "airflow", "cosmos", "alembic", "httpx", "urllib3",
+                  "dbt", "fsspec", "py.warnings")
+
+
+def configure_output(verbose: bool, quiet: bool) -> None:
+    """Quiet by default: our own log lines at INFO (the what and the where), the libraries' at WARNING;
+    `-v` shows everything at INFO; `-q` only warnings and errors."""
+    import warnings
+
+    level = logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.WARNING)
+    if not verbose:
+        logging.getLogger("territoire").setLevel(logging.WARNING if quiet else logging.INFO)
+        warnings.filterwarnings("ignore")
+        # Great Expectations' usage statistics (its progress bars are off in expectations/great_expectations.yml).
+        os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="%(message)s",
-                        stream=sys.stderr)
+    configure_output(args.verbose, args.quiet)
     if args.catalog:
         os.environ["TERRITOIRE_CATALOG"] = str(args.catalog.resolve())
     try:
@@ -332,6 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Exception as exc:  # noqa: BLE001 - every failure is one line and a non-zero exit; -v shows the trace
+        if args.verbose:
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _err(f"{args.command}: {first} (run with -v for details)")
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@
   `skipped_unchanged` batch in the ledger, so running the same backfill twice changes nothing.
 - `missed_schedules(last_success, now)`: ingestion DAGs whose last successful run is older than their
   schedule allows (scheduler down, DAG paused, runs failing for days).
-- `failed_runs_summary(since)`: the failed Airflow runs (public REST API, else the `airflow` CLI) and
+- `failed_runs_summary(since)`: the failed Airflow runs (public REST API, the metadata database, or the
+  `airflow` CLI) and
   the failed batches of the ledger since a date, as a text in French and English; `send_summary`
   logs it and sends it through the alert connection (`territoire_alerts`) when it exists.
 
-See docs/operations.md.
+The command line: `territoire backfill` and `territoire summary`. See docs/operations.md.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def backfill(source_id: str, start: datetime | str, end: datetime | str, *, via:
              env: dict[str, str] | None = None) -> BackfillReport:
     """Reprocess `source_id` for every logical date of its schedule between `start` and `end`.
 
-    `via="local"`: in this process, date by date (what `python -m territoire.operations backfill` does).
+    `via="local"`: in this process, date by date (what `territoire backfill` does by default).
     `via="airflow"`: `airflow backfill create --dag-id ingest_<source> --reprocess-behavior completed
     --max-active-runs 1`; the scheduler runs them (needs the Airflow environment `env`).
     `force=True` reloads even unchanged files (new batches with the same content).
@@ -225,6 +226,40 @@ def airflow_runs_cli(state: str, since: datetime, dag_ids: Iterable[str], env: d
             runs.append(AirflowRun(d["dag_id"], d["run_id"], d["state"], d.get("logical_date") or d.get("run_after"),
                                    d.get("start_date"), d.get("end_date")))
     return runs
+
+
+def airflow_runs_metadata(state: str, since: datetime, sql_alchemy_conn: str) -> list[AirflowRun]:
+    """Runs in `state` that ended (or, not ended, started or were due) since `since`, read straight from
+    Airflow's metadata database: what `territoire summary` uses on the machine that runs Airflow. No
+    Airflow import and no subprocess, so it answers in a second."""
+    import sqlalchemy as sa
+
+    if sql_alchemy_conn.startswith("sqlite:///") and not Path(sql_alchemy_conn.removeprefix("sqlite:///")).is_file():
+        raise OperationsError(f"no Airflow metadata database at {sql_alchemy_conn.removeprefix('sqlite:///')}: "
+                              "run `make demo` or `make airflow` first (or set AIRFLOW_HOME)")
+    engine = sa.create_engine(sql_alchemy_conn)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text(
+                "select dag_id, run_id, state, logical_date, start_date, end_date, run_after from dag_run "
+                "where state = :state"), {"state": state}).fetchall()
+    except sa.exc.SQLAlchemyError as exc:
+        raise OperationsError(f"cannot read Airflow's runs in {engine.url.render_as_string()}: "
+                              f"{str(exc.orig if hasattr(exc, 'orig') else exc).splitlines()[0]} "
+                              "(an empty or older database: run `make demo` or `airflow db migrate`)") from exc
+    finally:
+        engine.dispose()
+    runs = []
+    for dag_id, run_id, run_state, logical, start, end, due in rows:
+        when = end or start or due
+        if when is not None and _utc(str(when)) < since:
+            continue
+        runs.append(AirflowRun(dag_id, run_id, run_state, _iso(logical or due), _iso(start), _iso(end)))
+    return runs
+
+
+def _iso(value) -> str | None:
+    return None if value is None else _utc(str(value)).isoformat()
 
 
 def _json_array(out: str) -> list[dict]:
@@ -456,38 +491,3 @@ def notify_failure(context: dict, conn_id: str | None = None) -> dict:
     except Exception as exc:  # noqa: BLE001 - the alert must not hide the task's own failure
         log.error("failure alert: webhook %s failed: %s", url.split("?")[0], exc)
         return {"logged": True, "webhook_error": str(exc)}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m territoire.operations backfill SOURCE START END [--via airflow] [--force] [--dry-run]`
-    and `python -m territoire.operations summary [--since ISO]`."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m territoire.operations")
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("backfill", help="reprocess a source for a date range (idempotent)")
-    b.add_argument("source_id")
-    b.add_argument("start")
-    b.add_argument("end")
-    b.add_argument("--via", choices=("local", "airflow"), default="local")
-    b.add_argument("--force", action="store_true")
-    b.add_argument("--dry-run", action="store_true")
-    s = sub.add_parser("summary", help="failed runs and loads since a date (default: 24 hours ago)")
-    s.add_argument("--since")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        if args.command == "backfill":
-            print(backfill(args.source_id, args.start, args.end, via=args.via, force=args.force,
-                           dry_run=args.dry_run).text())
-        else:
-            since = _utc(args.since) if args.since else datetime.now(UTC) - timedelta(days=1)
-            print(failed_runs_summary(since).text("fr"))
-    except (OperationsError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -83,19 +83,32 @@ def start_embedded() -> str:
     return ConnectionParts(parts.host, parts.port, parts.user, parts.password, EMBEDDED_DATABASE).url()
 
 
-def stop_embedded() -> None:
-    """Stop the embedded server if it runs (used by `make clean` and tests)."""
-    import subprocess
+def stop_embedded(timeout: float = 60) -> str:
+    """Stop the embedded server if it runs (`make clean-warehouse`, tests); says what it did.
+
+    Sends the postmaster SIGINT, PostgreSQL's "fast" shutdown (what `pg_ctl stop -m fast` does), and
+    waits for it to exit. Signalling it directly also works as root, where pgserver runs PostgreSQL as
+    the system user `pgserver` and pg_ctl would refuse to run. Raises RuntimeError when it does not stop."""
+    import signal
+    import time
 
     pgdata = settings.embedded_pgdata_dir()
-    if (pgdata / "postmaster.pid").exists():
-        import pgserver._commands as cmds
-
-        subprocess.run(
-            [str(cmds.POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(pgdata), "stop", "-m", "fast"],
-            check=False,
-            capture_output=True,
-        )
+    pid_file = pgdata / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return f"the embedded PostgreSQL server ({pgdata}) is not running"
+    try:
+        os.kill(pid, signal.SIGINT)
+    except ProcessLookupError:
+        return f"the embedded PostgreSQL server ({pgdata}) is not running (it had left its pid file behind)"
+    deadline = time.monotonic() + timeout
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if pid_file.exists():
+        raise RuntimeError(f"the embedded PostgreSQL server ({pgdata}, process {pid}) did not stop within "
+                           f"{timeout:.0f} s: see {pgdata / 'log'}")
+    return f"the embedded PostgreSQL server ({pgdata}) is stopped"
 
 
 def get_url() -> str:

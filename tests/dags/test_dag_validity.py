@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -110,16 +111,30 @@ def test_ingestion_dags_emit_raw_assets_and_transform_is_scheduled_on_them(dagba
     assert raw_names <= scheduled_on, f"raw tables that do not trigger the warehouse: {raw_names - scheduled_on}"
 
 
-def test_transform_renders_one_task_per_dbt_model(dagbag):
+def test_transform_renders_one_task_per_dbt_model_grouped_by_layer_and_domain(dagbag):
+    """Cosmos' watcher mode: one producer task runs the single `dbt build`; each model has its task (and
+    its tests a `.test` task) inside the group of its folder: dbt.models.<layer>[.<domain>].<model>.run."""
     import json
 
     manifest = json.loads(dbt.manifest_path().read_text())
-    models = {n["name"] for n in manifest["nodes"].values()
+    models = {n["name"]: n["original_file_path"] for n in manifest["nodes"].values()
               if n["resource_type"] == "model" and n["package_name"] == "territoire"}
-    task_ids = {t.task_id for t in dagbag.dags["transform_warehouse"].tasks}
-    # TestBehavior.BUILD: one `dbt build` task per model (`dbt.<model>_model_build`).
-    missing = {m for m in models if f"dbt.{m}_model_build" not in task_ids}
-    assert not missing, f"dbt models without an Airflow task: {sorted(missing)[:10]}"
+    dag = dagbag.dags["transform_warehouse"]
+    task_ids = {t.task_id for t in dag.tasks}
+    assert "dbt.dbt_producer_watcher" in task_ids
+    expected = {name: "dbt." + ".".join(Path(path).parent.parts) + f".{name}.run" for name, path in models.items()}
+    missing = {m for m, task_id in expected.items() if task_id not in task_ids}
+    assert not missing, f"dbt models without their Airflow task: {sorted(missing)[:10]}"
+    assert "dbt.models.staging.cog.stg_cog__communes.run" in task_ids
+    assert "dbt.models.marts.faits.fct_points_de_charge.test" in task_ids
+    # No group holds a flat list of every model: the largest folder group is a domain's.
+    groups = dag.task_group.get_task_group_dict()
+    largest = max(len(g.children) for g in groups.values() if g.group_id and g.group_id != "dbt")
+    assert largest < 30, largest
+    # The model tasks read the producer's results once its build has finished, whatever its outcome.
+    producer = dag.task_dict["dbt.dbt_producer_watcher"]
+    first = dag.task_dict["dbt.models.staging.cog.stg_cog__communes.run"]
+    assert producer.task_id in first.upstream_task_ids and first.trigger_rule == "all_done"
 
 
 def test_publication_dag_has_a_gate_per_dataset(dagbag):
