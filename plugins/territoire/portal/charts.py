@@ -54,8 +54,12 @@ def _nice_max(value: float) -> float:
 
 
 def number_label(value: float) -> str:
-    """French number: thin space for thousands, comma for decimals, no needless decimals."""
-    text = f"{value:,.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
+    """French number: thin space for thousands, comma for decimals, no needless decimals; a small
+    non-zero value keeps three significant digits (0,0042 must never read as 0)."""
+    if value and abs(value) < 1:
+        text = f"{value:.{max(2, 2 - math.floor(math.log10(abs(value))))}f}".rstrip("0").rstrip(".")
+    else:
+        text = f"{value:,.2f}".rstrip("0").rstrip(".") if value % 1 else f"{value:,.0f}"
     return text.replace(",", "\u202f").replace(".", ",")
 
 
@@ -124,9 +128,17 @@ def bars(values: list[tuple[str, float]], *, suffix: str = "") -> Chart:
     return chart
 
 
+METROPOLE = (-5.5, 10.0, 41.0, 51.5)  # lon min, lon max, lat min, lat max (Corsica included)
+
+
+def in_metropole(lon: float, lat: float) -> bool:
+    return METROPOLE[0] <= lon <= METROPOLE[1] and METROPOLE[2] <= lat <= METROPOLE[3]
+
+
 def point_map(points: list[tuple[float, float, str]], size: int = 480) -> Chart:
     """Points placed by longitude/latitude (equirectangular, corrected by the cosine of the mean
-    latitude), the frame fitted to the points; no tiles, nothing fetched."""
+    latitude), the frame fitted to the points; no tiles, nothing fetched. Callers keep overseas
+    points apart (a frame holding Réunion and Alsace shows neither)."""
     chart = Chart(width=size, height=size)
     if not points:
         return chart
