@@ -253,6 +253,10 @@ def build_report(url: str | None = None, datasets: dict[str, Dataset] | None = N
             _write(folder / "controles" / f"{run['run_id']}.html", render_run(entry, run, run_checks))
             _write(folder / "controles" / f"{run['run_id']}.json",
                    json.dumps(_detail_state(run["run_id"], run_checks), ensure_ascii=False, default=str))
+    shown = {run["run_id"] for entry in state["jeux"] for run in entry["historique"]}
+    for old in (folder / "controles").iterdir():  # pages of runs the report no longer shows
+        if old.suffix in (".html", ".json") and old.stem not in shown:
+            old.unlink(missing_ok=True)
     path = folder / "rapport.html"
     _write(path, render(state))
     _write(state_path, json.dumps(state, ensure_ascii=False, indent=1, default=str))
