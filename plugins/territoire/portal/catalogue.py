@@ -116,16 +116,24 @@ class DatasetView:
         return settings.publication_dir() / "datasets" / self.id / name
 
     def api_examples(self, base: str) -> list[dict]:
-        """Ready-to-copy calls of the open API (docs/api.md)."""
+        """Ready-to-copy calls of the open API (docs/api.md): rows, a filter, a group-by, an export."""
+        api = f"{base}/api/datasets/{self.id}"
         first = self.columns[0].name if self.columns else "colonne"
-        rows = f"{base}/api/datasets/{self.id}/rows"
+        group = next((c.name for c in self.columns if c.name.startswith("code_")), first)
         return [
-            {"titre": "Les 100 premières lignes (JSON)", "commande": f"curl '{rows}?page_size=100'"},
+            {"titre": "Les 100 premières lignes (JSON)", "commande": f"curl '{api}/rows?page_size=100'"},
             {"titre": f"Filtrer sur une colonne ({first})",
-             "commande": f"curl '{rows}?{urlencode({first + '__eq': 'VALEUR'})}'"},
-            {"titre": "Tout le jeu en CSV", "commande": f"curl -o {self.id}.csv '{rows}?format=csv'"},
-            {"titre": "Description et schéma", "commande": f"curl '{base}/api/datasets/{self.id}'"},
+             "commande": f"curl '{api}/rows?{urlencode({first + '__eq': 'VALEUR'})}'"},
+            {"titre": f"Compter les lignes par {group}",
+             "commande": f"curl '{api}/aggregate?{urlencode({'group_by': group, 'agg': 'count'})}'"},
+            {"titre": "Tout le jeu filtré en CSV", "commande": f"curl -o {self.id}.csv '{api}/export?format=csv'"},
+            {"titre": "Description, schéma et qualité", "commande": f"curl '{api}'"},
         ]
+
+    def export_formats(self) -> list[tuple[str, str]]:
+        """(format, label) of the API's streamed exports of this dataset."""
+        formats = [("csv", "CSV"), ("json", "JSON"), ("parquet", "Parquet")]
+        return formats + ([("geojson", "GeoJSON")] if self.geometry else [])
 
 
 def quality_state() -> dict:

@@ -42,10 +42,6 @@ def _views(conn) -> list[catalogue.DatasetView]:
     return catalogue.views(db.published_columns(conn))
 
 
-def _view(conn, dataset_id: str) -> catalogue.DatasetView | None:
-    return next((v for v in _views(conn) if v.id == dataset_id and v.published), None)
-
-
 @router.get("/static/portal/{name}")
 def static(name: str) -> Response:
     if name not in STATIC_FILES:
@@ -73,9 +69,13 @@ def datasets(q: str = "") -> HTMLResponse:
 @router.get("/jeux-de-donnees/{dataset_id}", response_class=HTMLResponse)
 def dataset(dataset_id: str, request: Request) -> HTMLResponse:
     with db.read_only() as conn:
-        view = _view(conn, dataset_id)
+        views = _views(conn)
+        view = next((v for v in views if v.id == dataset_id and v.published), None)
         if view is None:
-            return not_found(f"Aucun jeu de données publié ne porte l'identifiant « {dataset_id} ».")
+            declared = next((v for v in views if v.id == dataset_id), None)
+            return not_found(f"« {declared.dataset.title} » est déclaré mais pas encore publié : le rapport "
+                             "qualité dit pourquoi." if declared else
+                             f"Aucun jeu de données publié ne porte l'identifiant « {dataset_id} ».")
         query = preview.read_query(dict(request.query_params), view.columns)
         try:
             rows = preview.fetch(conn, view.id, view.columns, query, view.dataset.sort_columns)
@@ -88,12 +88,21 @@ def dataset(dataset_id: str, request: Request) -> HTMLResponse:
             conn.rollback()
             query.errors.append("Ce filtre demande trop de temps : affinez-le, ou utilisez l'API ou les fichiers.")
             rows = None
-        geo = visuals.point_map(conn, view)
-        series = visuals.time_series(conn, view)
+        geo = _optional(conn, visuals.point_map, view)
+        series = _optional(conn, visuals.time_series, view)
     base = str(request.base_url).rstrip("/")
     return page("jeu.html", "/jeux-de-donnees/", page_title=view.dataset.title, view=view, query=query,
                 rows=rows, geo=geo, series=series, api=view.api_examples(base), operators=preview.OPERATORS,
                 schema=view.schema(), downloads=view.downloads(), expected=preview.EXPECTED)
+
+
+def _optional(conn, draw, view):
+    """A map or a chart too slow to draw is left out (the table and the downloads still hold the data)."""
+    try:
+        return draw(conn, view)
+    except psycopg.errors.QueryCanceled:
+        conn.rollback()
+        return None
 
 
 @router.get("/jeux-de-donnees/{dataset_id}/fichiers/{name}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -44,6 +45,7 @@ def test_every_published_dataset_has_its_page_with_schema_downloads_and_api(clie
         schema = response.text.split('id="schema"')[1].split('id="apercu"')[0]
         assert all(f"<code>{c}</code>" in schema for c in columns), dataset_id
         assert f"/api/datasets/{dataset_id}/rows" in page
+        assert f'href="/api/datasets/{dataset_id}/export?format=parquet"' in response.text
         # every download link serves the published file, byte for byte
         links = re.findall(rf'href="(/jeux-de-donnees/{dataset_id}/fichiers/[^"]+)"', response.text)
         assert any(link.endswith(".csv") for link in links) and any(link.endswith(".parquet") for link in links)
@@ -192,3 +194,24 @@ def test_the_stylesheet_is_served_locally(client):
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
     assert "http" not in css.text
     assert client.get("/static/portal/../routes.py").status_code == 404
+
+
+def test_the_api_examples_of_each_page_answer_on_the_open_api(client, portal_site):
+    """Once the open API is there (`territoire.api`), every example the portal prints must work."""
+    from fastapi.testclient import TestClient
+
+    app_module = pytest.importorskip("territoire.api.app")
+    with TestClient(app_module.create_app()) as api:
+        for dataset_id in published_ids(portal_site):
+            page = unescape(client.get(f"/jeux-de-donnees/{dataset_id}").text)
+            urls = re.findall(r"curl (?:-o \S+ )?'http://testserver(/api/[^']+)'", page)
+            assert len(urls) >= 4
+            first = sql(portal_site["url"], "select column_name from information_schema.columns where "
+                        "table_schema = 'published' and table_name = %s order by ordinal_position limit 1",
+                        dataset_id)[0][0]
+            value = sql(portal_site["url"], f'select "{first}"::text from published.{dataset_id} '
+                        f'where "{first}" is not null limit 1')[0][0]
+            for url in urls:
+                assert api.get(url.replace("VALEUR", quote(value, safe=""))).status_code == 200, url
+            export = api.get(f"/api/datasets/{dataset_id}/export?format=parquet")
+            assert export.status_code == 200
