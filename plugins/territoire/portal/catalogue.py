@@ -21,6 +21,8 @@ FREQUENCIES_FR = {
 }
 TYPES_FR = {"entier": "nombre entier", "nombre": "nombre décimal", "booleen": "oui / non", "date": "date",
             "horodatage": "date et heure", "texte": "texte"}
+# Columns with few values, good for a group-by example (the API caps the number of groups).
+GROUPING_COLUMNS = ("code_region", "niveau", "annee", "code_departement", "indicateur", "categorie")
 FORMATS = {".csv": "CSV (séparateur virgule, UTF-8)", ".parquet": "Parquet", ".geojson": "GeoJSON",
            ".json": "JSON", ".xlsx": "Excel"}
 
@@ -119,16 +121,18 @@ class DatasetView:
         """Ready-to-copy calls of the open API (docs/api.md): rows, a filter, a group-by, an export."""
         api = f"{base}/api/datasets/{self.id}"
         first = self.columns[0].name if self.columns else "colonne"
-        group = next((c.name for c in self.columns if c.name.startswith("code_")), first)
-        return [
+        group = next((name for name in GROUPING_COLUMNS if self.column(name)), None)
+        examples = [
             {"titre": "Les 100 premières lignes (JSON)", "commande": f"curl '{api}/rows?page_size=100'"},
             {"titre": f"Filtrer sur une colonne ({first})",
              "commande": f"curl '{api}/rows?{urlencode({first + '__eq': 'VALEUR'})}'"},
-            {"titre": f"Compter les lignes par {group}",
-             "commande": f"curl '{api}/aggregate?{urlencode({'group_by': group, 'agg': 'count'})}'"},
             {"titre": "Tout le jeu filtré en CSV", "commande": f"curl -o {self.id}.csv '{api}/export?format=csv'"},
             {"titre": "Description, schéma et qualité", "commande": f"curl '{api}'"},
         ]
+        if group:
+            examples.insert(2, {"titre": f"Compter les lignes par {group}", "commande":
+                                f"curl '{api}/aggregate?{urlencode({'group_by': group, 'agg': 'count'})}'"})
+        return examples
 
     def export_formats(self) -> list[tuple[str, str]]:
         """(format, label) of the API's streamed exports of this dataset."""

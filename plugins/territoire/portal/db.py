@@ -26,8 +26,10 @@ def read_sql(name: str) -> str:
 
 
 def database_url() -> str:
-    """`TERRITOIRE_PORTAL_DATABASE_URL` (a login that can only read `published`), else the warehouse."""
-    return os.environ.get("TERRITOIRE_PORTAL_DATABASE_URL") or warehouse.get_url()
+    """`TERRITOIRE_PORTAL_DATABASE_URL` (a login that can only read `published`), else the open API's
+    (`TERRITOIRE_API_DATABASE_URL`, the same kind of login), else the warehouse."""
+    return (os.environ.get("TERRITOIRE_PORTAL_DATABASE_URL") or os.environ.get("TERRITOIRE_API_DATABASE_URL")
+            or warehouse.get_url())
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from territoire.catalog import load_catalog
 from territoire.portal.catalogue import DatasetView
 from territoire.portal.db import read_sql
 
@@ -73,12 +74,21 @@ def places(conn, niveau: str, code: str) -> list[Place] | None:
     return [Place(level, *codes[level]) for level in CHAINS[niveau] if codes[level][0]]
 
 
+def source_titles() -> dict[str, str]:
+    """{source id: 'title (producer)'} from catalog/sources.yml, to name an indicator's source."""
+    try:
+        return {s.id: f"{s.title} ({s.producer})" for s in load_catalog()}
+    except Exception:  # noqa: BLE001 - a catalog error is reported by its own check; the page shows the id
+        return {}
+
+
 def indicators(conn, chain: list[Place]) -> list[IndicatorRow]:
     params = {"niveaux": [p.niveau for p in chain], "codes": [p.code for p in chain]}
+    titles = source_titles()
     table: dict[tuple[str, str], IndicatorRow] = {}
     for niveau, _code, ind, cat, year, value, unit, source, coverage, vintage in conn.execute(
             read_sql("territory_indicators"), params):
-        row = table.setdefault((ind, cat), IndicatorRow(ind, cat, year, unit, source, vintage))
+        row = table.setdefault((ind, cat), IndicatorRow(ind, cat, year, unit, titles.get(source, source), vintage))
         row.cells[niveau] = Cell(value, None if coverage is None else float(coverage))
     return list(table.values())
 

@@ -196,11 +196,12 @@ def test_the_stylesheet_is_served_locally(client):
     assert client.get("/static/portal/../routes.py").status_code == 404
 
 
-def test_the_api_examples_of_each_page_answer_on_the_open_api(client, portal_site):
+def test_the_api_examples_of_each_page_answer_on_the_open_api(client, portal_site, monkeypatch):
     """Once the open API is there (`territoire.api`), every example the portal prints must work."""
     from fastapi.testclient import TestClient
 
     app_module = pytest.importorskip("territoire.api.app")
+    monkeypatch.setenv("TERRITOIRE_API_DATABASE_URL", portal_site["url"])
     with TestClient(app_module.create_app()) as api:
         for dataset_id in published_ids(portal_site):
             page = unescape(client.get(f"/jeux-de-donnees/{dataset_id}").text)
