@@ -12,6 +12,7 @@ from territoire.portal import charts
 from territoire.portal.catalogue import DatasetView
 
 MAP_POINTS = 2000  # a map of more points says no more on a screen; the table and downloads hold them all
+MAP_SHAPES = 300  # contours are heavy: a representative point of the first ones is enough for a glance
 MAP_TABLE_ROWS = 20
 LABEL_COLUMNS = ("nom_station", "nom", "nom_commune", "nom_iris", "libelle", "code_commune")
 
@@ -66,7 +67,7 @@ def _geojson_points(conn, view, label_sql, table, column) -> tuple[list, int]:
     total = conn.execute(sql.SQL("select count({}) from {}").format(column, table)).fetchone()[0]
     rows = []
     for label, text in conn.execute(sql.SQL("select {}::text, {}::text from {} where {} is not null limit %s")
-                                    .format(label_sql, column, table, column), [MAP_POINTS]):
+                                    .format(label_sql, column, table, column), [MAP_SHAPES]):
         coords = list(_coordinates(json.loads(text).get("coordinates")))
         if coords:
             rows.append((label, sum(c[0] for c in coords) / len(coords), sum(c[1] for c in coords) / len(coords)))

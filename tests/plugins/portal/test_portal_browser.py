@@ -39,6 +39,23 @@ def test_page_type_is_accessible_at_desktop_and_phone_width(portal_server, path,
         assert charts_without_table(page) == []
 
 
+def test_every_published_dataset_page_is_accessible_on_a_phone(portal_server, portal_site):
+    """Whatever catalog/datasets.yml declares: each dataset's page, at 390 px."""
+    from territoire import warehouse
+
+    with warehouse.connect(portal_site["url"]) as conn:
+        ids = [r[0] for r in conn.execute("select table_name from information_schema.tables "
+                                          "where table_schema = 'published' order by 1")
+               if r[0] in portal_site["datasets"]]
+    with open_page(portal_server + "/jeux-de-donnees/", width=390) as page:
+        for dataset_id in ids:
+            page.goto(f"{portal_server}/jeux-de-donnees/{dataset_id}")
+            assert axe_violations(page) == [], dataset_id
+            assert not scrolls_sideways(page), dataset_id
+            assert heading_problems(page) == [], dataset_id
+            assert charts_without_table(page) == [], dataset_id
+
+
 def test_run_detail_page_is_accessible(portal_server, client):
     link = re.search(r'href="(/qualite/controles/[^"#]+)"', client.get("/qualite/").text).group(1)
     for width in (1400, 390):
