@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from html import unescape
 from urllib.parse import quote
@@ -216,3 +217,35 @@ def test_the_api_examples_of_each_page_answer_on_the_open_api(client, portal_sit
                 assert api.get(url.replace("VALEUR", quote(value, safe=""))).status_code == 200, url
             export = api.get(f"/api/datasets/{dataset_id}/export?format=parquet")
             assert export.status_code == 200
+
+
+def test_france_is_the_ratio_of_the_sums_over_the_regions_never_a_mean_of_ratios(client, portal_site):
+    url = portal_site["url"]
+    indicator, year, numerator, denominator, multiplier = sql(url, """
+        select indicateur, annee, sum(numerateur), sum(denominateur),
+               max(valeur * denominateur / nullif(numerateur, 0))
+        from published.indicateurs_territoriaux
+        where niveau = 'region' and indicateur = 'points_de_charge_pour_10000_habitants' and categorie = 'total'
+          and annee = (select max(annee) from published.indicateurs_territoriaux
+                       where indicateur = 'points_de_charge_pour_10000_habitants')
+        group by 1, 2""")[0]
+    expected = float(numerator) / float(denominator) * 10 ** round(math.log10(float(multiplier)))
+    page = client.get("/territoires/commune/90010").text
+    row = re.search(r"<th scope=\"row\">Points de charge pour 10000 habitants</th>(.*?)</tr>", page, re.S).group(1)
+    cells = re.findall(r'<td class="nombre">(.*?)</td>', row, re.S)
+    france = unescape(re.sub(r"<br>.*", "", cells[-1], flags=re.S)).strip()
+    assert float(france.replace("\u202f", "").replace(",", ".")) == pytest.approx(expected, rel=0.01)
+    assert f"<td>{year}, " in row
+
+
+@pytest.mark.parametrize("niveau, code_column, name_column", [
+    ("departement", "code_departement", "nom_departement"), ("region", "code_region", "nom_region"),
+    ("epci", "code_epci", "nom_epci")])
+def test_every_level_of_territory_has_its_page(client, portal_site, niveau, code_column, name_column):
+    code, name = sql(portal_site["url"], f"select {code_column}, {name_column} from published.dim_territoire "
+                     f"where code_commune = '90010'")[0]
+    response = client.get(f"/territoires/{niveau}/{code}")
+    assert response.status_code == 200
+    page = text(response)
+    assert f"{name} en chiffres" in page and "France" in page
+    assert "Points de charge pour 10000 habitants" in page or "pas de donnée" in page
