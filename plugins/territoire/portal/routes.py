@@ -20,6 +20,10 @@ from territoire.quality import report
 router = APIRouter(include_in_schema=False)
 RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 STATIC_FILES = {"territoire.css": "text/css; charset=utf-8"}
+# Pages may not be framed by another site; types are never sniffed. (No script policy: the pages have
+# no script, and the browser tests inject axe-core.)
+SECURITY_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Content-Type-Options": "nosniff",
+                    "Referrer-Policy": "same-origin"}
 NAV = (("/", "Accueil"), ("/jeux-de-donnees/", "Jeux de données"), ("/territoires/", "Ma commune en chiffres"),
        ("/qualite/", "Qualité des données"), ("/glossaire", "Glossaire"))
 
@@ -31,7 +35,7 @@ def _nav(current: str) -> list[dict]:
 def page(template: str, current: str, status_code: int = 200, **context) -> HTMLResponse:
     html = ui.render(template, nav=_nav(current), css_href="/static/portal/territoire.css", home_href="/",
                      **context)
-    return HTMLResponse(html, status_code=status_code)
+    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
 
 
 def not_found(message: str) -> HTMLResponse:
@@ -149,7 +153,7 @@ def quality_report() -> HTMLResponse:
                     message="Le rapport qualité n'a pas encore été établi (commande `territoire report`).")
     html = report.render(state, css_href="/static/portal/territoire.css", nav=_nav("/qualite/"),
                          detail_href="/qualite/controles/{run_id}", home_href="/")
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers=SECURITY_HEADERS)
 
 
 @router.get("/qualite/controles/{run_id}", response_class=HTMLResponse)
@@ -161,7 +165,7 @@ def quality_run(run_id: str) -> HTMLResponse:
         return not_found(f"Aucun contrôle « {run_id} » dans le dernier rapport qualité.")
     checks = json.loads(path.read_text(encoding="utf-8"))
     return HTMLResponse(report.render_run(*found, checks, css_href="/static/portal/territoire.css",
-                                          nav=_nav("/qualite/"), report_href="/qualite/"))
+                                          nav=_nav("/qualite/"), report_href="/qualite/"), headers=SECURITY_HEADERS)
 
 
 @router.get("/glossaire", response_class=HTMLResponse)

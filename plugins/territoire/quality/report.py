@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +70,16 @@ def _data_date(conn, dataset: Dataset) -> str | None:
                 value = conn.execute(f'select max("{column}") from {table}').fetchone()[0]
                 return None if value is None else _date_text(value)
     end = (dataset.temporal_coverage or {}).get("end")
-    return str(end) if end else None
+    return _date_text(end) if end else None
 
 
 def _date_text(value) -> str:
+    """A date as 31/12/2026; a year or any other value as it is."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            return value
     return value.strftime("%d/%m/%Y") if hasattr(value, "strftime") else str(value)
 
 

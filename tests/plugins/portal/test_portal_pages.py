@@ -182,6 +182,8 @@ def test_every_page_links_the_catalogue_and_the_report_and_loads_nothing_from_el
     assets = re.findall(r'<(?:link|script|img|source|iframe)\b[^>]*(?:href|src)="([^"]+)"', response.text)
     assert assets and all(a.startswith("/static/portal/") for a in assets)
     assert "<script" not in response.text  # every page works with JavaScript off
+    assert response.headers["content-security-policy"] == "frame-ancestors 'none'"
+    assert response.headers["x-content-type-options"] == "nosniff"
 
 
 def test_glossary_explains_the_acronyms(client):
