@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import re
 
 import psycopg
@@ -17,6 +19,7 @@ from territoire import settings
 from territoire.portal import catalogue, db, preview, territories, ui, visuals
 from territoire.quality import report
 
+log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
 RUN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 STATIC_FILES = {"territoire.css": "text/css; charset=utf-8"}
@@ -42,6 +45,22 @@ def not_found(message: str) -> HTMLResponse:
     return page("erreur.html", "", status_code=404, page_title="Page introuvable", message=message)
 
 
+def reads_the_warehouse(view):
+    """A page that needs the warehouse answers 503 in French, not a bare 500, while it is unreachable."""
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except psycopg.OperationalError as exc:
+            log.error("portal: the warehouse is unreachable: %s", exc)
+            response = page("erreur.html", "", status_code=503, page_title="Données momentanément indisponibles",
+                            message="La base de données ne répond pas. Réessayez dans quelques minutes ; les "
+                                    "fichiers publiés restent téléchargeables.")
+            response.headers["Retry-After"] = "60"
+            return response
+    return wrapper
+
+
 def _views(conn) -> list[catalogue.DatasetView]:
     return catalogue.views(db.published_columns(conn))
 
@@ -55,6 +74,7 @@ def static(name: str) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
+@reads_the_warehouse
 def home(q: str = "") -> HTMLResponse:
     with db.read_only() as conn:
         views = _views(conn)
@@ -63,6 +83,7 @@ def home(q: str = "") -> HTMLResponse:
 
 
 @router.get("/jeux-de-donnees/", response_class=HTMLResponse)
+@reads_the_warehouse
 def datasets(q: str = "") -> HTMLResponse:
     with db.read_only() as conn:
         views = _views(conn)
@@ -71,6 +92,7 @@ def datasets(q: str = "") -> HTMLResponse:
 
 
 @router.get("/jeux-de-donnees/{dataset_id}", response_class=HTMLResponse)
+@reads_the_warehouse
 def dataset(dataset_id: str, request: Request) -> HTMLResponse:
     with db.read_only() as conn:
         views = _views(conn)
@@ -119,6 +141,7 @@ def download(dataset_id: str, name: str) -> Response:
 
 
 @router.get("/territoires/", response_class=HTMLResponse)
+@reads_the_warehouse
 def territory_search(q: str = "") -> HTMLResponse:
     results = []
     if q.strip():
@@ -132,6 +155,7 @@ def _has_table(conn, table: str) -> bool:
 
 
 @router.get("/territoires/{niveau}/{code}", response_class=HTMLResponse)
+@reads_the_warehouse
 def territory(niveau: str, code: str) -> HTMLResponse:
     if niveau not in territories.CHAINS:
         return not_found(f"« {niveau} » n'est pas un niveau de territoire (commune, epci, departement, region).")
