@@ -102,24 +102,28 @@ def dataset(dataset_id: str, request: Request) -> HTMLResponse:
             return not_found(f"« {declared.dataset.title} » est déclaré mais pas encore publié : le rapport "
                              "qualité dit pourquoi." if declared else
                              f"Aucun jeu de données publié ne porte l'identifiant « {dataset_id} ».")
-        query = preview.read_query(dict(request.query_params), view.columns)
-        try:
-            rows = preview.fetch(conn, view.id, view.columns, query, view.dataset.sort_columns)
-        except preview.BadFilter as exc:
-            query.errors.append(str(exc))
-            conn.rollback()
-            query.value = ""
-            rows = preview.fetch(conn, view.id, view.columns, query, view.dataset.sort_columns)
-        except psycopg.errors.QueryCanceled:
-            conn.rollback()
-            query.errors.append("Ce filtre demande trop de temps : affinez-le, ou utilisez l'API ou les fichiers.")
-            rows = None
+        query, rows = _preview(conn, view, dict(request.query_params))
         geo = _optional(conn, visuals.point_map, view)
         series = _optional(conn, visuals.time_series, view)
     base = str(request.base_url).rstrip("/")
     return page("jeu.html", "/jeux-de-donnees/", page_title=view.dataset.title, view=view, query=query,
                 rows=rows, geo=geo, series=series, api=view.api_examples(base), operators=preview.OPERATORS,
                 schema=view.schema(), downloads=view.downloads(), expected=preview.EXPECTED)
+
+
+def _preview(conn, view: catalogue.DatasetView, params: dict[str, str]):
+    """(query as understood, page of rows or None); a value that does not fit is explained, not applied."""
+    query = preview.read_query(params, view.columns)
+    try:
+        return query, preview.fetch(conn, view.id, view.columns, query, view.dataset.sort_columns)
+    except preview.BadFilter as exc:
+        query.errors.append(str(exc))
+        query.value = ""
+        return query, preview.fetch(conn, view.id, view.columns, query, view.dataset.sort_columns)
+    except psycopg.errors.QueryCanceled:
+        conn.rollback()
+        query.errors.append("Ce filtre demande trop de temps : affinez-le, ou utilisez l'API ou les fichiers.")
+        return query, None
 
 
 def _optional(conn, draw, view):
