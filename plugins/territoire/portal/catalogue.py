@@ -4,6 +4,7 @@ the published files and the quality state the managers' report leaves in `qualit
 from __future__ import annotations
 
 import json
+import os
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,7 +153,9 @@ def quality_state() -> dict:
 def views(columns: dict[str, list[Column]], state: dict | None = None) -> list[DatasetView]:
     state = state if state is not None else quality_state()
     quality = {e["id"]: e for e in state.get("jeux", [])}
-    return [DatasetView(d, columns.get(d.id, []), quality.get(d.id)) for d in load_datasets().values()]
+    # TERRITOIRE_DATASETS: the same declarations file the open API reads, when it is not the default one.
+    declared = load_datasets(os.environ.get("TERRITOIRE_DATASETS") or None)
+    return [DatasetView(d, columns.get(d.id, []), quality.get(d.id)) for d in declared.values()]
 
 
 def search(all_views: list[DatasetView], query: str) -> list[DatasetView]:
