@@ -136,8 +136,7 @@ def _dataset_state(conn, dataset: Dataset, runs: int) -> tuple[dict, dict[str, l
     published_at = conn.execute(
         "select max(finished_at) from quality.validation_runs where dataset_id = %s and published",
         (dataset.id,)).fetchone()[0]
-    failures = [r for r in results.get(last["run_id"], [])] if last else []
-    problems = [_problem(r, dataset) for r in failures if not r["success"]]
+    problems = [_problem(r, dataset) for r in results.get(last["run_id"], []) if not r["success"]] if last else []
     state = {
         "id": dataset.id, "titre": dataset.title, "statut": _status(last),
         "statut_libelle": STATUS_LABELS[_status(last)] + (
@@ -240,7 +239,8 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _detail_state(run_id: str, checks: list[dict]) -> list[dict]:
+def _detail_state(checks: list[dict]) -> list[dict]:
+    """The checks of one run as the portal's run page reads them (`controles/<run_id>.json`)."""
     return [{k: v for k, v in c.items() if k != "kwargs"} for c in checks]
 
 
@@ -258,7 +258,7 @@ def build_report(url: str | None = None, datasets: dict[str, Dataset] | None = N
             run_checks = checks.get(run["run_id"], [])
             _write(folder / "controles" / f"{run['run_id']}.html", render_run(entry, run, run_checks))
             _write(folder / "controles" / f"{run['run_id']}.json",
-                   json.dumps(_detail_state(run["run_id"], run_checks), ensure_ascii=False, default=str))
+                   json.dumps(_detail_state(run_checks), ensure_ascii=False, default=str))
     shown = {run["run_id"] for entry in state["jeux"] for run in entry["historique"]}
     for old in (folder / "controles").iterdir():  # pages of runs the report no longer shows
         if old.suffix in (".html", ".json") and old.stem not in shown:
