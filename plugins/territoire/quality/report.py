@@ -1,302 +1,269 @@
-"""The managers' quality report: one static HTML page in French, `<publication>/qualite/rapport.html`.
+"""The managers' quality report: static pages in French under `<publication>/qualite/`.
 
-It opens from disk with no server and no network: CSS and JavaScript are inline, the chart is an SVG
-drawn by the inline script from the JSON embedded in the page. For each published dataset: its
-status (publié / bloqué / avertissements), last successful publication, freshness of its sources
-(last successful load in ingest.load_batches), checks passed at the last run, the pass rate over
-the last runs, and the failing checks explained in plain words with a link to the Data Docs page
-(relative link into qualite/data_docs/). Everything comes from the `quality` history.
+- `rapport.html`: per dataset, its status, each failing check written as a problem with its
+  consequence, the action and who acts (producer or data team) and two or three readable examples;
+  "depuis le dernier rapport" (new problems, resolved problems, versions not published); the pass
+  rate over time on a dated axis (server-rendered SVG) with the same values in a table; the data's
+  own date beside its load date; times in Europe/Paris;
+- `controles/<run_id>.html`: the platform's own detail page of one validation run (every check,
+  observed values, examples): no Great Expectations Data Docs, nothing loaded from a CDN;
+- `etat.json`: what the report shows, for the next report (what changed since) and the portal;
+- `territoire.css`: the stylesheet shared with the portal.
+
+No JavaScript: the pages open from disk, offline, with JavaScript off. Everything comes from the
+`quality` history, `ingest.load_batches` and the audited tables.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from datetime import UTC, datetime
-from html import escape
+import shutil
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from territoire import settings, warehouse
 from territoire.datasets import Dataset, load_datasets
+from territoire.portal import charts, ui
+from territoire.quality import advice
 from territoire.quality.gate import ensure_history_tables
 
 RUNS_IN_CHART = 20
-MAX_FAILURES_SHOWN = 8
-
-OVERVIEW_SQL = """
-with last_run as (
-    select distinct on (dataset_id) * from quality.validation_runs
-    order by dataset_id, finished_at desc
-),
-last_published as (
-    select dataset_id, max(finished_at) as published_at from quality.validation_runs
-    where published group by dataset_id
-)
-select l.run_id, l.dataset_id, l.verdict, l.finished_at, l.checks_total, l.checks_passed, l.row_count,
-       l.published, l.override_by, l.override_reason, l.data_docs_path, l.error, p.published_at
-from last_run l left join last_published p using (dataset_id)
-"""
+SQL = Path(__file__).resolve().parent / "sql"
+STATUS_LABELS = {
+    "publie": "publié", "avertissement": "avertissements", "bloque": "bloqué", "erreur": "contrôle impossible",
+    "inconnu": "jamais contrôlé",
+}
+VERDICT_LABELS = {"passed": "tout respecté", "warnings": "avertissements", "blocked": "bloqué",
+                  "error": "contrôle impossible"}
+RUN_COLUMNS = ("run_id", "dataset_id", "verdict", "finished_at", "checks_total", "checks_passed", "row_count",
+               "published", "override_by", "override_reason", "error")
+RESULT_COLUMNS = ("run_id", "expectation", "rule", "level", "success", "column", "explication", "observed",
+                  "count", "share", "examples", "kwargs")
 
 
-def _sources_freshness(conn, dataset: Dataset) -> datetime | None:
+def _sql(name: str) -> str:
+    return (SQL / f"{name}.sql").read_text(encoding="utf-8")
+
+
+def _table_exists(conn, name: str) -> bool:
+    return conn.execute("select to_regclass(%s) is not null", (name,)).fetchone()[0]
+
+
+def _sources_loaded_at(conn, dataset: Dataset) -> datetime | None:
     """Last successful load of any of the dataset's sources (a 'not changed' check counts: it was verified)."""
-    exists = conn.execute("select to_regclass('ingest.load_batches') is not null").fetchone()[0]
-    if not exists or not dataset.sources:
+    if not dataset.sources or not _table_exists(conn, "ingest.load_batches"):
         return None
-    return conn.execute(
-        "select max(finished_at) from ingest.load_batches where source_id = any(%s) "
-        "and status in ('succeeded', 'skipped_unchanged')", (list(dataset.sources),)).fetchone()[0]
+    return conn.execute(_sql("sources_loaded_at"), (list(dataset.sources),)).fetchone()[0]
 
 
-def collect(url: str | None = None, datasets: dict[str, Dataset] | None = None,
-            runs: int = RUNS_IN_CHART) -> list[dict[str, Any]]:
-    """What the report shows, per dataset, read from the quality history."""
-    datasets = datasets if datasets is not None else load_datasets()
-    with warehouse.connect(url) as conn:
-        ensure_history_tables(conn)
-        conn.commit()
-        cols = ("run_id", "dataset_id", "verdict", "finished_at", "checks_total", "checks_passed", "row_count",
-                "published", "override_by", "override_reason", "data_docs_path", "error", "published_at")
-        last = {r[1]: dict(zip(cols, r, strict=True)) for r in conn.execute(OVERVIEW_SQL).fetchall()}
-        out = []
-        for dataset in datasets.values():
-            run = last.get(dataset.id)
-            history = conn.execute(
-                """select finished_at, checks_passed, checks_total, verdict, published from (
-                       select * from quality.validation_runs where dataset_id = %s
-                       order by finished_at desc limit %s) r order by finished_at""",
-                (dataset.id, runs)).fetchall()
-            failures = []
-            if run:
-                failures = [dict(zip(("name", "level", "column", "explication", "observed", "count", "examples"), r,
-                                     strict=True)) for r in conn.execute(
-                    """select coalesce(rule, expectation), level, column_name, explication, observed_value,
-                              unexpected_count, examples
-                       from quality.validation_results where run_id = %s and not success
-                       order by level = 'error' desc, unexpected_count desc nulls last""",
-                    (run["run_id"],)).fetchall()]
-            out.append({
-                "dataset": dataset, "run": run, "failures": failures,
-                "history": [{"date": h[0].astimezone(UTC).strftime("%d/%m/%Y %H:%M"),
-                             "taux": round(100.0 * h[1] / h[2], 1) if h[2] else 0.0,
-                             "verdict": h[3], "publie": h[4]} for h in history],
-                "freshness": _sources_freshness(conn, dataset),
-            })
+def _data_date(conn, dataset: Dataset) -> str | None:
+    """The data's own date: the newest value of its temporal column (a year, a date), as text."""
+    column = (dataset.temporal_coverage or {}).get("column") or (dataset.quality.get("freshness") or {}).get("column")
+    for table in (dataset.audit_table, dataset.published_table):
+        if column and _table_exists(conn, table):
+            exists = conn.execute(
+                "select 1 from information_schema.columns where table_schema || '.' || table_name = %s "
+                "and column_name = %s", (table, column)).fetchone()
+            if exists:
+                value = conn.execute(f'select max("{column}") from {table}').fetchone()[0]
+                return None if value is None else _date_text(value)
+    end = (dataset.temporal_coverage or {}).get("end")
+    return _date_text(end) if end else None
+
+
+def _date_text(value) -> str:
+    """A date as 31/12/2026; a year or any other value as it is."""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value)
+        except ValueError:
+            return value
+    return value.strftime("%d/%m/%Y") if hasattr(value, "strftime") else str(value)
+
+
+def _problem(row: dict, dataset: Dataset) -> dict[str, Any]:
+    """One failing check as a manager reads it."""
+    tip = advice.advise(rule=row["rule"], expectation=row["expectation"], observed=row["observed"])
+    name = row["rule"] or row["expectation"]
+    return {
+        "cle": f"{dataset.id}|{name}|{row['column'] or ''}",
+        "controle": name, "niveau": row["level"], "colonne": row["column"],
+        "probleme": _problem_sentence(row), "regle": row["explication"] or name,
+        "consequence": tip.consequence, "action": tip.action, "acteur": tip.actor,
+        "acteur_libelle": advice.ACTORS[tip.actor], "lignes": row["count"], "part": row["share"],
+        "exemples": advice.readable_examples(row["examples"]),
+    }
+
+
+def _problem_sentence(row: dict) -> str:
+    """What is wrong, in numbers: '1 204 lignes (3,2 %) ne respectent pas la règle'."""
+    observed = row["observed"]
+    if isinstance(observed, str) and observed.startswith("the check could not run"):
+        return "Le contrôle n'a pas pu s'exécuter."
+    count = row["count"]
+    if count:
+        share = f" ({ui.pourcent(row['share'])} des lignes)" if row["share"] else ""
+        return f"{ui.nombre(count)} ligne(s){share} ne respectent pas la règle."
+    if observed not in (None, ""):
+        return f"Valeur observée : {observed}."
+    return "La règle n'est pas respectée."
+
+
+def _status(run: dict | None) -> str:
+    if run is None:
+        return "inconnu"
+    return {"passed": "publie", "warnings": "avertissement", "blocked": "bloque"}.get(run["verdict"], "erreur")
+
+
+def _runs(conn, dataset_id: str, limit: int) -> list[dict]:
+    rows = conn.execute(_sql("runs"), (dataset_id, limit)).fetchall()
+    return [dict(zip(RUN_COLUMNS, r, strict=True)) for r in rows]
+
+
+def _results(conn, run_ids: list[str]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {run_id: [] for run_id in run_ids}
+    for r in conn.execute(_sql("results"), (run_ids,)).fetchall():
+        out[r[0]].append(dict(zip(RESULT_COLUMNS, r, strict=True)))
     return out
 
 
-def status_of(entry: dict) -> tuple[str, str]:
-    """(css class, French label) of a dataset's status, from its last run."""
-    run = entry["run"]
-    if run is None:
-        return "inconnu", "jamais contrôlé"
-    if run["verdict"] == "passed":
-        return "publie", "publié"
-    if run["verdict"] == "warnings":
-        return "avertissement", "avertissements" + (" (publié par dérogation)" if run["published"] else "")
-    return "bloque", "bloqué"
-
-
-def _date(value: datetime | None) -> str:
-    if value is None:
-        return "—"
-    return value.astimezone(UTC).strftime("%d/%m/%Y à %H:%M UTC")
-
-
-def _age(value: datetime | None, now: datetime) -> str:
-    """'il y a 3 jours' beside a date: managers read ages faster than timestamps."""
-    if value is None:
-        return ""
-    days = (now - value).days
-    text = "aujourd'hui" if days < 1 else ("hier" if days == 1 else f"il y a {days} jours")
-    return f" <span class='age'>({text})</span>"
-
-
-def _level(level: str) -> str:
-    return "bloquant" if level == "error" else "avertissement"
-
-
-def _observed(f: dict) -> str:
-    parts = []
-    if f["observed"] not in (None, ""):
-        parts.append(f"observé : {f['observed']}")
-    examples = f["examples"] if isinstance(f["examples"], list) else json.loads(f["examples"] or "[]")
-    if examples:
-        parts.append("exemples : " + ", ".join(str(e) if not isinstance(e, dict) else
-                                                  ", ".join(f"{k} = {v}" for k, v in e.items())
-                                                  for e in examples[:5]))
-    return " — ".join(parts)
-
-
-def render(entries: list[dict], generated: datetime | None = None) -> str:
-    generated = generated or datetime.now(UTC)
-    counts = {"publie": 0, "avertissement": 0, "bloque": 0, "inconnu": 0}
-    cards = []
-    charts: dict[str, list] = {}
-    for i, e in enumerate(entries):
-        ds: Dataset = e["dataset"]
-        css, label = status_of(e)
-        counts[css] += 1
-        run = e["run"] or {}
-        chart_id = f"graphique-{i}"
-        charts[chart_id] = e["history"]
-        failures = "".join(
-            f"<li class='{'erreur' if f['level'] == 'error' else 'alerte'}'><span class='niveau'>{_level(f['level'])}"
-            f"</span> {escape(f['explication'] or f['name'])}"
-            f"{' <span class=colonne>(colonne ' + escape(f['column']) + ')</span>' if f['column'] else ''}"
-            f"<div class='observe'>{escape(_observed(f))}</div></li>"
-            for f in e["failures"][:MAX_FAILURES_SHOWN])
-        more = len(e["failures"]) - MAX_FAILURES_SHOWN
-        docs = run.get("data_docs_path")
-        docs_link = (f"<a class='docs' href='{escape(docs)}'>Voir le détail technique de ce contrôle</a>"
-                     if docs else "")
-        if e["failures"]:
-            failing = (f"<h4>Ce qui ne va pas</h4><ul class='echecs'>{failures}</ul>"
-                       + (f"<p>… et {more} autre(s) contrôle(s) en échec.</p>" if more > 0 else "") + docs_link)
-        elif run.get("error"):
-            failing = (f"<h4>Le contrôle n'a pas pu s'exécuter</h4><p class='observe'>{escape(run['error'][:400])}"
-                       f"</p>{docs_link}")
-        elif run:
-            failing = f"<p class='ok'>Tous les contrôles sont respectés.</p>{docs_link}"
-        else:
-            failing = "<p>Ce jeu de données n'a encore jamais été contrôlé.</p>"
-        override = (f"<p class='derogation'>Publié par dérogation par {escape(run['override_by'])} : "
-                    f"{escape(run['override_reason'] or '')}</p>" if run.get("override_by") and run.get("published")
-                    else "")
-        checks = (f"{run['checks_passed']} / {run['checks_total']}" if run.get("checks_total") is not None else "—")
-        cards.append(f"""
-<section class="jeu {css}" id="jeu-{escape(ds.id)}" data-statut="{css}">
-  <header><h3>{escape(ds.title)}</h3><span class="statut {css}">{escape(label)}</span></header>
-  <p class="identifiant">{escape(ds.id)}</p>
-  <dl>
-    <div><dt>Dernière publication réussie</dt><dd>{_date(run.get('published_at'))}{_age(run.get('published_at'), generated)}</dd></div>
-    <div><dt>Dernier contrôle</dt><dd>{_date(run.get('finished_at'))}</dd></div>
-    <div><dt>Fraîcheur des sources (dernier chargement)</dt><dd>{_date(e['freshness'])}{_age(e['freshness'], generated)}</dd></div>
-    <div><dt>Contrôles respectés</dt><dd class="score">{checks}</dd></div>
-    <div><dt>Lignes</dt><dd>{'—' if run.get('row_count') is None else f"{run['row_count']:,}".replace(',', ' ')}</dd></div>
-  </dl>
-  {override}
-  <figure><figcaption>Part des contrôles respectés lors des {len(e['history'])} dernier(s) contrôle(s)</figcaption>
-    <svg class="graphique" id="{chart_id}" role="img" aria-label="Taux de contrôles respectés par exécution"
-         viewBox="0 0 600 160" preserveAspectRatio="none"></svg></figure>
-  {failing}
-</section>""")
-    data = json.dumps(charts, ensure_ascii=False).replace("</", "<\\/")
-    summary = (f"<strong>{counts['publie']}</strong> publié(s), <strong>{counts['avertissement']}</strong> avec "
-               f"avertissements, <strong>{counts['bloque']}</strong> bloqué(s)"
-               + (f", {counts['inconnu']} jamais contrôlé(s)" if counts["inconnu"] else ""))
-    return TEMPLATE.replace("{{GENERATED}}", _date(generated)).replace("{{SUMMARY}}", summary) \
-        .replace("{{CARDS}}", "".join(cards) or "<p>Aucun jeu de données déclaré.</p>").replace("{{DATA}}", data)
-
-
-def build_report(url: str | None = None, datasets: dict[str, Dataset] | None = None) -> Path:
-    """Write `<publication>/qualite/rapport.html` (atomically) and return its path."""
-    html = render(collect(url, datasets))
-    folder = settings.publication_dir() / "qualite"
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "rapport.html"
-    tmp = folder / f".rapport.{os.getpid()}.tmp"
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
-
-
-TEMPLATE = """<!DOCTYPE html>
-<html lang="fr">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Qualité des données publiées</title>
-<style>
-  body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0; background: #f5f6f8;
-         color: #1e2430; }
-  header.page { background: #1f3a5f; color: #fff; padding: 1.5rem 2rem; }
-  header.page h1 { margin: 0 0 .3rem; font-size: 1.6rem; }
-  header.page p { margin: .2rem 0; opacity: .9; }
-  main { padding: 1.5rem 2rem; display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr));
-         gap: 1.2rem; }
-  .aide { grid-column: 1 / -1; background: #fff; border-radius: 8px; padding: .8rem 1.2rem; margin: 0;
-          border-left: 4px solid #1f3a5f; }
-  section.jeu { background: #fff; border-radius: 8px; padding: 1rem 1.2rem; box-shadow: 0 1px 3px rgba(0,0,0,.08);
-                border-top: 6px solid #999; }
-  section.jeu.publie { border-top-color: #2e7d32; } section.jeu.avertissement { border-top-color: #ed8b00; }
-  section.jeu.bloque { border-top-color: #c62828; }
-  section.jeu header { display: flex; justify-content: space-between; align-items: flex-start; gap: 1rem; }
-  section.jeu h3 { margin: 0; font-size: 1.1rem; }
-  .identifiant { color: #667; font-family: monospace; margin: .2rem 0 .6rem; }
-  .statut { padding: .2rem .7rem; border-radius: 999px; color: #fff; font-weight: 600; white-space: nowrap;
-            background: #777; }
-  .statut.publie { background: #2e7d32; } .statut.avertissement { background: #ed8b00; }
-  .statut.bloque { background: #c62828; }
-  dl { display: grid; grid-template-columns: 1fr 1fr; gap: .4rem 1rem; margin: 0 0 .6rem; }
-  dt { font-size: .8rem; color: #667; } dd { margin: 0; font-weight: 600; }
-  figure { margin: .4rem 0; } figcaption { font-size: .8rem; color: #667; margin-bottom: .2rem; }
-  svg.graphique { width: 100%; height: 160px; background: #fafbfc; border: 1px solid #e3e6ea; border-radius: 4px; }
-  svg .barre.ok { fill: #2e7d32; } svg .barre.avertissement { fill: #ed8b00; } svg .barre.bloque { fill: #c62828; }
-  svg .axe { stroke: #c9ced6; stroke-width: 1; } svg text { font-size: 11px; fill: #667; }
-  h4 { margin: .8rem 0 .3rem; }
-  ul.echecs { padding-left: 1.1rem; margin: 0 0 .5rem; } ul.echecs li { margin-bottom: .45rem; }
-  .niveau { font-size: .75rem; text-transform: uppercase; font-weight: 700; padding: 0 .35rem; border-radius: 3px;
-            color: #fff; background: #c62828; } li.alerte .niveau { background: #ed8b00; }
-  .observe { color: #556; font-size: .85rem; overflow-wrap: anywhere; } .colonne { color: #667; font-size: .85rem; }
-  .ok { color: #2e7d32; font-weight: 600; } .derogation { background: #fff4e0; padding: .4rem .6rem; border-radius: 4px; }
-  a.docs { font-size: .9rem; } .age { font-weight: 400; color: #667; }
-</style>
-</head>
-<body>
-<header class="page">
-  <h1>Qualité des données publiées</h1>
-  <p id="resume">{{SUMMARY}}</p>
-  <p>Rapport établi le {{GENERATED}}.</p>
-</header>
-<main>
-<p class="aide">Avant chaque publication, chaque jeu de données passe une série de contrôles automatiques
-(colonnes attendues, codes de communes existants, valeurs plausibles, données à jour, secret statistique…).
-<b>Publié</b> : tous les contrôles sont respectés. <b>Avertissements</b> : seuls des contrôles non bloquants
-échouent ; la publication demande l'accord explicite d'un responsable. <b>Bloqué</b> : un contrôle bloquant
-échoue ; la nouvelle version n'est pas publiée et <b>la version précédente reste en ligne</b>.</p>
-{{CARDS}}
-</main>
-<script id="donnees" type="application/json">{{DATA}}</script>
-<script>
-(function () {
-  "use strict";
-  var NS = "http://www.w3.org/2000/svg";
-  var data = JSON.parse(document.getElementById("donnees").textContent);
-  function el(name, attrs, text) {
-    var node = document.createElementNS(NS, name);
-    Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    if (text !== undefined) { node.textContent = text; }
-    return node;
-  }
-  Object.keys(data).forEach(function (id) {
-    var svg = document.getElementById(id), runs = data[id];
-    if (!svg) { return; }
-    var W = 600, H = 160, left = 34, bottom = 18, top = 8, plotH = H - bottom - top;
-    [0, 50, 100].forEach(function (p) {
-      var y = top + plotH * (1 - p / 100);
-      svg.appendChild(el("line", {"class": "axe", x1: left, x2: W, y1: y, y2: y}));
-      svg.appendChild(el("text", {x: 2, y: y + 4}, p + " %"));
-    });
-    if (!runs.length) {
-      svg.appendChild(el("text", {x: left + 10, y: H / 2}, "Aucun contrôle enregistré"));
-      return;
+def _dataset_state(conn, dataset: Dataset, runs: int) -> tuple[dict, dict[str, list[dict]]]:
+    history = _runs(conn, dataset.id, runs)  # newest first
+    results = _results(conn, [r["run_id"] for r in history])
+    last = history[0] if history else None
+    published_at = conn.execute(
+        "select max(finished_at) from quality.validation_runs where dataset_id = %s and published",
+        (dataset.id,)).fetchone()[0]
+    problems = [_problem(r, dataset) for r in results.get(last["run_id"], []) if not r["success"]] if last else []
+    state = {
+        "id": dataset.id, "titre": dataset.title, "statut": _status(last),
+        "statut_libelle": STATUS_LABELS[_status(last)] + (
+            " (non publié)" if last and last["verdict"] in ("passed", "warnings") and not last["published"] else ""),
+        "dernier_controle": _run_state(last) if last else None,
+        "publie_le": _iso(published_at), "charge_le": _iso(_sources_loaded_at(conn, dataset)),
+        "date_donnees": _data_date(conn, dataset), "problemes": problems,
+        "historique": [_run_state(r) for r in reversed(history)],
     }
-    var slot = (W - left) / runs.length, width = Math.max(3, Math.min(40, slot * 0.7));
-    runs.forEach(function (r, i) {
-      var h = Math.max(1, plotH * r.taux / 100), x = left + i * slot + (slot - width) / 2;
-      var cls = r.verdict === "passed" ? "ok" : (r.verdict === "warnings" ? "avertissement" : "bloque");
-      var bar = el("rect", {"class": "barre " + cls, x: x, y: top + plotH - h, width: width, height: h,
-                            "data-taux": r.taux});
-      bar.appendChild(el("title", {}, r.date + " : " + r.taux + " % des contrôles respectés" +
-                         (r.publie ? " (publié)" : " (non publié)")));
-      svg.appendChild(bar);
-    });
-    svg.setAttribute("data-dessine", String(runs.length));
-  });
-})();
-</script>
-</body>
-</html>
-"""
+    return state, {r["run_id"]: results[r["run_id"]] for r in history}
+
+
+def _run_state(run: dict) -> dict:
+    total = run["checks_total"] or 0
+    return {
+        "run_id": run["run_id"], "fini_le": _iso(run["finished_at"]), "verdict": run["verdict"],
+        "verdict_libelle": VERDICT_LABELS.get(run["verdict"], run["verdict"]), "publie": bool(run["published"]),
+        "controles": total, "respectes": run["checks_passed"],
+        "taux": round(100.0 * run["checks_passed"] / total, 1) if total else 0.0,
+        "lignes": run["row_count"], "derogation_par": run["override_by"],
+        "derogation_motif": run["override_reason"], "erreur": (run["error"] or "")[:600] or None,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def collect(url: str | None = None, datasets: dict[str, Dataset] | None = None, runs: int = RUNS_IN_CHART,
+            previous: dict | None = None, now: datetime | None = None) -> tuple[dict, dict[str, list[dict]]]:
+    """(state of the report, every check of every run shown) read from the quality history."""
+    datasets = datasets if datasets is not None else load_datasets()
+    now = now or datetime.now(UTC)
+    entries, checks = [], {}
+    with warehouse.connect(url) as conn:
+        ensure_history_tables(conn)
+        conn.commit()
+        for dataset in datasets.values():
+            entry, run_checks = _dataset_state(conn, dataset, runs)
+            entries.append(entry)
+            checks.update(run_checks)
+    state = {"genere_le": now.astimezone(UTC).isoformat(), "jeux": entries}
+    state["depuis"] = changes_since(previous, entries)
+    return state, checks
+
+
+def changes_since(previous: dict | None, entries: list[dict]) -> dict:
+    """New problems, resolved problems and versions not published since the previous report."""
+    if not previous:
+        return {"precedent": None, "nouveaux": [], "resolus": [], "non_publiees": []}
+    since = ui.as_datetime(previous.get("genere_le"))
+    before = {p["cle"]: (e, p) for e in previous.get("jeux", []) for p in e.get("problemes", [])}
+    now = {p["cle"]: (e, p) for e in entries for p in e["problemes"]}
+    checked_again = {e["id"] for e in entries if e["dernier_controle"]
+                     and ui.as_datetime(e["dernier_controle"]["fini_le"]) > since}
+
+    def item(pair):
+        entry, problem = pair
+        return {"jeu": entry["id"], "titre": entry["titre"], "regle": problem["regle"],
+                "niveau": problem["niveau"], "colonne": problem["colonne"]}
+
+    not_published = [{"jeu": e["id"], "titre": e["titre"], **run} for e in entries for run in e["historique"]
+                     if not run["publie"] and ui.as_datetime(run["fini_le"]) > since]
+    return {
+        "precedent": previous.get("genere_le"),
+        "nouveaux": [item(v) for k, v in now.items() if k not in before],
+        "resolus": [item(v) for k, v in before.items() if k not in now and v[0]["id"] in checked_again],
+        "non_publiees": not_published,
+    }
+
+
+def trend(entry: dict) -> charts.Chart:
+    points = [(ui.as_datetime(r["fini_le"]), r["taux"], r["publie"],
+               f"{ui.paris(r['fini_le'])} : {ui.nombre(r['taux'])} % des contrôles respectés, "
+               f"{'publié' if r['publie'] else 'non publié'}") for r in entry["historique"]]
+    localised = [(p[0].astimezone(ui.PARIS), *p[1:]) for p in points]
+    return charts.dated_line(localised, y_max=100, suffix=" %", date_format="%d/%m/%y %H:%M")
+
+
+def render(state: dict, *, css_href: str = "territoire.css", nav: list[dict] | None = None,
+           detail_href: str = "controles/{run_id}.html", home_href: str = "rapport.html") -> str:
+    counts = {key: sum(e["statut"] == key for e in state["jeux"]) for key in STATUS_LABELS}
+    return ui.render("rapport.html", state=state, counts=counts, trend=trend, css_href=css_href, nav=nav or [],
+                     detail_href=detail_href, home_href=home_href, page_title="Qualité des données publiées")
+
+
+def render_run(entry: dict, run: dict, checks: list[dict], *, css_href: str = "../territoire.css",
+               nav: list[dict] | None = None, report_href: str = "../rapport.html") -> str:
+    rows = [{**c, "exemples": advice.readable_examples(c["examples"], limit=5),
+             "tip": None if c["success"] else advice.advise(rule=c["rule"], expectation=c["expectation"],
+                                                             observed=c["observed"])} for c in checks]
+    return ui.render("controle.html", entry=entry, run=run, checks=rows, css_href=css_href, nav=nav or [],
+                     report_href=report_href, home_href=report_href, actors=advice.ACTORS,
+                     page_title=f"Contrôle du {ui.paris(run['fini_le'])} — {entry['titre']}")
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _detail_state(checks: list[dict]) -> list[dict]:
+    """The checks of one run as the portal's run page reads them (`controles/<run_id>.json`)."""
+    return [{k: v for k, v in c.items() if k != "kwargs"} for c in checks]
+
+
+def build_report(url: str | None = None, datasets: dict[str, Dataset] | None = None,
+                 now: datetime | None = None) -> Path:
+    """Write `<publication>/qualite/rapport.html`, its run pages and `etat.json`; return the report's path."""
+    folder = settings.publication_dir() / "qualite"
+    (folder / "controles").mkdir(parents=True, exist_ok=True)
+    state_path = folder / "etat.json"
+    previous = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else None
+    state, checks = collect(url, datasets, previous=previous, now=now)
+    shutil.copyfile(ui.STYLESHEET, folder / "territoire.css")
+    for entry in state["jeux"]:
+        for run in entry["historique"]:
+            run_checks = checks.get(run["run_id"], [])
+            _write(folder / "controles" / f"{run['run_id']}.html", render_run(entry, run, run_checks))
+            _write(folder / "controles" / f"{run['run_id']}.json",
+                   json.dumps(_detail_state(run_checks), ensure_ascii=False, default=str))
+    shown = {run["run_id"] for entry in state["jeux"] for run in entry["historique"]}
+    for old in (folder / "controles").iterdir():  # pages of runs the report no longer shows
+        if old.suffix in (".html", ".json") and old.stem not in shown:
+            old.unlink(missing_ok=True)
+    path = folder / "rapport.html"
+    _write(path, render(state))
+    _write(state_path, json.dumps(state, ensure_ascii=False, indent=1, default=str))
+    return path

@@ -255,7 +255,8 @@ def test_report_shows_the_failure_in_a_real_browser(env):
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1300, "height": 900})
+        # JavaScript off: the report is static HTML and SVG drawn by the server
+        page = browser.new_page(viewport={"width": 1300, "height": 900}, java_script_enabled=False)
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
@@ -265,15 +266,18 @@ def test_report_shows_the_failure_in_a_real_browser(env):
         card = page.locator("#jeu-dim_territoire")
         assert card.get_attribute("data-statut") == "bloque"
         assert "bloqué" in card.locator(".statut").inner_text()
-        assert card.locator("svg.graphique rect.barre").count() == n_runs
-        assert card.locator("svg.graphique").get_attribute("data-dessine") == str(n_runs)
+        marks = card.locator("svg.graphique circle.point-publie, svg.graphique rect.point-non-publie")
+        assert marks.count() == n_runs
         assert "commence par le code de son département" in card.inner_text()
+        assert "Qui agit" in card.inner_text()
         points = page.locator("#jeu-fct_points_de_charge")
         assert points.locator(".statut").inner_text() == "bloqué"
         # the real IRVE defect, explained in plain words (test_longitude_equal_latitude_file_is_stopped)
         assert "La longitude et la latitude sont différentes" in points.inner_text()
-        href = card.locator("a.docs").get_attribute("href")
-        assert href.startswith("data_docs/") and (path.parent / href).is_file()
+        href = card.locator("a.detail").get_attribute("href")
+        assert href.startswith("controles/") and (path.parent / href).is_file()
         page.screenshot(path=str(ARTIFACTS / "rapport_qualite.png"), full_page=True)
+        page.goto((path.parent / href).as_uri())
+        assert "Contrôles en échec" in page.locator("main").inner_text()
         browser.close()
     assert errors == []

@@ -1,0 +1,124 @@
+"""A warehouse where the demo's datasets went through the real pipeline: the shipped samples loaded,
+the marts built by dbt, each dataset audited by its Great Expectations suite, published when its
+verdict allows it (warnings under a named override, as the demo does), exported, and the managers'
+report built. The portal is then served from it, on a bare FastAPI app (TestClient) and on a real
+uvicorn bound to a loopback port (for the browser tests)."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+import threading
+import time
+import uuid
+
+import psycopg
+import pytest
+
+from territoire import dbt, settings, warehouse
+
+sys.path.insert(0, str(settings.PROJECT_ROOT / "tests" / "dbt"))
+from demo_loading import load_demo  # noqa: E402
+
+
+def _publish_all(url: str) -> dict[str, str]:
+    """Audit every declared dataset; publish and export those whose verdict allows it. {id: verdict}."""
+    from territoire.datasets import load_datasets
+    from territoire.publication.export import export_dataset
+    from territoire.publication.publish import publish_table
+    from territoire.quality.gate import audit
+
+    verdicts = {}
+    for dataset in load_datasets().values():
+        outcome = audit(dataset, url)
+        verdicts[dataset.id] = outcome.verdict
+        if outcome.verdict == "passed":
+            publish_table(dataset, outcome.run_id, url)
+        elif outcome.verdict == "warnings":
+            publish_table(dataset, outcome.run_id, url, override_by="tests du portail",
+                          override_reason="avertissements connus des échantillons de démonstration")
+        else:
+            continue
+        export_dataset(dataset, url)
+    return verdicts
+
+
+@pytest.fixture(scope="session")
+def portal_site(admin_url, tmp_path_factory):
+    """{url, verdicts, publication}: the demo published in a database of its own, the report built."""
+    from territoire.datasets import load_datasets
+    from territoire.quality.report import build_report
+
+    tmp = tmp_path_factory.mktemp("portal")
+    name = f"territoire_portal_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'create database "{name}"')
+    p = warehouse.parse_url(admin_url)
+    url = warehouse.ConnectionParts(p.host, p.port, p.user, p.password, name).url()
+    mp = pytest.MonkeyPatch()
+    try:
+        mp.setenv("TERRITOIRE_VAR_DIR", str(tmp / "var"))
+        mp.setenv("TERRITOIRE_PUBLICATION_DIR", str(tmp / "publication"))
+        mp.delenv("TERRITOIRE_PUBLIC_BASE_URL", raising=False)
+        mp.delenv("AIRFLOW_CONN_TERRITOIRE_ALERTS", raising=False)
+        # GX writes validations under its context: a copy, never the repository's.
+        shutil.copytree(settings.expectations_dir(), tmp / "expectations",
+                        ignore=shutil.ignore_patterns("validations", "data_docs"))
+        mp.setenv("TERRITOIRE_EXPECTATIONS_DIR", str(tmp / "expectations"))
+        mp.setenv("WAREHOUSE_URL", url)
+        mp.delenv("TERRITOIRE_PORTAL_DATABASE_URL", raising=False)
+        warehouse.ensure_schemas(url)
+        load_demo(url)
+        datasets = load_datasets()
+        dbt.run(["build", "--select", *[f"+{d}" for d in datasets], "--resource-type", "model",
+                 "--resource-type", "seed"], url, capture=True, target_path=tmp / "dbt_target")
+        verdicts = _publish_all(url)
+        build_report(url)
+        yield {"url": url, "verdicts": verdicts, "publication": tmp / "publication", "datasets": datasets}
+    finally:
+        mp.undo()
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def portal_app():
+    from fastapi import FastAPI
+
+    from territoire.portal import router
+
+    app = FastAPI()
+    app.include_router(router)
+    return app
+
+
+@pytest.fixture(scope="session")
+def client(portal_site):
+    from fastapi.testclient import TestClient
+
+    with TestClient(portal_app()) as c:
+        yield c
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def portal_server(portal_site):
+    """The portal on a real uvicorn, 127.0.0.1:<free port>; yields its base URL."""
+    import uvicorn
+
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(portal_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start within 20 s"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
