@@ -37,7 +37,7 @@ from psycopg import sql
 
 from territoire import settings, warehouse
 from territoire.catalog import Resource
-from territoire.ingest import parsing, stream_checks, tableschema
+from territoire.ingest import parsing, rules, stream_checks, tableschema
 from territoire.ingest.inputs import InputError, StagedInput, open_input
 from territoire.naming import quote_ident
 
@@ -545,9 +545,12 @@ class Loader:
             for k, key in enumerate(keys):
                 if not (distinct and distinct[k]):
                     self._reject_duplicates(conn, new, key, batch_id, resource)
+            # Business rules (territoire.ingest.rules): error-level lines leave the staged table.
+            outcome = rules.apply(conn, batch_id=batch_id, resource=resource, table=new, columns=staged.columns)
+            conn.execute(f"delete from {new} where _line_number in ({outcome.error_lines_sql})")
             lap("quarantine")
             rejected = conn.execute(
-                "select count(distinct line_number) from ingest.rejected_rows where batch_id = %s",
+                "select count(distinct line_number) from ingest.rejected_rows where batch_id = %s and level = 'error'",
                 (batch_id,)).fetchone()[0]
             share = rejected / rows_read if rows_read else 0.0
             details = {**staged.description, "strict": strict, "timings": timings,

@@ -142,3 +142,29 @@ def references(ctx, decl) -> int:
     ctx.require_table(to, f"la table référencée {to}")
     return ctx.hits("references", {"column_name": p["column"], "to_table": to, "to_name": p["to_column"]},
                     {"to_table": to}, column=p["column"], to_column=p["to_column"])
+
+
+@define("period", level="error",
+        title="Période mal écrite",
+        explanation="Une période s'écrit date de début, tiret bas, date de fin (AAAA-MM-JJ_AAAA-MM-JJ), ou une "
+                    "seule date ; la fin ne peut pas précéder le début.",
+        fix="Écrire la période au format AAAA-MM-JJ_AAAA-MM-JJ, début en premier (ex. 2024-01-01_2024-12-31).",
+        origin="SCDL subventions (datesPeriodeVersement)")
+def period(ctx, decl) -> int:
+    return ctx.hits("period", {"column_name": decl.params["column"]}, column=decl.params["column"])
+
+
+@define("one_of", level="error", params={"values": None, "ignore_case": False},
+        title="Valeur hors de la liste prévue",
+        explanation="La colonne n'admet qu'une liste fermée de valeurs (nomenclature du standard).",
+        fix="Remplacer la valeur par l'une des valeurs prévues, écrite exactement comme dans la liste "
+            "(casse et accents compris) ; le message donne l'orthographe attendue quand elle est proche.",
+        origin="nomenclature déclarée au catalogue (ex. SCDL : nature de la subvention)")
+def one_of(ctx, decl) -> int:
+    values = decl.params["values"]
+    if not isinstance(values, list) or not values:
+        from territoire.ingest.rules.engine import RuleNotRun
+
+        raise RuleNotRun("déclaration incomplète : `values` doit être la liste des valeurs admises")
+    return ctx.hits("one_of", {"column_name": decl.params["column"], "values": [str(v) for v in values],
+                               "ignore_case": bool(decl.params["ignore_case"])}, column=decl.params["column"])

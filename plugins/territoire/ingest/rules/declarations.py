@@ -24,7 +24,8 @@ from typing import Any
 from territoire.ingest.rules.model import FAMILIES, LEVELS, RULES
 
 CHECKS_KEY = "checks"
-_COMMON = ("rule", "level", "column", "columns")
+# `table`: for a resource loading several files (GTFS), the file (raw table suffix) the rule is for.
+_COMMON = ("rule", "level", "column", "columns", "table")
 
 
 class RuleDeclarationError(ValueError):

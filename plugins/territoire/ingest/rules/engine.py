@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -127,7 +128,18 @@ class Context:
 
 
 def ensure_tables(conn: psycopg.Connection) -> None:
-    conn.execute(sql_text("ledger"))
+    """The rules' ledger table and the quarantine's `level` column; DDL only when missing (it locks)."""
+    ready = conn.execute(
+        "select to_regclass('ingest.rule_runs') is not null and exists (select 1 from information_schema.columns "
+        "where table_schema = 'ingest' and table_name = 'rejected_rows' and column_name = 'level')").fetchone()[0]
+    if not ready:
+        conn.execute(sql_text("ledger"))
+
+
+def table_stem(table: str) -> str:
+    """`raw."transport__stops__new"` -> `stops`: which file of a multi-file resource (GTFS) is loaded."""
+    name = table.split(".")[-1].strip('"').removesuffix("__new")
+    return name.split("__", 1)[-1]
 
 
 def apply(conn: psycopg.Connection, *, batch_id: int, resource, table: str, columns: Iterable[str],
@@ -137,6 +149,8 @@ def apply(conn: psycopg.Connection, *, batch_id: int, resource, table: str, colu
 
     ensure_tables(conn)
     decls = resource_rules(resource) if declarations is None else declarations
+    stem = table_stem(table)
+    decls = [d for d in decls if d.params.get("table") in (None, stem)]  # rules of another file of the feed
     ctx = Context(conn, table, columns)
     conn.execute(sql_text("hits_table"))
     outcome = Outcome(batch_id)
@@ -152,6 +166,7 @@ def _run_one(ctx: Context, decl: Declaration, outcome: Outcome) -> tuple:
     label, level = decl.label(), decl.effective_level
     missing = [c for c in decl.columns_needed() if c not in ctx.columns]
     found, reason = 0, None
+    started = time.monotonic()
     if missing:
         reason = f"colonne(s) absente(s) du fichier : {', '.join(missing)}"
     else:
@@ -174,7 +189,7 @@ def _run_one(ctx: Context, decl: Declaration, outcome: Outcome) -> tuple:
         else:
             outcome.warnings += found
     return (decl.rule, label, decl.column, level, "not_run" if reason else "applied", reason, found,
-            decl.declared_in)
+            decl.declared_in, round(time.monotonic() - started, 3))
 
 
 def _quarantine(conn, outcome: Outcome, resource, decls: list[Declaration]) -> None:
@@ -193,5 +208,5 @@ def _record(conn, batch_id: int, runs: list[tuple]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             "insert into ingest.rule_runs (batch_id, rule, label, column_name, level, status, reason, violations, "
-            "declared_in) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "declared_in, seconds) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             [(batch_id, *run) for run in runs])

@@ -19,8 +19,10 @@ MOVEMENTS = "raw.cog__mouvements_communes|l'historique des mouvements de commune
 def repaired(column: str, width: int) -> str:
     """SQL for the code of `column` as the warehouse repairs it (float tail and lost leading zeros)."""
     c = f"btrim({quote_ident(column)})"
-    return (f"(case when {c} ~ '^[0-9]+(\\.0+)?$' then lpad(regexp_replace({c}, '\\.0+$', ''), {width}, '0') "
-            f"else upper({c}) end)")
+    digits = f"regexp_replace({c}, '\\.0+$', '')"
+    # lpad also truncates: only pad codes that lost their leading zeros.
+    return (f"(case when {c} ~ '^[0-9]+(\\.0+)?$' and length({digits}) < {width} then lpad({digits}, {width}, '0') "
+            f"when {c} ~ '^[0-9]+(\\.0+)?$' then {digits} else upper({c}) end)")
 
 
 def _postal_test(postal_column: str | None) -> str:

@@ -7,7 +7,7 @@ departements as (
     select distinct left(code, case when code like '97%%' then 3 else 2 end) as dep from file_codes
 ),
 removed as (
-    select m.com_av as code, min(m.date_eff) as removed_on
+    select m.com_av as code, max(m.date_eff) as removed_on
     from raw.cog__mouvements_communes m
     where m.typecom_av = 'COM'
       and not exists (select 1 from raw.cog__communes c where c.com = m.com_av and c.typecom = 'COM')
@@ -17,8 +17,8 @@ still_there as (
     select r.code, r.removed_on from removed r join file_codes f on f.code = r.code
 ),
 vintage as (
-    select coalesce(extract(year from min(removed_on))::integer - 1,
-                    (select extract(year from max(date_eff))::integer from raw.cog__mouvements_communes))
+    select coalesce(extract(year from min(removed_on)::date)::integer - 1,
+                    (select extract(year from max(date_eff::date))::integer from raw.cog__mouvements_communes))
            as year
     from still_there
 ),
@@ -28,7 +28,7 @@ created as (
     join raw.cog__mouvements_communes m on m.com_ap = c.com and m.com_av <> m.com_ap
     cross join vintage
     where c.typecom = 'COM'
-      and extract(year from m.date_eff) > vintage.year
+      and extract(year from m.date_eff::date) > vintage.year
       and left(c.com, case when c.com like '97%%' then 3 else 2 end) in (select dep from departements)
       and not exists (select 1 from file_codes f where f.code = c.com)
 )
@@ -36,6 +36,6 @@ select null::bigint, %(column_name)s::text, format('COG %%s', vintage.year),
        format('fichier COG %%s : %%s commune(s) fusionnée(s) ou supprimée(s) depuis, %%s nouvelle(s) ; '
               'COG de référence de l''entrepôt : %%s',
               vintage.year, (select count(*) from still_there), (select count(*) from created),
-              (select extract(year from max(date_eff))::integer from raw.cog__mouvements_communes))
+              (select extract(year from max(date_eff::date))::integer from raw.cog__mouvements_communes))
 from vintage
 where exists (select 1 from still_there) or exists (select 1 from created)

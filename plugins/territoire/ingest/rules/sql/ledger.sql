@@ -10,6 +10,7 @@ create table if not exists ingest.rule_runs (
     status       text not null check (status in ('applied', 'not_run')),
     reason       text,
     violations   bigint not null default 0,
-    declared_in  text
+    declared_in  text,
+    seconds      real
 );
 create index if not exists rule_runs_batch_idx on ingest.rule_runs (batch_id);
