@@ -37,7 +37,8 @@ from psycopg import sql
 
 from territoire import settings, warehouse
 from territoire.catalog import Resource
-from territoire.ingest import parsing, rules, stream_checks, tableschema
+from territoire.ingest import parsing, stream_checks, tableschema
+from territoire.ingest import rules as business_rules
 from territoire.ingest.inputs import InputError, StagedInput, open_input
 from territoire.naming import quote_ident
 
@@ -546,7 +547,7 @@ class Loader:
                 if not (distinct and distinct[k]):
                     self._reject_duplicates(conn, new, key, batch_id, resource)
             # Business rules (territoire.ingest.rules): error-level lines leave the staged table.
-            outcome = rules.apply(conn, batch_id=batch_id, resource=resource, table=new, columns=staged.columns)
+            outcome = business_rules.apply(conn, batch_id=batch_id, resource=resource, table=new, columns=staged.columns)
             conn.execute(f"delete from {new} where _line_number in ({outcome.error_lines_sql})")
             lap("quarantine")
             rejected = conn.execute(
