@@ -168,3 +168,16 @@ def one_of(ctx, decl) -> int:
         raise RuleNotRun("déclaration incomplète : `values` doit être la liste des valeurs admises")
     return ctx.hits("one_of", {"column_name": decl.params["column"], "values": [str(v) for v in values],
                                "ignore_case": bool(decl.params["ignore_case"])}, column=decl.params["column"])
+
+
+@define("validated", level="warning", params={"values": ["true", "t", "1", "oui", "v"]},
+        title="Mesure non validée",
+        explanation="Le producteur marque cette mesure comme non (encore) validée : elle peut changer, et "
+                    "ne se compare pas aux mesures validées sans précaution.",
+        fix="Publier la valeur validée quand elle l'est, ou laisser le drapeau à faux : la ligne est gardée "
+            "et signalée.",
+        origin="drapeau de validation des mesures de qualité de l'air (statut_valid, Atmo)")
+def validated(ctx, decl) -> int:
+    values = [str(v).lower() for v in _list(decl.params["values"])]
+    return ctx.hits("validated", {"column_name": decl.params["column"], "validated": values},
+                    column=decl.params["column"])

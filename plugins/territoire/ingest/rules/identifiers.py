@@ -74,21 +74,22 @@ def rna_verdict(value: str) -> str | None:
     return f"{value} : un numéro RNA s'écrit W suivi de 9 caractères (ex. W751234567)"
 
 
-# French numbers: 10 digits starting with 0, or the international forms +33 / 0033 (métropole) and the
-# overseas country codes; short service numbers (3xxx, 1x) are also dialled in France.
-_PHONE_INTERNATIONAL = re.compile(r"^(?:\+|00)(33|262|269|508|590|594|596|687|689|681)(\d{6,9})$")
+# French numbers: 10 digits starting with 0, or +33 / 0033 followed by 9 digits; the overseas country
+# codes (+262, +590...); short service numbers (15, 17, 18, 112, 115, 116xxx, 10xx, 3xxx).
+_PHONE_FRANCE = re.compile(r"^(?:\+|00)33(\d+)$")
+_PHONE_OVERSEAS = re.compile(r"^(?:\+|00)(262|269|508|590|594|596|687|689|681)\d{6,9}$")
+_PHONE_SHORT = re.compile(r"^(1[5789]|11[0-9]|116\d{3}|10\d{2}|3\d{3})$")
 
 
 def phone_verdict(value: str) -> str | None:
     compact = re.sub(r"[\s.\-/()]", "", value.strip())
-    if re.fullmatch(r"0[1-9]\d{8}", compact) or re.fullmatch(r"3\d{3}|1[0-9]{1,2}|11\d{4}", compact):
+    if re.fullmatch(r"0[1-9]\d{8}", compact) or _PHONE_SHORT.match(compact) or _PHONE_OVERSEAS.match(compact):
         return None
-    match = _PHONE_INTERNATIONAL.match(compact)
-    if match:
-        rest = match.group(2)
-        if match.group(1) == "33" and not re.fullmatch(r"[1-9]\d{8}", rest):
-            return f"{value} : après +33 viennent 9 chiffres sans le 0 initial (ex. +33 1 23 45 67 89)"
-        return None
+    france = _PHONE_FRANCE.match(compact)
+    if france:
+        if re.fullmatch(r"[1-9]\d{8}", france.group(1)):
+            return None
+        return f"{value} : après +33 viennent 9 chiffres sans le 0 initial (ex. +33 1 23 45 67 89)"
     if re.fullmatch(r"[1-9]\d{8}", compact):
         return f"{value} : 9 chiffres, le 0 initial a sans doute été perdu (tableur)"
     if _spreadsheet_damage(value, 10):

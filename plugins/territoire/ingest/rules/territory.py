@@ -25,10 +25,13 @@ def repaired(column: str, width: int) -> str:
             f"when {c} ~ '^[0-9]+(\\.0+)?$' then {digits} else upper({c}) end)")
 
 
-def _postal_test(postal_column: str | None) -> str:
-    same_as_row = "v.code = v.postal or " if postal_column else ""
-    return (same_as_row + "v.code ~ '^(750(0[1-9]|1[0-9]|20)|75116|6900[1-9]|130(0[1-9]|1[0-6]))$' "
-            "or v.code ~ '^([0-8][0-9]|9[0-5])[0-9]{2}0$'")
+def _postal_tests(postal_column: str | None) -> tuple[str, str]:
+    """(strong, weak) SQL tests that `v.code` is a postal code. Strong: the row's own postal code, or an
+    arrondissement postal code of Paris, Lyon or Marseille (75008 is read as Paris 8e, not as the code
+    Bobigny had until 1968). Weak: a distribution office code ending in 0 that is no commune code."""
+    strong = ("coalesce(v.code = v.postal, false) or " if postal_column else "") + (
+        "v.code ~ '^(750(0[1-9]|1[0-9]|20)|75116|6900[1-9]|130(0[1-9]|1[0-6]))$'")
+    return f"({strong})", "(v.code ~ '^([0-8][0-9]|9[0-5])[0-9]{2}0$')"
 
 
 def _overseas_test(ctx) -> str:
@@ -41,8 +44,9 @@ def _commune_fragments(ctx, decl) -> dict[str, str]:
     postal = decl.params.get("postal_column")
     if postal and postal not in ctx.columns:
         postal = None
+    strong, weak = _postal_tests(postal)
     return {"code": repaired(decl.params["column"], 5), "postal": quote_ident(postal) if postal else "null::text",
-            "postal_test": _postal_test(postal), "overseas_test": _overseas_test(ctx)}
+            "postal_strong": strong, "postal_weak": weak, "overseas_test": _overseas_test(ctx)}
 
 
 _COMMUNE_PARAMS = {"postal_column": None}

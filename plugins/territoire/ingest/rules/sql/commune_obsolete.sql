@@ -1,13 +1,14 @@
 -- Former commune codes, with the current code that replaced them and since when (the last movement
 -- of the chain of mergers; the warehouse maps them the same way).
 with recursive v as (
-    select _line_number, {column} as val, {code} as code
+    select _line_number, {column} as val, {code} as code, {postal} as postal
     from {table}
     where nullif(btrim({column}), '') is not null
 ),
 former as (
     select distinct v.code from v
     where not exists (select 1 from raw.cog__communes c where c.com = v.code and c.typecom in ('COM', 'ARM'))
+      and not {postal_strong}
 ),
 steps as (
     select f.code as start, m.com_ap as code, m.date_eff, m.libelle_ap, 1 as depth

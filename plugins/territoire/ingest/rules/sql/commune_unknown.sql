@@ -10,5 +10,6 @@ select v._line_number, %(column_name)s::text, v.val,
 from v
 where not exists (select 1 from raw.cog__communes c where c.com = v.code and c.typecom in ('COM', 'ARM'))
   and not exists (select 1 from raw.cog__mouvements_communes m where m.com_av = v.code)
-  and not ({postal_test})
+  and not {postal_strong}
+  and not {postal_weak}
   and not ({overseas_test})
