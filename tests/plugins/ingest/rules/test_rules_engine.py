@@ -1,0 +1,160 @@
+"""The rules engine: declarations checked with useful messages, a rule that cannot run says why in the
+ledger and the report (never passes silently), a bounded quarantine, the COG vintage diagnosis, and
+`territoire validate` applying the catalog's rules with Validata-shaped JSON and formula-safe CSV."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+
+import psycopg
+import pytest
+from rules_helpers import (
+    PROJECT,
+    SAMPLES,
+    SHARED,
+    catalog_resource,
+    new_batch,
+    quarantine,
+    report_json,
+    stage,
+    write_csv,
+)
+
+from territoire.catalog import load_catalog
+from territoire.ingest import conformity, rules
+
+
+def test_every_catalog_rule_parses_and_names_known_rules():
+    total = 0
+    for source in load_catalog():
+        for resource in source.resources:
+            for decl in rules.resource_rules(resource):
+                assert decl.rule in rules.RULES
+                total += 1
+    assert total > 100
+
+
+@pytest.mark.parametrize(("declared", "says"), [
+    ({"x": "sirett"}, "did you mean 'siret'"),
+    ({"x": {"rule": "range", "minimum": 0}}, "has no parameter 'minimum'"),
+    ({"x": {"rule": "siret", "level": "fatal"}}, "level 'fatal'"),
+    ({"checks": [{"rule": "group_count", "column": "n"}]}, "needs group"),
+    ({"checks": {"rule": "unique_key"}}, "must be a list"),
+])
+def test_bad_declarations_say_where_and_what(declared, says):
+    with pytest.raises(rules.RuleDeclarationError) as err:
+        rules.parse_rules(declared, "catalog/sources.yml: source x")
+    assert says in str(err.value) and "source x" in str(err.value)
+
+
+def test_every_rule_has_its_own_fix_and_is_documented():
+    docs = (PROJECT / "docs" / "ingestion.md").read_text(encoding="utf-8")
+    fixes = [r.fix for r in rules.RULES.values()]
+    assert len(set(fixes)) >= len(fixes) - 1   # SIREN and SIRET share the annuaire advice
+    for rule in rules.RULES.values():
+        assert rule.title and rule.explanation and rule.fix and rule.origin
+        assert f"`{rule.id}`" in docs, f"docs/ingestion.md does not list rule {rule.id}"
+
+
+@pytest.mark.integration
+def test_territorial_rules_without_the_cog_say_not_run(fresh_database):
+    resource = catalog_resource("irve", "statique")
+    with psycopg.connect(fresh_database, autocommit=True) as conn:
+        columns = stage(conn, "raw.irve_staged", [{"code_insee_commune": "99999", "id_pdc_itinerance": "FRA68E1"}])
+        batch = new_batch(conn, "irve", "statique")
+        outcome = rules.apply(conn, batch_id=batch, resource=resource, table="raw.irve_staged", columns=columns)
+        ledger = dict(conn.execute("select label, reason from ingest.rule_runs where batch_id = %s "
+                                   "and status = 'not_run'", (batch,)).fetchall())
+        data = conformity.from_batch(conn, batch)
+    assert ledger["commune_unknown(code_insee_commune)"].startswith("le COG (communes) (raw.cog__communes) n'est pas")
+    assert "territoire load cog" in ledger["commune_unknown(code_insee_commune)"]
+    assert "colonne(s) absente(s) du fichier : siren_amenageur" in ledger["siren(siren_amenageur)"]
+    assert dict(outcome.not_run) == ledger and "afirev_pdc(id_pdc_itinerance)" in outcome.applied
+    assert outcome.errors == 0 and quarantine(fresh_database, batch) == []
+    text = conformity.render_text(data)
+    assert "Règles NON exécutées" in text and "commune_unknown(code_insee_commune) : le COG" in text
+    html = conformity.render_html(data)
+    assert "Règles non exécutées" in html and "l'absence d'erreur ne vaut pas conformité" in html
+
+
+@pytest.mark.integration
+def test_quarantine_keeps_values_for_the_first_n_only(cog_warehouse, monkeypatch):
+    monkeypatch.setenv("TERRITOIRE_RULE_EXAMPLES", "2")
+    decls = rules.parse_rules({"siret": "siret"}, "test")
+    with psycopg.connect(cog_warehouse, autocommit=True) as conn:
+        columns = stage(conn, "raw.sirets_staged", [{"siret": f"1234567890123{k}"} for k in range(5)])
+        batch = new_batch(conn, "test", "sirets")
+        outcome = rules.apply(conn, batch_id=batch, resource=catalog_resource("subventions", "lot"),
+                              table="raw.sirets_staged", columns=columns, declarations=decls)
+        kept = conn.execute("select value, message from ingest.rejected_rows where batch_id = %s "
+                            "order by line_number", (batch,)).fetchall()
+        deleted = conn.execute(f"select count(*) from ({outcome.error_lines_sql}) e").fetchone()[0]
+    bad = [k for k in range(5) if rules.identifiers.siret_verdict(f"1234567890123{k}")]
+    assert outcome.errors == len(bad) == len(kept) == deleted and len(bad) > 2
+    assert [v is not None for v, _ in kept] == [True, True] + [False] * (len(bad) - 2)
+    assert kept[0][1] != kept[-1][1] == "SIRET invalide"
+
+
+@pytest.mark.integration
+def test_cog_vintage_of_the_2018_contours(cog_warehouse):
+    from rules_helpers import load_references  # noqa: F401 - the COG is loaded by the fixture
+
+    from territoire.ingest.loader import Loader
+
+    r = catalog_resource("ign_adminexpress", "communes_belfort")
+    result = Loader(cog_warehouse, progress=lambda m: None, reports=False).load(
+        r, r.location("demo").resolved_path(), force=True)
+    (line, column, rule, level, message), = quarantine(cog_warehouse, result.batch_id)
+    assert (line, column, rule, level) == (None, "code", "cog_vintage", "warning")
+    assert message.startswith("fichier COG 2018 : 1 commune(s) fusionnée(s) ou supprimée(s) depuis")
+    assert result.rows_loaded == result.rows_read   # a warning keeps every row
+
+
+def _validate(*args, env):
+    return subprocess.run([sys.executable, "-m", "territoire.cli", "validate", *args], capture_output=True,
+                          text=True, cwd=PROJECT, env={**os.environ, **env}, timeout=600)
+
+
+@pytest.mark.integration
+def test_validate_applies_the_catalog_rules_before_sending(cog_warehouse, tmp_path):
+    header, base = None, None
+    with open(SAMPLES / "subsidies/raw_csv/SCDL_DEP_Haute_Garonne_datalocale-subvention.csv", encoding="utf-8",
+              newline="") as f:
+        reader = csv.DictReader(f, delimiter=";")
+        header, base = list(reader.fieldnames), next(reader)
+    rows = [{**base, "nature": "aide en numéraire"},
+            {**base, "nature": "aide en numéraire", "idBeneficiaire": "4.4137080600016E+13"},      # SYNTHETIC
+            {**base, "nature": "aide en numéraire", "objet": "=HYPERLINK(\"http://x\")", "montant": "-1"}]
+    path = write_csv(tmp_path / "subventions_synthetique.csv", header, rows, ";")
+    out = {kind: tmp_path / f"r.{kind}" for kind in ("html", "csv", "json")}
+    done = _validate(str(path), "--schema", "subventions/scdl_subventions_v1.json", "--lenient",
+                     *(x for kind, p in out.items() for x in (f"--{kind}", str(p))), env={"WAREHOUSE_URL": cog_warehouse})
+    assert done.returncode == 1, done.stderr
+    assert "celles de subventions/haute_garonne (catalogue)" in done.stdout
+    assert "ligne 3, idBeneficiaire [siret] : '4.4137080600016E+13' - 4.4137080600016E+13 : nombre en notation" in done.stdout
+    assert "ligne 4, montant [range]" in done.stdout and done.stdout.rstrip().endswith("NON VALIDE")
+    report = report_json(out["json"])
+    errors = report["tasks"][0]["errors"]
+    assert report["valid"] is False and {(e["rowNumber"], e["fieldName"], e["type"]) for e in errors} == {
+        (3, "idBeneficiaire", "siret"), (4, "montant", "range")}
+    assert all(e["message"] and e["note"] and e["description"] for e in errors)
+    with open(out["csv"], encoding="utf-8-sig", newline="") as f:
+        cells = list(csv.reader(f, delimiter=";"))
+    assert cells[0][:5] == ["niveau", "ligne", "colonne", "valeur", "regle"]
+    assert ["erreur", "4", "montant", "'-1", "range"] == cells[-1][:5]
+    assert "Règles métier appliquées" in out["html"].read_text(encoding="utf-8")
+
+
+@pytest.mark.integration
+def test_validate_without_the_cog_reports_territorial_rules_not_run(fresh_database, tmp_path):
+    # The file as published (shared data when present, else the shipped copy).
+    path = SHARED / "air_quality" / "atmo_occitanie_mesures_annuelles.csv"
+    path = path if path.is_file() else SAMPLES / "air_quality" / "atmo_occitanie_mesures_annuelles.csv"
+    done = _validate(str(path), "--schema", "air/atmo_mesures_annuelles.json", "--lenient",
+                     env={"WAREHOUSE_URL": fresh_database})
+    assert done.returncode == 0, done.stderr   # valid for what was checked...
+    assert "Règles NON exécutées" in done.stdout   # ...and it says what was not
+    assert "commune_unknown(insee_com) : le COG (communes) (raw.cog__communes) n'est pas chargé" in done.stdout
