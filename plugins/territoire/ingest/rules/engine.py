@@ -153,6 +153,10 @@ def apply(conn: psycopg.Connection, *, batch_id: int, resource, table: str, colu
     decls = [d for d in decls if d.params.get("table") in (None, stem)]  # rules of another file of the feed
     ctx = Context(conn, table, columns)
     conn.execute(sql_text("hits_table"))
+    if decls:
+        # Statistics for the planner (a fresh staged table has none, and its estimates then make PostgreSQL
+        # JIT-compile scans of a few thousand rows for a second).
+        conn.execute(f"analyze {table}")
     outcome = Outcome(batch_id)
     runs = []
     for decl in decls:
@@ -173,6 +177,7 @@ def _run_one(ctx: Context, decl: Declaration, outcome: Outcome) -> tuple:
         ctx._decl = decl
         try:
             with ctx.conn.transaction():
+                ctx.conn.execute("set local jit = off")  # one scan per rule: compiling costs more than it saves
                 for table in RULES[decl.rule].needs:
                     ctx.require_table(*table.split("|"))
                 found = RULES[decl.rule].check(ctx, decl) or 0

@@ -9,7 +9,7 @@ them (`repair_code`), so a rule judges the code, not its spelling.
 
 from __future__ import annotations
 
-from territoire.ingest.rules.model import define, family
+from territoire.ingest.rules.model import define, family, sql_text
 from territoire.naming import quote_ident
 
 COMMUNES = "raw.cog__communes|le COG (communes)"
@@ -45,8 +45,9 @@ def _commune_fragments(ctx, decl) -> dict[str, str]:
     if postal and postal not in ctx.columns:
         postal = None
     strong, weak = _postal_tests(postal)
+    judged = "\n".join(line for line in sql_text("_judged_communes").splitlines() if not line.startswith("--"))
     return {"code": repaired(decl.params["column"], 5), "postal": quote_ident(postal) if postal else "null::text",
-            "postal_strong": strong, "postal_weak": weak, "overseas_test": _overseas_test(ctx)}
+            "postal_strong": strong, "postal_weak": weak, "overseas_test": _overseas_test(ctx), "judged": judged}
 
 
 _COMMUNE_PARAMS = {"postal_column": None}
@@ -157,8 +158,6 @@ def cog_vintage(ctx, decl) -> int:
 def diagnose_vintage(conn, table: str, column: str) -> str | None:
     """The vintage diagnosis of a loaded reference table ("fichier COG 2024 : 68 communes ..."), or None
     when it matches the warehouse's COG."""
-    from territoire.ingest.rules.model import sql_text
-
     text = sql_text("cog_vintage").replace("{table}", table).replace("{column}", quote_ident(column)).replace(
         "{code}", repaired(column, 5))
     row = conn.execute(text, {"column_name": column}).fetchone()

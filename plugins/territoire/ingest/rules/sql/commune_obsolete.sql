@@ -5,10 +5,10 @@ with recursive v as (
     from {table}
     where nullif(btrim({column}), '') is not null
 ),
+{judged},
 former as (
-    select distinct v.code from v
-    where not exists (select 1 from raw.cog__communes c where c.com = v.code and c.typecom in ('COM', 'ARM'))
-      and not {postal_strong}
+    select distinct v.code from judged as v
+    where not v.is_current and v.is_former and not {postal_strong}
 ),
 steps as (
     select f.code as start, m.com_ap as code, m.date_eff, m.libelle_ap, 1 as depth

@@ -5,13 +5,13 @@ with v as (
     select _line_number, {column} as val, {code} as code, {postal} as postal
     from {table}
     where nullif(btrim({column}), '') is not null
-)
+),
+{judged}
 select v._line_number, %(column_name)s::text, v.val,
        case when v.code = v.postal
             then format('%%s est le code postal de la ligne, pas le code INSEE de la commune', v.val)
             else format('%%s ressemble à un code postal (arrondissement ou bureau distributeur), pas à un code '
                         'INSEE de commune', v.val) end
-from v
-where not exists (select 1 from raw.cog__communes c where c.com = v.code and c.typecom in ('COM', 'ARM'))
-  and ({postal_strong}
-       or ({postal_weak} and not exists (select 1 from raw.cog__mouvements_communes m where m.com_av = v.code)))
+from judged as v
+where not v.is_current
+  and ({postal_strong} or ({postal_weak} and not v.is_former))

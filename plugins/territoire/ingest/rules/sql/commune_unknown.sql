@@ -4,12 +4,13 @@ with v as (
     select _line_number, {column} as val, {code} as code, {postal} as postal
     from {table}
     where nullif(btrim({column}), '') is not null
-)
+),
+{judged}
 select v._line_number, %(column_name)s::text, v.val,
        format('le code %%s n''existe pas dans le Code officiel géographique (ni actuel, ni ancien)', v.val)
-from v
-where not exists (select 1 from raw.cog__communes c where c.com = v.code and c.typecom in ('COM', 'ARM'))
-  and not exists (select 1 from raw.cog__mouvements_communes m where m.com_av = v.code)
+from judged as v
+where not v.is_current
+  and not v.is_former
   and not {postal_strong}
   and not {postal_weak}
-  and not ({overseas_test})
+  and not {overseas_test}
