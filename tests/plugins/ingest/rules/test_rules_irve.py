@@ -161,3 +161,13 @@ def test_shipped_irve_sample_report_counts(cog_warehouse, tmp_path):
     assert (result.rows_read, result.rows_rejected, result.rows_loaded) == (3057, 0, 3057)
     assert report["stats"] == {"errors": 0, "warnings": 389, "tasks": 1} and report["valid"] is True
     assert len(report["rules"]["applied"]) == 37 and report["rules"]["not_run"] == []
+
+
+def test_batch_report_reads_on_a_phone(irve_load):
+    from support.browser import axe_violations, open_page, scrolls_sideways
+
+    result, _, _ = irve_load
+    with open_page(f"file://{result.report['html']}", width=375, height=800, javascript=True) as page:
+        assert page.locator("h2").first.inner_text() == "Synthèse par règle et par colonne"
+        assert not scrolls_sideways(page)
+        assert axe_violations(page) == []
