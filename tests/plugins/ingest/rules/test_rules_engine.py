@@ -15,6 +15,7 @@ from rules_helpers import (
     PROJECT,
     SAMPLES,
     SHARED,
+    by_rule,
     catalog_resource,
     new_batch,
     quarantine,
@@ -158,3 +159,48 @@ def test_validate_without_the_cog_reports_territorial_rules_not_run(fresh_databa
     assert done.returncode == 0, done.stderr   # valid for what was checked...
     assert "Règles NON exécutées" in done.stdout   # ...and it says what was not
     assert "commune_unknown(insee_com) : le COG (communes) (raw.cog__communes) n'est pas chargé" in done.stdout
+
+
+@pytest.mark.integration
+def test_rules_declared_in_the_schema_apply_too(cog_warehouse, tmp_path):
+    import json
+
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps({"fields": [{"name": "SIRET", "rules": "siret"}, {"name": "Tel"}],
+                                  "rules": {"tel": {"rule": "phone_fr", "level": "warning"}}}), encoding="utf-8")
+    from territoire.catalog import Location, Resource
+
+    resource = Resource(source_id="test", name="schema_rules", format="csv", schema=str(schema),
+                        locations={"demo": Location("local", path=str(tmp_path / "x.csv"))})
+    with psycopg.connect(cog_warehouse, autocommit=True) as conn:
+        columns = stage(conn, "raw.schema_rules_staged", [{"SIRET": "44137080600017", "Tel": "12"}])
+        batch = new_batch(conn, "test", "schema_rules")
+        outcome = rules.apply(conn, batch_id=batch, resource=resource, table="raw.schema_rules_staged",
+                              columns=columns)
+    assert (outcome.errors, outcome.warnings) == (1, 1)
+    assert {r[1:4] for r in quarantine(cog_warehouse, batch)} == {("siret", "siret", "error"),
+                                                                   ("tel", "phone_fr", "warning")}
+
+
+@pytest.mark.integration
+def test_longitude_equal_latitude_in_every_row_of_the_real_file(cog_warehouse):
+    """The real IRVE file whose longitude equals its latitude on every row (shared data, or its shipped copy)."""
+    from territoire.catalog import Location, Resource
+    from territoire.ingest.loader import Loader
+
+    path = SHARED / "irve" / "coordonnees_pdc_2024-12-04.csv"
+    path = path if path.is_file() else SAMPLES / "irve" / "coordonnees_pdc_2024-12-04.csv"
+    declared = rules.parse_rules({"id_station_itinerance": "afirev_station", "id_pdc_itinerance": "afirev_pdc",
+                                  "checks": [{"rule": "coordinates", "longitude": "longitude",
+                                              "latitude": "latitude"}]}, "test")
+    resource = Resource(source_id="test", name="coordonnees_pdc", format="csv",
+                        locations={"demo": Location("local", path=str(path))})
+    result = Loader(cog_warehouse, progress=lambda m: None, reports=False).load(resource, path, force=True)
+    with psycopg.connect(cog_warehouse, autocommit=True) as conn:
+        columns = [c for c, in conn.execute("select column_name from information_schema.columns where "
+                                            "table_schema = 'raw' and table_name = %s", (result.raw_table,))]
+        outcome = rules.apply(conn, batch_id=result.batch_id, resource=resource, table=f"raw.{result.raw_table}",
+                              columns=columns, declarations=declared)
+    found = by_rule(quarantine(cog_warehouse, result.batch_id))
+    assert result.rows_loaded == 2927 and outcome.errors == len(found["lon_equals_lat"]) == 2927
+    assert set(found) == {"lon_equals_lat"}   # the ids are well formed; swapped/outside are not claimed twice
