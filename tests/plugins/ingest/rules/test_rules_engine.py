@@ -55,9 +55,17 @@ def test_every_rule_has_its_own_fix_and_is_documented():
     docs = (PROJECT / "docs" / "ingestion.md").read_text(encoding="utf-8")
     fixes = [r.fix for r in rules.RULES.values()]
     assert len(set(fixes)) >= len(fixes) - 1   # SIREN and SIRET share the annuaire advice
+    declared_by: dict[str, set[str]] = {}
+    for source in load_catalog():
+        for resource in source.resources:
+            for decl in rules.resource_rules(resource):
+                declared_by.setdefault(decl.rule, set()).add(source.id)
     for rule in rules.RULES.values():
         assert rule.title and rule.explanation and rule.fix and rule.origin
-        assert f"`{rule.id}`" in docs, f"docs/ingestion.md does not list rule {rule.id}"
+        # The docs' table row: rule, default level, what it checks, where it comes from, who declares it.
+        row = (f"| `{rule.id}` | {rule.level} | {rule.title} | {rule.origin} | "
+               f"{', '.join(sorted(declared_by.get(rule.id, []))) or '—'} |")
+        assert row in docs, f"docs/ingestion.md, business rules table: expected {row}"
 
 
 @pytest.mark.integration
