@@ -174,7 +174,7 @@ def resolve_schema(name: str) -> Path:
 def cmd_validate(args: argparse.Namespace) -> int:
     from territoire.ingest import conformity
     from territoire.ingest.rules import RuleDeclarationError
-    from territoire.ingest.validation import ValidationSetupError, validate_file
+    from territoire.ingest.validation import NothingRead, ValidationSetupError, validate_file
 
     path = Path(args.file)
     if not path.is_file():
@@ -194,6 +194,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except (ValidationSetupError, RuleDeclarationError) as exc:
         _err(str(exc))
         return EXIT_USAGE
+    except NothingRead as exc:
+        _err(str(exc))
+        return EXIT_FAILED
     for kind, written in checked.written.items():
         print(f"rapport {kind.upper()} : {written}")
     print("Règles métier : " + (f"celles de {checked.rules_from} (catalogue)" if checked.rules_from

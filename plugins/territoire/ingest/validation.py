@@ -26,6 +26,10 @@ class ValidationSetupError(RuntimeError):
     """The check could not start (no scratch database, unknown catalog resource...)."""
 
 
+class NothingRead(RuntimeError):
+    """The file could not be read at all: the message says why."""
+
+
 @dataclass
 class Validation:
     data: conformity.ReportData
@@ -106,7 +110,7 @@ def validate_file(path: Path, schema_path: Path, fmt: str, *, strict: bool, rule
             with psycopg.connect(url) as conn:
                 batch_id = conn.execute("select max(batch_id) from ingest.load_batches").fetchone()[0]
         if not batch_id:
-            raise ValidationSetupError(error or "nothing was read")
+            raise NothingRead(error or "nothing was read")
         with psycopg.connect(url, autocommit=True) as conn:
             data = conformity.from_batch(conn, batch_id)
             data.title, data.file, data.schema = path.name, str(path), str(schema_path)

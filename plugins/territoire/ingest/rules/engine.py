@@ -62,10 +62,7 @@ class Context:
         self.conn = conn
         self.table = table
         self.columns = set(columns)
-        self._decl: Declaration | None = None
-
-    def ident(self, name: str) -> str:
-        return quote_ident(name)
+        self.decl: Declaration | None = None   # the declaration being checked (set by `apply`)
 
     def hits(self, sql_name: str, params: dict | None = None, fragments: dict[str, str] | None = None,
              **identifiers: str) -> int:
@@ -77,7 +74,7 @@ class Context:
         return self.hits_query(text, params)
 
     def hits_query(self, query: str, params: dict | None = None) -> int:
-        decl = self._decl
+        decl = self.decl
         cur = self.conn.execute(
             f"insert into _rule_hits (rule, level, line_number, column_name, value, message) "
             f"select %(_rule)s, %(_level)s, h.* from ({query}) as h",
@@ -86,7 +83,7 @@ class Context:
 
     def add_hits(self, rows: Iterable[tuple]) -> int:
         """Violations found in Python: (line_number, column_name, value, message) tuples."""
-        decl, n = self._decl, 0
+        decl, n = self.decl, 0
         with self.conn.cursor().copy(
                 "copy _rule_hits (rule, level, line_number, column_name, value, message) from stdin") as copy:
             for row in rows:
@@ -174,7 +171,7 @@ def _run_one(ctx: Context, decl: Declaration, outcome: Outcome) -> tuple:
     if missing:
         reason = f"colonne(s) absente(s) du fichier : {', '.join(missing)}"
     else:
-        ctx._decl = decl
+        ctx.decl = decl
         try:
             with ctx.conn.transaction():
                 ctx.conn.execute("set local jit = off")  # one scan per rule: compiling costs more than it saves

@@ -212,3 +212,9 @@ def test_longitude_equal_latitude_in_every_row_of_the_real_file(cog_warehouse):
     found = by_rule(quarantine(cog_warehouse, result.batch_id))
     assert result.rows_loaded == 2927 and outcome.errors == len(found["lon_equals_lat"]) == 2927
     assert set(found) == {"lon_equals_lat"}   # the ids are well formed; swapped/outside are not claimed twice
+
+
+def test_validate_names_an_unknown_rules_resource(tmp_path):
+    path = write_csv(tmp_path / "x.csv", ["a"], [{"a": "1"}])
+    done = _validate(str(path), "--schema", "subventions/scdl_subventions_v1.json", "--rules", "irve/nope", env={})
+    assert done.returncode == 2 and "--rules irve/nope" in done.stderr and "has no resource 'nope'" in done.stderr
