@@ -148,12 +148,13 @@ def apply(conn: psycopg.Connection, *, batch_id: int, resource, table: str, colu
     decls = resource_rules(resource) if declarations is None else declarations
     stem = table_stem(table)
     decls = [d for d in decls if d.params.get("table") in (None, stem)]  # rules of another file of the feed
+    if not decls:
+        return Outcome(batch_id)
     ctx = Context(conn, table, columns)
     conn.execute(sql_text("hits_table"))
-    if decls:
-        # Statistics for the planner (a fresh staged table has none, and its estimates then make PostgreSQL
-        # JIT-compile scans of a few thousand rows for a second).
-        conn.execute(f"analyze {table}")
+    # Statistics for the planner (a fresh staged table has none, and its estimates then make PostgreSQL
+    # JIT-compile scans of a few thousand rows for a second).
+    conn.execute(f"analyze {table}")
     outcome = Outcome(batch_id)
     runs = []
     for decl in decls:
