@@ -261,9 +261,9 @@ def write_csv(conn, batch_id: int, path: Path, headers: dict[str, str] | None = 
 
 def validata_report(conn, data: ReportData, limit: int | None = None) -> dict[str, Any]:
     """The report in the shape of Validata's (frictionless' report): `valid`, `stats`, `tasks[]` with their
-    `errors[]` (rowNumber, fieldName, cell, type/code, title, description, message, note = the fix), plus
-    `summary` (by rule and column) and `rules` (applied / not run). Warnings are listed apart: they do not
-    make the file invalid."""
+    `errors[]` (rowNumber, fieldName, fieldNumber, cell, type — a frictionless error type —, rule, title,
+    description, message and note — the line's own message —, fix), plus `summary` (by rule and column)
+    and `rules` (applied / not run). Warnings are listed apart: they do not make the file invalid."""
     from territoire.ingest.rules import examples_kept
 
     limit = limit or examples_kept()
@@ -289,7 +289,7 @@ def validata_report(conn, data: ReportData, limit: int | None = None) -> dict[st
             "stats": {"errors": len(task_errors), "warnings": len(warnings), "rows": data.rows_read,
                       "rows_rejected": data.rows_rejected, "fields": len(data.headers)},
             "errors": task_errors,
-            "warnings": [f"ligne {w['rowNumber']}, {w['fieldName']} [{w['type']}] : {w['message']}" for w in warnings],
+            "warnings": [f"ligne {w['rowNumber']}, {w['fieldName']} [{w['rule']}] : {w['message']}" for w in warnings],
             "rule_warnings": warnings,
         }],
         "summary": summary,
@@ -305,22 +305,41 @@ def _kept_rows(conn, batch_id: int, limit: int):
            where n <= %s order by line_number nulls first, column_name, rule""", (batch_id, limit)).fetchall()
 
 
+# Tools reading frictionless / Validata reports know a fixed set of error types: each problem is given
+# the closest one (`type`), and keeps its own rule in `rule` (and `code`).
+_FRICTIONLESS_TYPES = {"type": "type-error", "unique": "unique-error", "unique_key": "unique-error",
+                       "field-count": "row-error", "encoding": "row-error", "json": "row-error"}
+
+
+def frictionless_type(rule: str, line: int | None, column: str | None) -> str:
+    known = _FRICTIONLESS_TYPES.get(rule.split(":", 1)[0])
+    if known:
+        return known
+    if line is None:
+        return "table-error"
+    return "constraint-error" if column and "," not in column else "row-constraint"
+
+
 def _report_item(data: ReportData, level, line, column, value, rule, message) -> dict[str, Any]:
     e = explain(rule)
     names = list(data.headers)
     first = column.split(",")[0].strip() if column else None
-    return {"type": rule, "code": rule, "level": level, "title": e["title"], "description": e["explanation"],
-            "message": message, "note": e["fix"], "tags": ["#table", "#row", "#cell"] if column else ["#table"],
-            "rowNumber": line, "fieldName": data.column_label(column) if column else None,
+    return {"type": frictionless_type(rule, line, column), "code": rule, "rule": rule, "level": level,
+            "title": e["title"], "description": e["explanation"], "message": message, "note": message,
+            "fix": e["fix"], "tags": ["#table", "#row", "#cell"] if column else ["#table"], "rowNumber": line,
+            "fieldName": data.column_label(column) if column else None, "cells": [],
             "fieldNumber": names.index(first) + 1 if first in names else None, "cell": value}
 
 
 def _header_item(data: ReportData, column: str) -> dict[str, Any]:
-    return {"type": "missing-label", "code": "missing-label", "level": "error", "title": "Colonne obligatoire absente",
+    return {"type": "missing-label", "code": "missing-label", "rule": "missing-label", "level": "error",
+            "title": "Colonne obligatoire absente",
             "description": "Le schéma impose cette colonne ; le fichier ne l'a pas.",
             "message": f"la colonne obligatoire {column} est absente du fichier",
-            "note": "Ajouter la colonne (en-tête exact du schéma), même vide si aucune valeur n'est connue.",
-            "tags": ["#table", "#header", "#label"], "fieldName": column, "rowNumber": None, "cell": None}
+            "note": f"la colonne obligatoire {column} est absente du fichier",
+            "fix": "Ajouter la colonne (en-tête exact du schéma), même vide si aucune valeur n'est connue.",
+            "tags": ["#table", "#header", "#label"], "fieldName": column, "fieldNumber": 0, "label": column,
+            "labels": [], "rowNumbers": [1], "rowNumber": None}
 
 
 def render_text(data: ReportData, examples: int = 3) -> str:

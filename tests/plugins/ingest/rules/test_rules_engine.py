@@ -147,9 +147,15 @@ def test_validate_applies_the_catalog_rules_before_sending(cog_warehouse, tmp_pa
     assert "ligne 4, montant [range]" in done.stdout and done.stdout.rstrip().endswith("NON VALIDE")
     report = report_json(out["json"])
     errors = report["tasks"][0]["errors"]
-    assert report["valid"] is False and {(e["rowNumber"], e["fieldName"], e["type"]) for e in errors} == {
+    assert report["valid"] is False and {(e["rowNumber"], e["fieldName"], e["rule"]) for e in errors} == {
         (3, "idBeneficiaire", "siret"), (4, "montant", "range")}
-    assert all(e["message"] and e["note"] and e["description"] for e in errors)
+    assert all(e["message"] and e["note"] and e["description"] and e["fix"] for e in errors)
+    # A tool reading frictionless / Validata reports reads it: frictionless itself does.
+    frictionless = pytest.importorskip("frictionless")
+    read = frictionless.Report.from_descriptor(report)
+    assert read.valid is False and read.stats["errors"] == 2
+    assert sorted(read.flatten(["rowNumber", "fieldName", "type"])) == [
+        [3, "idBeneficiaire", "constraint-error"], [4, "montant", "constraint-error"]]
     with open(out["csv"], encoding="utf-8-sig", newline="") as f:
         cells = list(csv.reader(f, delimiter=";"))
     assert cells[0][:5] == ["niveau", "ligne", "colonne", "valeur", "regle"]

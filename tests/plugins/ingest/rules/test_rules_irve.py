@@ -127,14 +127,15 @@ def test_batch_report_lists_rules_fixes_and_counts(irve_load):
     report = report_json(result.report["json"])
     task = report["tasks"][0]
     assert report["valid"] is False and task["stats"]["rows"] == result.rows_read
-    assert {e["type"] for e in task["errors"]} == ERROR_KINDS | {"format:email"}
-    first = next(e for e in task["errors"] if e["type"] == "commune_unknown")
+    assert {e["rule"] for e in task["errors"]} == ERROR_KINDS | {"format:email"}
+    first = next(e for e in task["errors"] if e["rule"] == "commune_unknown")
     assert first["fieldName"] == "code_insee_commune" and first["cell"] == "99999"
-    assert "code INSEE" in first["note"] and first["note"] != next(
-        e for e in task["errors"] if e["type"] == "unique_key")["note"]
+    assert first["type"] == "constraint-error" and "99999" in first["note"]
+    assert "code INSEE" in first["fix"] and first["fix"] != next(
+        e for e in task["errors"] if e["rule"] == "unique_key")["fix"]
     assert {r["label"].split("(")[0] for r in report["rules"]["not_run"]} == {
         "lon_equals_lat", "coordinates_swapped", "outside_france"}
-    assert {w["type"] for w in task["rule_warnings"]} >= {"lon_equals_lat", "coordinates_swapped", "outside_france",
+    assert {w["rule"] for w in task["rule_warnings"]} >= {"lon_equals_lat", "coordinates_swapped", "outside_france",
                                                           "far_from_commune", "group_count", "commune_obsolete"}
     html = open(result.report["html"], encoding="utf-8").read()
     assert "Synthèse par règle et par colonne" in html and "Règles non exécutées" in html
