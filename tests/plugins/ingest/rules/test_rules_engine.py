@@ -224,3 +224,16 @@ def test_validate_names_an_unknown_rules_resource(tmp_path):
     path = write_csv(tmp_path / "x.csv", ["a"], [{"a": "1"}])
     done = _validate(str(path), "--schema", "subventions/scdl_subventions_v1.json", "--rules", "irve/nope", env={})
     assert done.returncode == 2 and "--rules irve/nope" in done.stderr and "has no resource 'nope'" in done.stderr
+
+
+@pytest.mark.integration
+def test_missing_columns_report_is_frictionless_readable(warehouse_url, tmp_path):
+    frictionless = pytest.importorskip("frictionless")
+    example = PROJECT / "catalog/schemas/scdl_subventions/exemple_invalide_erreurs_colonnes.csv"
+    out = tmp_path / "r.json"
+    done = _validate(str(example), "--schema", "scdl_subventions", "--json", str(out),
+                     env={"WAREHOUSE_URL": warehouse_url})
+    assert done.returncode == 1, done.stderr
+    read = frictionless.Report.from_descriptor(report_json(out))
+    labels = [e for e in read.tasks[0].errors if e.type == "missing-label"]
+    assert labels and read.valid is False
