@@ -74,13 +74,15 @@ def required_if(ctx, decl) -> int:
 @define("at_least_one", level="error", columns=("columns",), params={"equals": "true"},
         title="Aucune des colonnes n'est renseignée",
         explanation="Au moins une de ces colonnes doit avoir la valeur attendue (ex. un point de charge a au "
-                    "moins un type de prise).",
-        fix="Mettre la valeur attendue (ex. true) dans la ou les colonnes qui correspondent à la réalité.",
-        origin="consolidation IRVE (« stations sans aucun type de prise »)")
+                    "moins un type de prise), ou, sans valeur attendue, être renseignée.",
+        fix="Mettre la valeur attendue (ex. true) dans la ou les colonnes qui correspondent à la réalité, ou "
+            "renseigner l'une des colonnes (ex. SIRET ou numéro RNA du bénéficiaire).",
+        origin="consolidation IRVE (« stations sans aucun type de prise ») ; Validata (one-of-required)")
 def at_least_one(ctx, decl) -> int:
     cols = [quote_ident(c) for c in _list(decl.params["columns"])]
+    equals = decl.params["equals"]
     return ctx.hits("at_least_one", {"column_name": ", ".join(_list(decl.params["columns"])),
-                                     "equals": str(decl.params["equals"])},
+                                     "equals": None if equals is None else str(equals)},
                     {"columns_list": ", ".join(cols),
                      "columns_lower": ", ".join(f"lower(btrim(coalesce({c}, '')))" for c in cols)})
 
@@ -181,3 +183,15 @@ def validated(ctx, decl) -> int:
     values = [str(v).lower() for v in _list(decl.params["values"])]
     return ctx.hits("validated", {"column_name": decl.params["column"], "validated": values},
                     column=decl.params["column"])
+
+
+@define("unsupported_check", level="warning", columns=(), params={"name": None},
+        title="Contrôle du schéma non pris en charge",
+        explanation="Le schéma demande un contrôle Validata que la plateforme ne sait pas encore faire.",
+        fix="Vérifier ce point avec le validateur Validata (validata.fr) en attendant qu'il soit pris en charge.",
+        origin="contrôles personnalisés (custom_checks) des schémas de schema.data.gouv.fr")
+def unsupported_check(ctx, decl) -> int:
+    from territoire.ingest.rules.engine import RuleNotRun
+
+    raise RuleNotRun(f"contrôle Validata « {decl.params['name']} » du schéma non pris en charge : le vérifier "
+                     f"avec validata.fr")

@@ -65,7 +65,7 @@ class Declaration:
 
     def label(self) -> str:
         """`siret(id_beneficiaire)`: how the report and the ledger name the rule as applied."""
-        return f"{self.rule}({', '.join(self.columns_needed())})"
+        return f"{self.rule}({', '.join(self.columns_needed()) or self.params.get('name') or ''})"
 
 
 def parse_rules(data: Any, where: str) -> list[Declaration]:
@@ -141,18 +141,40 @@ def _expand(params: dict[str, Any], rule_id: str, level: str | None, where: str)
 
 
 def schema_rules(schema_path: Path | None) -> list[Declaration]:
-    """Rules a Table Schema declares (top-level `rules` mapping, or a field's `rules`)."""
+    """Rules a Table Schema declares: top-level `rules` mapping, a field's `rules`, and the Validata
+    `custom_checks` of the schemas published on schema.data.gouv.fr."""
     if schema_path is None or not Path(schema_path).is_file():
         return []
     from territoire.naming import normalise_column
 
     schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
     where = str(schema_path)
+    positions = {f.get("name"): i for i, f in enumerate(schema.get("fields") or [], start=1)}
     decls = parse_rules(schema.get("rules"), where)
-    for i, f in enumerate(schema.get("fields") or [], start=1):
-        if f.get("rules"):
-            decls.extend(parse_rules({normalise_column(f["name"], i): f["rules"]}, f"{where}, field {f['name']!r}"))
+    for name, i in positions.items():
+        field_rules = (schema["fields"][i - 1] or {}).get("rules")
+        if field_rules:
+            decls.extend(parse_rules({normalise_column(name, i): field_rules}, f"{where}, field {name!r}"))
+    for k, check in enumerate(schema.get("custom_checks") or [], start=1):
+        decls.extend(validata_check(check, lambda n: normalise_column(n, positions.get(n, 0)),
+                                    f"{where}, custom_checks #{k}"))
     return decls
+
+
+# Validata's custom checks (validata-core) and the rule that does the same here.
+VALIDATA_CHECKS = {"french-siret-value": "siret", "french-siren-value": "siren", "phone-number-value": "phone_fr"}
+
+
+def validata_check(check: dict, column: Any, where: str) -> list[Declaration]:
+    """A Validata `custom_checks` entry as declarations; one we do not implement is declared as
+    `unsupported_check`, which reports itself as not run (never as passed)."""
+    name, params = check.get("name"), check.get("params") or {}
+    if name in VALIDATA_CHECKS and params.get("column"):
+        return parse_rules({column(params["column"]): VALIDATA_CHECKS[name]}, where)
+    if name == "one-of-required" and params.get("column1") and params.get("column2"):
+        cols = [column(params["column1"]), column(params["column2"])]
+        return parse_rules({CHECKS_KEY: [{"rule": "at_least_one", "columns": cols, "equals": None}]}, where)
+    return parse_rules({CHECKS_KEY: [{"rule": "unsupported_check", "name": str(name)}]}, where)
 
 
 def resource_rules(resource) -> list[Declaration]:

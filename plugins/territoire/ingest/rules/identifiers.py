@@ -48,6 +48,9 @@ def _luhn_verdict(module, value: str, digits: int, name: str) -> str | None:
     except InvalidFormat:
         return f"{value} : un {name} ne contient que des chiffres"
     except InvalidChecksum:
+        if digits == 14 and compact.endswith("00000"):
+            return (f"{value} : clé de contrôle fausse et les 5 derniers chiffres (NIC) à zéro : un tableur a "
+                    f"sans doute arrondi le nombre, les derniers chiffres sont perdus")
         return f"{value} : clé de contrôle fausse (algorithme de Luhn), un chiffre est erroné ou inversé"
     except ValidationError as exc:  # any other verdict of stdnum
         return f"{value} : {exc}"

@@ -237,3 +237,24 @@ def test_missing_columns_report_is_frictionless_readable(warehouse_url, tmp_path
     read = frictionless.Report.from_descriptor(report_json(out))
     labels = [e for e in read.tasks[0].errors if e.type == "missing-label"]
     assert labels and read.valid is False
+
+
+@pytest.mark.integration
+def test_validata_custom_checks_of_published_schemas(cog_warehouse):
+    scdl = rules.schema_rules(PROJECT / "catalog/schemas/scdl_subventions/schema.json")
+    assert [d.label() for d in scdl] == ["siret(idattribuant)", "siret(idbeneficiaire)",
+                                         "at_least_one(idbeneficiaire, rnabeneficiaire)"]
+    covoiturage = rules.schema_rules(
+        PROJECT / "catalog/schemas/schema.data.gouv.fr/etalab_schema-lieux-covoiturage/schema.json")
+    with psycopg.connect(cog_warehouse, autocommit=True) as conn:
+        columns = stage(conn, "raw.scdl_staged", [
+            {"idAttribuant": "21060004500392", "idBeneficiaire": "", "rnaBeneficiaire": "W333216789"},
+            {"idAttribuant": "21860194600000", "idBeneficiaire": "", "rnaBeneficiaire": ""}])   # SYNTHETIC
+        batch = new_batch(conn, "test", "scdl")
+        outcome = rules.apply(conn, batch_id=batch, resource=catalog_resource("subventions", "lot"),
+                              table="raw.scdl_staged", columns=columns, declarations=scdl + covoiturage[-1:])
+    got = {(r[0], r[2]): r[4] for r in quarantine(cog_warehouse, batch)}
+    assert set(got) == {(3, "siret"), (3, "at_least_one")} and "arrondi" in got[(3, "siret")]
+    assert "toutes vides" in got[(3, "at_least_one")]
+    assert outcome.not_run == [("unsupported_check(opening-hours-value)", outcome.not_run[0][1])]
+    assert "opening-hours-value" in outcome.not_run[0][1] and "validata.fr" in outcome.not_run[0][1]

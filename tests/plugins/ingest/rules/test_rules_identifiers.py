@@ -26,6 +26,7 @@ def test_valid_sirets_pass_including_la_poste(value):
     ("44137080600016.0", "nombre décimal"),
     ("4413708060001", "zéro initial"),                       # 13 digits: a leading zero lost
     ("44137080600017", "Luhn"),
+    ("21860194600000", "arrondi"),                           # the NIC rounded away by a spreadsheet
     ("35600000049838", "Luhn"),                              # La Poste's rule fails too
     ("4413708060001A", "chiffres"),
     ("441370806", "9 caractères au lieu de 14"),
