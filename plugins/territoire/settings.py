@@ -69,3 +69,13 @@ def load_parallel_min_bytes() -> int:
     32 MiB): below it, opening connections costs more than it saves."""
     value = os.environ.get("TERRITOIRE_LOAD_PARALLEL_MIN_BYTES")
     return int(value) if value else 32 << 20
+
+
+def rule_examples_kept() -> int:
+    """How many violations of each business rule and column keep their value and own message in the
+    quarantine (`TERRITOIRE_RULE_EXAMPLES`, default 1000); beyond, they are counted only."""
+    value = os.environ.get("TERRITOIRE_RULE_EXAMPLES")
+    try:
+        return max(1, int(value)) if value else 1000
+    except ValueError as exc:
+        raise ValueError(f"TERRITOIRE_RULE_EXAMPLES={value!r}: a whole number of examples is expected") from exc

@@ -7,7 +7,6 @@ the (normalised) text values and `_line_number`; also by `territoire validate`. 
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -15,21 +14,18 @@ from dataclasses import dataclass, field
 
 import psycopg
 
+from territoire import settings
 from territoire.ingest.rules.declarations import Declaration, resource_rules
 from territoire.ingest.rules.model import RULES, sql_text
 from territoire.naming import quote_ident
 
-DEFAULT_KEEP = 1000
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _FLUSH = 5000
 
 
 def examples_kept() -> int:
-    """How many violations per (rule, column) keep their value and message (`TERRITOIRE_RULE_EXAMPLES`)."""
-    try:
-        return max(1, int(os.environ.get("TERRITOIRE_RULE_EXAMPLES", DEFAULT_KEEP)))
-    except ValueError:
-        return DEFAULT_KEEP
+    """How many violations per (rule, column) keep their value and message (settings)."""
+    return settings.rule_examples_kept()
 
 
 @dataclass
