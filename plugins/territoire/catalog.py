@@ -39,7 +39,7 @@ SOURCE_FIELDS = {
 SOURCE_REQUIRED = ("id", "domain", "title", "producer", "licence", "resources")
 RESOURCE_FIELDS = {
     "name": str, "title": str, "format": str, "schema": (str, type(None)), "location": dict,
-    "options": dict, "primary_key": list,
+    "options": dict, "primary_key": list, "rules": dict,
 }
 RESOURCE_REQUIRED = ("name", "format", "location")
 LOCATION_FIELDS = {
@@ -90,6 +90,8 @@ class Resource:
     schema: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     primary_key: tuple[str, ...] = ()
+    # Business rules (`territoire.ingest.rules.parse_rules` reads and checks them).
+    rules: dict[str, Any] = field(default_factory=dict)
 
     @property
     def raw_table(self) -> str:
@@ -256,7 +258,7 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
             resources.append(Resource(
                 source_id=merged["id"], name=rraw["name"], format=rraw["format"], locations=locations,
                 title=rraw.get("title", ""), schema=schema, options=rraw.get("options") or {},
-                primary_key=tuple(rraw.get("primary_key") or ()),
+                primary_key=tuple(rraw.get("primary_key") or ()), rules=rraw.get("rules") or {},
             ))
         sources.append(Source(
             id=merged["id"], domain=merged["domain"], title=merged["title"], producer=merged["producer"],

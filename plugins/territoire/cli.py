@@ -21,7 +21,6 @@ import contextlib
 import logging
 import os
 import sys
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -190,12 +189,9 @@ def resolve_schema(name: str) -> Path:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    import psycopg
-
-    from territoire import warehouse
-    from territoire.catalog import Location, Resource
     from territoire.ingest import conformity, detect
-    from territoire.ingest.loader import Loader, LoadError
+    from territoire.ingest.rules import RuleDeclarationError
+    from territoire.ingest.validation import NothingRead, ValidationSetupError, validate_file
 
     path = Path(args.file)
     if not path.is_file():
@@ -207,54 +203,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
         _err(str(exc))
         return EXIT_USAGE
     fmt = args.format or detect.detect_format(path).format
-    resource = Resource(source_id="validate", name="file", format=fmt,
-                        locations={"demo": Location("local", path=str(path))}, schema=str(schema_path))
-    # The rows are checked by the loader's own SQL in a scratch database created on the warehouse
-    # server for this run and dropped at the end: nothing touches the warehouse's tables.
-    admin = warehouse.parse_url(warehouse.get_url())
-    scratch = f"territoire_validate_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin_url = warehouse.ConnectionParts(admin.host, admin.port, admin.user, admin.password, admin.dbname).url()
+    outputs = {kind: Path(getattr(args, kind)) for kind in ("html", "csv", "json") if getattr(args, kind, None)}
     try:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'create database "{scratch}"')
-    except psycopg.Error as exc:
-        _err(f"cannot create the scratch database {scratch} on the warehouse server ({exc}); "
-             f"`territoire validate` needs the CREATEDB privilege")
+        checked = validate_file(path, schema_path, fmt, strict=not args.lenient, rules_name=args.rules,
+                                outputs=outputs, progress=_progress if args.verbose else None)
+    except (ValidationSetupError, RuleDeclarationError) as exc:
+        _err(str(exc))
         return EXIT_USAGE
-    url = warehouse.ConnectionParts(admin.host, admin.port, admin.user, admin.password, scratch).url()
-    try:
-        warehouse.ensure_schemas(url)
-        loader = Loader(url, progress=_progress if args.verbose else (lambda m: None), reports=False)
-        error = None
-        try:
-            result = loader.load(resource, path, quarantine_threshold=1.0, strict=not args.lenient,
-                                 check_header=False, force=True)
-            batch_id = result.batch_id
-        except LoadError as exc:
-            error = str(exc)
-            with psycopg.connect(url) as conn:
-                batch_id = conn.execute("select max(batch_id) from ingest.load_batches").fetchone()[0]
-        with psycopg.connect(url, autocommit=True) as conn:
-            data = conformity.from_batch(conn, batch_id) if batch_id else None
-            if data is None:
-                _err(error or "nothing was read")
-                return EXIT_FAILED
-            details = conn.execute("select details from ingest.load_batches where batch_id = %s",
-                                   (batch_id,)).fetchone()[0] or {}
-            data.title, data.file, data.schema, data.batch_id = path.name, str(path), str(schema_path), None
-            data.columns_missing_required = details.get("columns_missing_required") or []
-            data.error = error
-            if args.html:
-                Path(args.html).write_text(conformity.render_html(data), encoding="utf-8")
-                print(f"rapport HTML : {args.html}")
-            if args.csv:
-                conformity.write_csv(conn, batch_id, Path(args.csv), data.headers)
-                print(f"rapport CSV : {args.csv}")
-            print(conformity.render_text(data, examples=args.examples))  # the verdict comes last
-        return EXIT_OK if data.valid else EXIT_FAILED
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{scratch}" with (force)')
+    except NothingRead as exc:
+        _err(str(exc))
+        return EXIT_FAILED
+    for kind, written in checked.written.items():
+        print(f"rapport {kind.upper()} : {written}")
+    print("Règles métier : " + (f"celles de {checked.rules_from} (catalogue)" if checked.rules_from
+                                else "aucune ressource du catalogue n'a ce schéma (règles du schéma seulement)"))
+    print(conformity.render_text(checked.data, examples=args.examples))  # the verdict comes last
+    return EXIT_OK if checked.data.valid else EXIT_FAILED
 
 
 # ---------------------------------------------------------------------------------------------
@@ -328,6 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--examples", type=int, default=3, help="examples shown per column and rule")
     p.add_argument("--html", help="also write the report as HTML to this file")
     p.add_argument("--csv", help="also write every error to this CSV file")
+    p.add_argument("--json", help="also write the report as JSON (shape of a Validata report) to this file")
+    p.add_argument("--rules", metavar="SOURCE/RESOURCE",
+                   help="apply this catalog resource's business rules (default: those of the resource "
+                        "declared with the same schema)")
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="show the loader's progress")
 
     db = sub.add_parser("db", help="warehouse administration", description="warehouse administration")

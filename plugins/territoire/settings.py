@@ -69,3 +69,13 @@ def load_parallel_min_bytes() -> int:
     32 MiB): below it, opening connections costs more than it saves."""
     value = os.environ.get("TERRITOIRE_LOAD_PARALLEL_MIN_BYTES")
     return int(value) if value else 32 << 20
+
+
+def quarantine_rows_kept() -> int:
+    """How many rejected rows of each (column, rule) of a batch keep their content (value, message, line)
+    in quarantine, schema checks and business rules alike; beyond, they are counted only
+    (`TERRITOIRE_QUARANTINE_ROWS_KEPT`, default 1000)."""
+    value = os.environ.get("TERRITOIRE_QUARANTINE_ROWS_KEPT", "1000")
+    if not value.strip().isdigit():
+        raise ValueError(f"TERRITOIRE_QUARANTINE_ROWS_KEPT={value!r}: a whole number of rows is expected")
+    return int(value)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from territoire.ingest import ledger
+from territoire import settings
 from territoire.ingest.run import LoadRun
 from territoire.ingest.schema import FastCheck
 from territoire.naming import quote_ident
@@ -107,7 +107,7 @@ def quarantine_broken_rows(run: LoadRun) -> int:
     if run.plan.rules:
         params = {"batch_id": run.batch_id, "source_id": run.resource.source_id, "resource": run.resource.name}
         counts = conn.execute(_sql("quarantine_typed", new=new, rules=run.plan.rules_values_sql(),
-                                   kept=str(ledger.rows_kept_per_rule())), params).fetchall()
+                                   kept=str(settings.quarantine_rows_kept())), params).fetchall()
         for col, rule, count, line, message, _ in counts:
             value = conn.execute(f"select left(to_jsonb(n) ->> %s, 1000) from {new} n where _line_number = %s",
                                  (col, line)).fetchone()
@@ -142,7 +142,7 @@ def quarantine_duplicates(run: LoadRun, key: list[str]) -> int:
     columns = ",".join(key)
     gone, line, value = run.conn.execute(
         _sql("quarantine_duplicates", new=run.new, key=", ".join(quoted), key_text=", ".join(quoted),
-             not_null=" and ".join(f"{k} is not null" for k in quoted), kept=str(ledger.rows_kept_per_rule())),
+             not_null=" and ".join(f"{k} is not null" for k in quoted), kept=str(settings.quarantine_rows_kept())),
         {"batch_id": run.batch_id, "source_id": run.resource.source_id, "resource": run.resource.name,
          "columns": columns}).fetchone()
     run.add_rejections(columns, "unique", gone, line, value, f"clé en double ({columns})")

@@ -2,62 +2,100 @@
 
 For every load the loader writes, beside the batch in the landing zone,
 
-    <landing>/<source_id>/<resource>/reports/batch-<id>.html   readable report (summary, errors by
-                                                                rule and column, first examples)
-    <landing>/<source_id>/<resource>/reports/batch-<id>.csv    every rejected cell, one a line
-                                                                (UTF-8 with BOM, `;`: opens in Excel)
+    <landing>/<source_id>/<resource>/reports/batch-<id>.html   readable report: the verdict, a summary by
+                                                                rule and column, the rules applied (and
+                                                                those that could not run, with why), then
+                                                                the first examples, each with its message
+    <landing>/<source_id>/<resource>/reports/batch-<id>.csv    every rejected cell, one a line (UTF-8 with
+                                                                BOM, `;`, formulas neutralised: opens in a
+                                                                spreadsheet)
+    <landing>/<source_id>/<resource>/reports/batch-<id>.json   the same in the shape of a Validata /
+                                                                frictionless report (`valid`, `stats`,
+                                                                `tasks[].errors[]` with rowNumber,
+                                                                fieldName, cell, type, message, note)
 
-and records both paths in the ledger (`ingest.load_batches.details -> 'report'`). The report is built
-from the ledger and the quarantine (`ingest.rejected_rows`), so it can be rebuilt at any time with
-`write_batch_report(conn, batch_id)`.
+and records the paths in the ledger (`ingest.load_batches.details -> 'report'`). The report is built from
+the ledger, the quarantine (`ingest.rejected_rows`) and the rules' ledger (`ingest.rule_runs`), so it can
+be rebuilt at any time with `write_batch_report(conn, batch_id)`. `territoire validate` renders the same
+report for a file checked before it is sent.
+
+Every problem is explained by the rule that found it, once: the schema checks below (`SCHEMA_RULES`) and
+the business rules (`territoire.ingest.rules.RULES`) each carry their title, explanation and fix.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import json
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from jinja2 import Environment, PackageLoader, select_autoescape
+
 from territoire import settings
+from territoire.csvsafe import neutralise
 
 EXAMPLES_PER_GROUP = 5
+REPORT_FORMAT = "territoire-conformite/1 (forme du rapport Validata / frictionless)"
 
-RULES_FR = {
-    "required": ("Valeur obligatoire manquante", "Renseigner la valeur dans chaque ligne."),
-    "type": ("Valeur qui n'est pas du type attendu",
+# The loader's own checks (Table Schema): (title, explanation, fix).
+SCHEMA_RULES: dict[str, tuple[str, str, str]] = {
+    "required": ("Valeur obligatoire manquante", "Le schéma impose une valeur dans cette colonne.",
+                 "Renseigner la valeur dans chaque ligne."),
+    "type": ("Valeur qui n'est pas du type attendu", "La valeur ne peut pas être lue comme le type du schéma.",
              "Écrire les nombres avec un point décimal sans séparateur de milliers (1234.5), les dates au "
              "format AAAA-MM-JJ, les booléens true/false."),
-    "pattern": ("Valeur qui ne respecte pas le format attendu",
+    "pattern": ("Valeur qui ne respecte pas le format attendu", "Le schéma impose un motif (longueur, caractères).",
                 "Vérifier la valeur (longueur, caractères autorisés) par rapport au motif du schéma."),
-    "enum": ("Valeur hors de la liste autorisée",
+    "enum": ("Valeur hors de la liste autorisée", "Le schéma n'admet qu'une liste fermée de valeurs.",
              "Utiliser exactement l'une des valeurs prévues par le schéma (casse et accents compris)."),
-    "minimum": ("Valeur trop petite", "Vérifier l'unité et l'ordre de grandeur de la valeur."),
-    "maximum": ("Valeur trop grande", "Vérifier l'unité et l'ordre de grandeur (ex. un pourcentage 0-1)."),
-    "minLength": ("Texte trop court", "Compléter la valeur."),
-    "maxLength": ("Texte trop long", "Raccourcir la valeur."),
-    "format": ("Format invalide (e-mail, URL, UUID)", "Corriger la valeur selon le format indiqué."),
-    "unique": ("Clé en double", "Chaque ligne doit avoir une clé distincte : supprimer ou corriger les doublons."),
-    "field-count": ("Nombre de champs incorrect",
-                    "La ligne n'a pas autant de champs que l'en-tête : vérifier le séparateur et les guillemets."),
-    "encoding": ("Ligne dans un autre encodage",
-                 "Le fichier mélange deux encodages : le ré-enregistrer entièrement en UTF-8."),
-    "json": ("JSON invalide", "Corriger la syntaxe de l'enregistrement JSON."),
-    "nul-byte": ("Octet NUL dans un texte", "Le fichier est probablement endommagé : le ré-exporter depuis la source."),
-    "geometry": ("Géométrie invalide", "Coordonnées en nombres finis, longitude puis latitude en degrés WGS 84."),
+    "minimum": ("Valeur trop petite", "Le schéma fixe une valeur minimale.",
+                "Vérifier l'unité et l'ordre de grandeur de la valeur."),
+    "maximum": ("Valeur trop grande", "Le schéma fixe une valeur maximale.",
+                "Vérifier l'unité et l'ordre de grandeur (ex. un pourcentage 0-1)."),
+    "minLength": ("Texte trop court", "Le schéma fixe une longueur minimale.", "Compléter la valeur."),
+    "maxLength": ("Texte trop long", "Le schéma fixe une longueur maximale.", "Raccourcir la valeur."),
+    "format": ("Format invalide (e-mail, URL, UUID)", "Le schéma impose un format pour cette colonne.",
+               "Corriger la valeur selon le format indiqué."),
+    "unique": ("Clé en double", "La clé du schéma doit être unique.",
+               "Chaque ligne doit avoir une clé distincte : supprimer ou corriger les doublons."),
+    "field-count": ("Nombre de champs incorrect", "La ligne n'a pas autant de champs que l'en-tête.",
+                    "Vérifier le séparateur et les guillemets de la ligne."),
+    "encoding": ("Ligne dans un autre encodage", "Le fichier mélange deux encodages.",
+                 "Ré-enregistrer le fichier entièrement en UTF-8."),
+    "json": ("JSON invalide", "L'enregistrement n'est pas du JSON valide.",
+             "Corriger la syntaxe de l'enregistrement JSON."),
+    "nul-byte": ("Octet NUL dans un texte", "Le texte contient un octet NUL (\\0), signe d'un fichier endommagé.",
+                 "Ré-exporter le fichier depuis la source."),
+    "geometry": ("Géométrie invalide", "Une coordonnée n'est pas un nombre fini dans les bornes du WGS 84.",
+                 "Écrire les coordonnées en nombres finis, longitude puis latitude en degrés WGS 84."),
+    "code-as-number": ("Code écrit comme un nombre : zéros ou chiffres perdus",
+                       "Un tableur a lu le code comme un nombre (69381.0, 4.5E+13, 1001 pour 01001).",
+                       "Formater la colonne en texte dans le tableur avant l'export, puis ressaisir les codes."),
 }
+LEVEL_FR = {"error": "erreur", "warning": "avertissement"}
+
+
+def explain(rule: str) -> dict[str, str]:
+    """Title, explanation, fix and origin of a rule name (`type:date`, `pattern`, `siret`...)."""
+    from territoire.ingest.rules import RULES
+
+    if rule in RULES:
+        r = RULES[rule]
+        return {"title": r.title, "explanation": r.explanation, "fix": r.fix, "origin": r.origin}
+    base, _, detail = rule.partition(":")
+    title, explanation, fix = SCHEMA_RULES.get(base, (rule, "", ""))
+    return {"title": f"{title} ({detail})" if detail else title, "explanation": explanation, "fix": fix,
+            "origin": "schéma de données (Table Schema)"}
 
 
 def rule_label(rule: str) -> tuple[str, str]:
-    """(what is wrong, what to do) in French for a rule name such as `type:date` or `pattern`."""
-    base = rule.split(":", 1)[0]
-    label, advice = RULES_FR.get(base, (rule, ""))
-    if ":" in rule:
-        label = f"{label} ({rule.split(':', 1)[1]})"
-    return label, advice
+    """(what is wrong, what to do) in French for a rule name."""
+    e = explain(rule)
+    return e["title"], e["fix"]
 
 
 @dataclass
@@ -82,39 +120,71 @@ class ReportData:
     columns_missing_required: list[str] = field(default_factory=list)
     columns_missing: list[str] = field(default_factory=list)
     columns_unknown: list[str] = field(default_factory=list)
-    groups: list[dict[str, Any]] = field(default_factory=list)   # by column and rule, with examples
+    groups: list[dict[str, Any]] = field(default_factory=list)   # by rule and column, with examples
+    rules_applied: list[dict[str, Any]] = field(default_factory=list)
+    rules_not_run: list[dict[str, Any]] = field(default_factory=list)
+    in_validation: bool = False   # `territoire validate`: a file checked before sending, not a load
 
     @property
     def valid(self) -> bool:
         return self.rows_rejected == 0 and not self.columns_missing_required and not self.error
 
+    @property
+    def errors(self) -> int:
+        return sum(g["count"] for g in self.groups if g["level"] == "error")
+
+    @property
+    def warnings(self) -> int:
+        return sum(g["count"] for g in self.groups if g["level"] == "warning")
+
+    @property
+    def warning_lines(self) -> int:
+        return sum(g["lines"] for g in self.groups if g["level"] == "warning")
+
     def column_label(self, column: str | None) -> str:
         if not column:
             return "(ligne entière)"
-        return self.headers.get(column, column)
+        return ", ".join(self.headers.get(c.strip(), c.strip()) for c in column.split(","))
 
 
 def rejection_groups(conn, batch_id: int, examples: int = EXAMPLES_PER_GROUP) -> list[dict[str, Any]]:
-    """Rejections grouped by column and rule (most frequent first), each with its first examples."""
+    """Problems grouped by rule and column (errors first, then by frequency), each with its first examples
+    and each example with its own message."""
     rows = conn.execute(
-        """select column_name, rule, count(*) as n, count(distinct line_number) as lines,
-                  (array_agg(line_number order by line_number))[1:%s],
-                  (array_agg(value order by line_number))[1:%s],
-                  (array_agg(coalesce(raw_line, '') order by line_number))[1:%s],
-                  min(message)
-           from ingest.rejected_rows where batch_id = %s
-           group by column_name, rule order by n desc, column_name, rule""",
-        (examples, examples, examples, batch_id)).fetchall()
+        """select column_name, rule, level, count(*) as n, count(distinct line_number) as lines,
+                  (array_agg(line_number order by line_number nulls first))[1:%(k)s],
+                  (array_agg(value order by line_number nulls first))[1:%(k)s],
+                  (array_agg(coalesce(raw_line, '') order by line_number nulls first))[1:%(k)s],
+                  (array_agg(message order by line_number nulls first))[1:%(k)s]
+           from ingest.rejected_rows where batch_id = %(b)s
+           group by column_name, rule, level order by level = 'error' desc, n desc, column_name, rule""",
+        {"k": examples, "b": batch_id}).fetchall()
     groups = []
-    for column, rule, n, lines, ex_lines, ex_values, ex_raw, message in rows:
+    for column, rule, level, n, lines, ex_lines, ex_values, ex_raw, ex_messages in rows:
         groups.append({
-            "column": column, "rule": rule, "count": n, "lines": lines, "message": message,
-            "examples": [{"line": ln, "value": v, "raw": r} for ln, v, r in zip(ex_lines, ex_values, ex_raw, strict=True)],
+            "column": column, "rule": rule, "level": level, "count": n, "lines": lines, **explain(rule),
+            "examples": [{"line": ln, "value": v, "raw": r, "message": m}
+                         for ln, v, r, m in zip(ex_lines, ex_values, ex_raw, ex_messages, strict=True)],
         })
     return groups
 
 
+def rule_runs(conn, batch_id: int) -> tuple[list[dict], list[dict]]:
+    """(applied, not run) business rules of the batch, from `ingest.rule_runs`."""
+    rows = conn.execute(
+        "select rule, label, level, status, reason, violations from ingest.rule_runs where batch_id = %s "
+        "order by status, label", (batch_id,)).fetchall()
+    applied = [{"rule": r, "label": lb, "level": lv, "violations": n, "title": explain(r)["title"]}
+               for r, lb, lv, st, _, n in rows if st == "applied"]
+    not_run = [{"rule": r, "label": lb, "level": lv, "reason": why, "title": explain(r)["title"]}
+               for r, lb, lv, st, why, _ in rows if st == "not_run"]
+    return applied, not_run
+
+
 def from_batch(conn, batch_id: int) -> ReportData:
+    from territoire.ingest.rules import ensure_tables
+
+    ensure_tables(conn)  # a warehouse whose loads predate the rules has no level / rule_runs yet
     row = conn.execute(
         """select source_id, resource, raw_table, coalesce(landing_path, location), rows_read, rows_loaded,
                   rows_rejected, status, error, details, started_at
@@ -124,16 +194,19 @@ def from_batch(conn, batch_id: int) -> ReportData:
     source_id, resource, table, file, read, loaded, rejected, status, error, details, started = row
     details = details or {}
     if rejected is None:
-        rejected = conn.execute("select count(distinct line_number) from ingest.rejected_rows where batch_id = %s",
-                                (batch_id,)).fetchone()[0]
+        rejected = conn.execute("select count(distinct line_number) from ingest.rejected_rows where batch_id = %s "
+                                "and level = 'error'", (batch_id,)).fetchone()[0]
+    applied, not_run = rule_runs(conn, batch_id)
+    headers = details.get("headers") or {}
     return ReportData(
         title=f"{source_id} / {resource}", file=file or "", rows_read=read or 0, rows_rejected=rejected or 0,
         rows_loaded=loaded, status=status, schema=details.get("schema"), error=error, batch_id=batch_id,
         source_id=source_id, resource=resource, started_at=str(started)[:19], encoding=details.get("encoding"),
-        delimiter=details.get("delimiter"), headers=details.get("headers") or {},
+        delimiter=details.get("delimiter"), headers=headers,
+        columns_missing_required=details.get("columns_missing_required") or [],
         columns_missing=details.get("columns_missing") or [],
-        columns_unknown=[(details.get("headers") or {}).get(c, c) for c in details.get("columns_unknown") or []],
-        groups=rejection_groups(conn, batch_id),
+        columns_unknown=[headers.get(c, c) for c in details.get("columns_unknown") or []],
+        groups=rejection_groups(conn, batch_id), rules_applied=applied, rules_not_run=not_run,
     )
 
 
@@ -142,137 +215,156 @@ def report_dir(source_id: str, resource: str) -> Path:
 
 
 def write_batch_report(conn, batch_id: int) -> dict[str, Path]:
-    """Write batch-<id>.html and .csv beside the batch and reference them in the ledger."""
+    """Write batch-<id>.html, .csv and .json beside the batch and reference them in the ledger."""
     data = from_batch(conn, batch_id)
     folder = report_dir(data.source_id, data.resource)
     folder.mkdir(parents=True, exist_ok=True)
-    html_path, csv_path = folder / f"batch-{batch_id}.html", folder / f"batch-{batch_id}.csv"
-    _atomic_write(html_path, render_html(data))
-    tmp = csv_path.with_name(f".{csv_path.name}.tmp")
-    write_csv(conn, batch_id, tmp, data.headers)
-    os.replace(tmp, csv_path)
-    paths = {"html": html_path, "csv": csv_path}
+    paths = {kind: folder / f"batch-{batch_id}.{kind}" for kind in ("html", "csv", "json")}
+    write_report_files(conn, data, paths)
     conn.execute(
         "update ingest.load_batches set details = coalesce(details, '{}'::jsonb) || jsonb_build_object('report', "
         "%s::jsonb) where batch_id = %s", (json.dumps({k: str(v) for k, v in paths.items()}), batch_id))
     return paths
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+def write_report_files(conn, data: ReportData, paths: dict[str, Path]) -> None:
+    """Write the report kinds named in `paths` (`html`, `csv`, `json`), each atomically."""
+    writers = {
+        "html": lambda tmp: tmp.write_text(render_html(data), encoding="utf-8"),
+        "csv": lambda tmp: write_csv(conn, data.batch_id, tmp, data.headers),
+        "json": lambda tmp: tmp.write_text(json.dumps(validata_report(conn, data), ensure_ascii=False, indent=1),
+                                           encoding="utf-8"),
+    }
+    for kind, path in paths.items():
+        tmp = Path(path).with_name(f".{Path(path).name}.tmp")
+        writers[kind](tmp)
+        os.replace(tmp, path)
+
+
+CSV_HEADER = ["niveau", "ligne", "colonne", "valeur", "regle", "probleme", "message", "que_faire", "ligne_brute"]
 
 
 def write_csv(conn, batch_id: int, path: Path, headers: dict[str, str] | None = None) -> int:
-    """Every rejected cell of the batch, in line order. Returns how many."""
+    """Every problem of the batch, in line order, one a line; text cells are formula-safe. Returns how many."""
     headers = headers or {}
     n = 0
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f, delimiter=";")
-        w.writerow(["ligne", "colonne", "regle", "probleme", "valeur", "message", "ligne_brute"])
+        w.writerow(CSV_HEADER)
         # A server-side cursor (inside a transaction) streams a big quarantine instead of holding it.
         with conn.transaction(), conn.cursor(name=f"report_{batch_id}") as cur:
-            cur.execute("""select line_number, column_name, rule, value, message, raw_line from ingest.rejected_rows
-                           where batch_id = %s order by line_number, column_name, rule""", (batch_id,))
-            for line, column, rule, value, message, raw in cur:
-                w.writerow([line, headers.get(column, column) if column else "", rule, rule_label(rule)[0],
-                            value if value is not None else "", message, raw or ""])
+            cur.execute("""select level, line_number, column_name, value, rule, message, raw_line
+                           from ingest.rejected_rows where batch_id = %s
+                           order by line_number nulls first, level, column_name, rule""", (batch_id,))
+            for level, line, column, value, rule, message, raw in cur:
+                e = explain(rule)
+                column_label = ", ".join(headers.get(c.strip(), c.strip()) for c in column.split(",")) if column else ""
+                w.writerow([LEVEL_FR.get(level, level), "" if line is None else line,
+                            *(neutralise(x) for x in (column_label, "" if value is None else value, rule, e["title"],
+                                                      message, e["fix"], raw or ""))])
                 n += 1
     return n
 
 
+def validata_report(conn, data: ReportData, limit: int | None = None) -> dict[str, Any]:
+    """The report in the shape of Validata's (frictionless' report): `valid`, `stats`, `tasks[]` with their
+    `errors[]` (rowNumber, fieldName, fieldNumber, cell, type — a frictionless error type —, rule, title,
+    description, message and note — the line's own message —, fix), plus `summary` (by rule and column)
+    and `rules` (applied / not run). Warnings are listed apart: they do not make the file invalid."""
+    from territoire.ingest.rules import examples_kept
+
+    limit = limit or examples_kept()
+    errors, warnings = [], []
+    if data.batch_id is not None:
+        for row in _kept_rows(conn, data.batch_id, limit):
+            item = _report_item(data, *row)
+            (errors if item["level"] == "error" else warnings).append(item)
+    task_errors = errors + [_header_item(data, c) for c in data.columns_missing_required]
+    valid = data.valid
+    summary = [{"rule": g["rule"], "column": data.column_label(g["column"]), "level": g["level"], "count": g["count"],
+                "lines": g["lines"], "title": g["title"], "fix": g["fix"]} for g in data.groups]
+    return {
+        "version": REPORT_FORMAT, "date": datetime.now(UTC).isoformat(timespec="seconds"), "valid": valid,
+        "stats": {"errors": data.errors + len(data.columns_missing_required), "warnings": data.warnings,
+                  "tasks": 1},
+        "errors": [{"type": "task-error", "code": "task-error", "message": data.error}] if data.error else [],
+        "warnings": [],
+        "tasks": [{
+            "name": Path(data.file).name, "type": "table", "valid": valid, "place": data.file,
+            "labels": list(data.headers.values()),
+            "resource": {"path": data.file, "schema": data.schema, "encoding": data.encoding},
+            "stats": {"errors": len(task_errors), "warnings": len(warnings), "rows": data.rows_read,
+                      "rows_rejected": data.rows_rejected, "fields": len(data.headers)},
+            "errors": task_errors,
+            "warnings": [f"ligne {w['rowNumber']}, {w['fieldName']} [{w['rule']}] : {w['message']}" for w in warnings],
+            "rule_warnings": warnings,
+        }],
+        "summary": summary,
+        "rules": {"applied": data.rules_applied, "not_run": data.rules_not_run},
+    }
+
+
+def _kept_rows(conn, batch_id: int, limit: int):
+    return conn.execute(
+        """select level, line_number, column_name, value, rule, message from (
+               select r.*, row_number() over (partition by rule, column_name order by line_number) as n
+               from ingest.rejected_rows r where batch_id = %s) k
+           where n <= %s order by line_number nulls first, column_name, rule""", (batch_id, limit)).fetchall()
+
+
+# Tools reading frictionless / Validata reports know a fixed set of error types: each problem is given
+# the closest one (`type`), and keeps its own rule in `rule` (and `code`).
+_FRICTIONLESS_TYPES = {"type": "type-error", "unique": "unique-error", "unique_key": "unique-error",
+                       "field-count": "row-error", "encoding": "row-error", "json": "row-error"}
+
+
+def frictionless_type(rule: str, line: int | None, column: str | None) -> str:
+    known = _FRICTIONLESS_TYPES.get(rule.split(":", 1)[0])
+    if known:
+        return known
+    if line is None:
+        return "table-error"
+    return "constraint-error" if column and "," not in column else "row-constraint"
+
+
+def _report_item(data: ReportData, level, line, column, value, rule, message) -> dict[str, Any]:
+    e = explain(rule)
+    names = list(data.headers)
+    first = column.split(",")[0].strip() if column else None
+    return {"type": frictionless_type(rule, line, column), "code": rule, "rule": rule, "level": level,
+            "title": e["title"], "description": e["explanation"], "message": message, "note": message,
+            "fix": e["fix"], "tags": ["#table", "#row", "#cell"] if column else ["#table"], "rowNumber": line,
+            "fieldName": data.column_label(column) if column else None, "cells": [],
+            "fieldNumber": names.index(first) + 1 if first in names else None, "cell": value}
+
+
+def _header_item(data: ReportData, column: str) -> dict[str, Any]:
+    return {"type": "missing-label", "code": "missing-label", "rule": "missing-label", "level": "error",
+            "title": "Colonne obligatoire absente",
+            "description": "Le schéma impose cette colonne ; le fichier ne l'a pas.",
+            "message": f"la colonne obligatoire {column} est absente du fichier",
+            "note": f"la colonne obligatoire {column} est absente du fichier",
+            "fix": "Ajouter la colonne (en-tête exact du schéma), même vide si aucune valeur n'est connue.",
+            "tags": ["#table", "#header", "#label"], "fieldName": column, "fieldNumber": 0, "label": column,
+            "labels": [], "rowNumbers": [1], "rowNumber": None}
+
+
 def render_text(data: ReportData, examples: int = 3) -> str:
     """A plain-text version (French) for the terminal: the `territoire validate` output."""
-    out = [f"Fichier : {data.file}"]
-    if data.schema:
-        out.append(f"Schéma : {data.schema}")
-    if data.encoding:
-        out.append(f"Encodage : {data.encoding} ; séparateur : {data.delimiter!r}")
-    valid_rows = data.rows_read - data.rows_rejected
-    out.append(f"Lignes lues : {data.rows_read} ; valides : {valid_rows} ; en erreur : {data.rows_rejected}")
-    if data.columns_missing_required:
-        out.append(f"Colonnes obligatoires absentes : {', '.join(data.columns_missing_required)}")
-    if data.columns_missing:
-        out.append(f"Colonnes facultatives absentes (avertissement) : {', '.join(data.columns_missing)}")
-    if data.columns_unknown:
-        out.append(f"Colonnes inconnues du schéma (avertissement) : {', '.join(data.columns_unknown)}")
-    if data.error:
-        out.append(f"Erreur : {data.error}")
-    if data.groups:
-        out.append("")
-        out.append("Erreurs par règle et colonne :")
-        width = max(len(data.column_label(g["column"])) for g in data.groups)
-        for g in data.groups:
-            out.append(f"  {g['count']:>6}  {data.column_label(g['column']):<{width}}  {g['rule']:<16} "
-                       f"{rule_label(g['rule'])[0]}")
-        out.append("")
-        out.append("Premiers exemples :")
-        for g in data.groups:
-            for ex in g["examples"][:examples]:
-                value = ex["value"] if ex["value"] is not None else (ex["raw"] or "")
-                out.append(f"  ligne {ex['line']}, {data.column_label(g['column'])} [{g['rule']}] : "
-                           f"{value!r} - {g['message']}")
-    out.append("")
-    out.append("VALIDE" if data.valid else "NON VALIDE")
-    return "\n".join(out)
+    env = _environment()
+    return env.get_template("conformity.txt.j2").render(d=data, examples=examples, level_fr=LEVEL_FR).strip("\n")
 
 
 def render_html(data: ReportData) -> str:
-    e = html.escape
+    env = _environment()
     status_fr = {"succeeded": "chargé", "failed": "refusé", "running": "en cours",
                  "skipped_unchanged": "inchangé (déjà chargé)"}.get(data.status, data.status)
     share = (100 * data.rows_rejected / data.rows_read) if data.rows_read else 0.0
-    parts = [
-        "<!doctype html>", '<html lang="fr"><head><meta charset="utf-8">',
-        f"<title>Rapport de conformité - {e(data.title)}"
-        + (f" - lot {data.batch_id}" if data.batch_id else "") + "</title>",
-        "<style>body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}"
-        "table{border-collapse:collapse;margin:1rem 0}th,td{border:1px solid #ccc;padding:.3rem .6rem;"
-        "text-align:left;vertical-align:top}th{background:#f3f3f3}.ok{color:#17693a}.ko{color:#b3261e}"
-        "code{background:#f6f6f6;padding:0 .2rem}</style></head><body>",
-        f"<h1>Rapport de conformité : {e(data.title)}</h1>",
-        f'<p class="{"ok" if data.valid else "ko"}"><strong>'
-        + ("Aucune erreur : le fichier est conforme." if data.valid else
-           f"{data.rows_rejected} ligne(s) sur {data.rows_read} ({share:.1f} %) ne respectent pas le schéma.")
-        + "</strong></p>",
-        "<table>",
-        f"<tr><th>Fichier</th><td><code>{e(data.file)}</code></td></tr>",
-    ]
-    if data.batch_id:
-        parts.append(f"<tr><th>Lot</th><td>{data.batch_id} ({e(status_fr)}), {e(data.started_at)}</td></tr>")
-    if data.schema:
-        parts.append(f"<tr><th>Schéma</th><td><code>{e(data.schema)}</code></td></tr>")
-    if data.encoding:
-        parts.append(f"<tr><th>Encodage, séparateur</th><td>{e(data.encoding)}, <code>{e(repr(data.delimiter))}"
-                     "</code></td></tr>")
-    parts.append(f"<tr><th>Lignes lues</th><td>{data.rows_read}</td></tr>")
-    if data.rows_loaded is not None:
-        parts.append(f"<tr><th>Lignes chargées</th><td>{data.rows_loaded}</td></tr>")
-    parts.append(f"<tr><th>Lignes en erreur</th><td>{data.rows_rejected}</td></tr></table>")
-    if data.error:
-        parts.append(f'<p class="ko">Erreur : {e(data.error)}</p>')
-    for label, cols in (("Colonnes obligatoires absentes", data.columns_missing_required),
-                        ("Colonnes du schéma absentes du fichier (facultatives)", data.columns_missing),
-                        ("Colonnes du fichier inconnues du schéma", data.columns_unknown)):
-        if cols:
-            parts.append(f"<p><strong>{e(label)} :</strong> {e(', '.join(cols))}</p>")
-    if data.groups:
-        parts.append("<h2>Erreurs par colonne et par règle</h2><table><tr><th>Colonne</th><th>Problème</th>"
-                     "<th>Cellules</th><th>Que faire ?</th><th>Règle</th></tr>")
-        for g in data.groups:
-            label, advice = rule_label(g["rule"])
-            parts.append(f"<tr><td>{e(data.column_label(g['column']))}</td><td>{e(label)}<br><small>"
-                         f"{e(g['message'] or '')}</small></td><td>{g['count']}</td><td>{e(advice)}</td>"
-                         f"<td><code>{e(g['rule'])}</code></td></tr>")
-        parts.append("</table><h2>Premiers exemples</h2><table><tr><th>Ligne</th><th>Colonne</th>"
-                     "<th>Valeur</th><th>Problème</th></tr>")
-        for g in data.groups:
-            for ex in g["examples"]:
-                value = ex["value"] if ex["value"] is not None else (ex["raw"] or "")
-                parts.append(f"<tr><td>{ex['line']}</td><td>{e(data.column_label(g['column']))}</td>"
-                             f"<td><code>{e(str(value))}</code></td><td>{e(g['message'] or '')}</td></tr>")
-        parts.append("</table><p>Les numéros de ligne sont ceux du fichier (l'en-tête est la ligne 1). "
-                     "La liste complète est dans le fichier CSV du même nom.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    return env.get_template("conformity.html.j2").render(d=data, status_fr=status_fr, share=share,
+                                                          level_fr=LEVEL_FR)
+
+
+def _environment() -> Environment:
+    return Environment(loader=PackageLoader("territoire.ingest", "templates"),
+                       autoescape=select_autoescape(["html", "html.j2"], default_for_string=True),
+                       trim_blocks=True, lstrip_blocks=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -101,15 +100,6 @@ def record_outcome(conn, batch_id: int, *, status: str, rows_read: int, rows_loa
            where batch_id = %s""",
         (rows_read, rows_loaded, rows_rejected, status, error, json.dumps(details, default=str), sha256, batch_id),
     )
-
-
-def rows_kept_per_rule() -> int:
-    """How many rejected rows of each (column, rule) keep their content in quarantine (every one is
-    counted): `TERRITOIRE_QUARANTINE_ROWS_KEPT`, default 1,000."""
-    value = os.environ.get("TERRITOIRE_QUARANTINE_ROWS_KEPT", "1000")
-    if not value.strip().isdigit():
-        raise ValueError(f"TERRITOIRE_QUARANTINE_ROWS_KEPT must be a whole number, not {value!r}")
-    return int(value)
 
 
 def insert_rejections(conn, rows: Iterable[tuple]) -> None:

@@ -291,7 +291,7 @@ class Loader:
         """The records into the staging table: the fast COPY attempt (fastcopy.py) when on and useful,
         else PostgreSQL's COPY of the bytes as published, else row by row."""
         staged = run.staged
-        kept = staged.pre_rejected[:ledger.rows_kept_per_rule()]
+        kept = staged.pre_rejected[:settings.quarantine_rows_kept()]
         ledger.insert_rejections(run.conn, [(run.batch_id, run.resource.source_id, run.resource.name, line, None,
                                              rule, None, msg, raw) for line, rule, msg, raw in kept])
         for line, rule, msg, _ in staged.pre_rejected[:1]:

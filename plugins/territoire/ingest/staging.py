@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 
+from territoire import settings
 from territoire.ingest import ledger, parsing
 from territoire.ingest.run import LoadRun
 from territoire.ingest.schema import FastCheck
@@ -111,13 +112,13 @@ def _renumber_after_quoted_newlines(run: LoadRun) -> None:
 
 class _Rejected:
     """The records refused while reading: every one counted, the content of the first
-    ledger.rows_kept_per_rule() of each rule kept (memory stays flat whatever the share of bad records)."""
+    settings.quarantine_rows_kept() of each rule kept (memory stays flat whatever the share of bad records)."""
 
     def __init__(self, run: LoadRun):
         self.run = run
         self.kept: list[tuple] = []
         self.counts: dict[str, list] = {}  # rule -> [count, first line, first message]
-        self.limit = ledger.rows_kept_per_rule()
+        self.limit = settings.quarantine_rows_kept()
 
     def add(self, line: int, rule: str, message: str, raw: str | None) -> None:
         seen = self.counts.setdefault(rule, [0, line, message])

@@ -133,15 +133,15 @@ def test_conformity_report_beside_the_batch(loader, warehouse_url, tmp_path, lan
     r = make_resource(path, schema=schema)
     result = loader.load(r, path, quarantine_threshold=1.0)
     folder = landing_dir / "test" / r.name / "reports"
-    assert result.report == {"html": str(folder / f"batch-{result.batch_id}.html"),
-                             "csv": str(folder / f"batch-{result.batch_id}.csv")}
+    assert result.report == {kind: str(folder / f"batch-{result.batch_id}.{kind}") for kind in ("html", "csv", "json")}
     html = (folder / f"batch-{result.batch_id}.html").read_text(encoding="utf-8")
     assert "Rapport de conformité" in html and "2 ligne(s) sur 4" in html
     assert "<td>3</td><td>code</td><td><code>75O56</code></td>" in html
     assert "<td>4</td><td>valeur</td><td><code>-3</code></td>" in html
     lines = (folder / f"batch-{result.batch_id}.csv").read_text(encoding="utf-8-sig").splitlines()
-    assert lines[0] == "ligne;colonne;regle;probleme;valeur;message;ligne_brute"
-    assert [line.split(";")[:3] for line in lines[1:]] == [["3", "code", "pattern"], ["4", "valeur", "minimum"]]
+    assert lines[0] == "niveau;ligne;colonne;valeur;regle;probleme;message;que_faire;ligne_brute"
+    assert [line.split(";")[:5] for line in lines[1:]] == [["erreur", "3", "code", "7505", "pattern"],
+                                                           ["erreur", "4", "valeur", "'-3", "minimum"]]
     (details,), = fetch_all(warehouse_url, "select details from ingest.load_batches where batch_id = %s",
                             (result.batch_id,))
     assert details["report"] == result.report
