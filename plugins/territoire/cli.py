@@ -324,6 +324,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
+    except Exception as exc:
+        from territoire import warehouse
+
+        message = warehouse.connection_failure(exc)  # unreachable warehouse, wrong credentials: one line
+        if message is None:
+            raise
+        _err(message)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":

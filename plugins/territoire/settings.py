@@ -69,3 +69,21 @@ def load_parallel_min_bytes() -> int:
     32 MiB): below it, opening connections costs more than it saves."""
     value = os.environ.get("TERRITOIRE_LOAD_PARALLEL_MIN_BYTES")
     return int(value) if value else 32 << 20
+
+
+def data_dir() -> Path:
+    return PROJECT_ROOT / "data"
+
+
+def allowed_roots(extra: list[Path] = ()) -> list[Path]:
+    """Folders catalog paths may point into: the project (with data/), the landing zone, the catalog's
+    own folder (`extra`), and those listed in TERRITOIRE_ALLOWED_ROOTS (separated by os.pathsep)."""
+    roots = [PROJECT_ROOT, data_dir(), landing_dir(), *extra]
+    listed = os.environ.get("TERRITOIRE_ALLOWED_ROOTS", "")
+    roots += [Path(p).expanduser() for p in listed.split(os.pathsep) if p.strip()]
+    out: list[Path] = []
+    for root in roots:
+        resolved = Path(root).resolve()
+        if resolved not in out:
+            out.append(resolved)
+    return out

@@ -23,6 +23,7 @@ docs/ingestion.md).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -37,7 +38,7 @@ from psycopg import sql
 
 from territoire import settings, warehouse
 from territoire.catalog import Resource
-from territoire.ingest import parsing, stream_checks, tableschema
+from territoire.ingest import guards, locks, parsing, recovery, stream_checks, tableschema
 from territoire.ingest.inputs import InputError, StagedInput, open_input
 from territoire.naming import quote_ident
 
@@ -111,6 +112,7 @@ class BatchResult:
 
 def ensure_ingest_tables(conn: psycopg.Connection) -> None:
     conn.execute(LEDGER_SQL)
+    recovery.ensure(conn)  # the ledger's `interrupted` status and backend columns
     conn.execute(tableschema.FUNCTIONS_SQL)
 
 
@@ -146,10 +148,6 @@ class _FileDigest:
         if self._error is not None:
             raise self._error
         return self._value
-
-
-def _lock_key(table: str) -> int:
-    return int.from_bytes(hashlib.sha256(f"territoire.load:{table}".encode()).digest()[:8], "big", signed=True)
 
 
 def _table_exists(conn: psycopg.Connection, schema: str, table: str) -> bool:
@@ -204,9 +202,8 @@ class Loader:
         self.parallel_min_bytes = settings.load_parallel_min_bytes() if parallel_min_bytes is None else parallel_min_bytes
         self.client_checks = client_checks
         with warehouse.connect(self.url) as conn:
-            with conn.transaction():
-                # Several workers may start at once: CREATE OR REPLACE FUNCTION is not concurrency-safe.
-                conn.execute("select pg_advisory_xact_lock(%s)", (_lock_key("territoire.ingest.ddl"),))
+            # Several workers may start at once: CREATE OR REPLACE FUNCTION is not concurrency-safe.
+            with locks.table_lock(conn, "ingest.ddl", what="creating the ingest tables"), conn.transaction():
                 ensure_ingest_tables(conn)
 
     # -- ledger ---------------------------------------------------------------------------
@@ -260,10 +257,12 @@ class Loader:
         started = time.monotonic()
         digest = _FileDigest(path, sha256)
         strict = bool(resource.options.get("strict", False)) if strict is None else strict
-        with warehouse.connect(self.url, autocommit=True) as conn:
-            conn.execute("select pg_advisory_lock(%s)", (_lock_key(table),))
+        with warehouse.connect(self.url, autocommit=True) as conn, contextlib.ExitStack() as held:
+            held.enter_context(locks.table_lock(conn, f"raw.{table}",
+                                                what=f"loading {resource.source_id}/{resource.name}"))
             batch_id = None
             try:
+                recovery.recover_interrupted(conn, table)  # also when the file turns out unchanged
                 if not force:
                     previous = self._unchanged(conn, resource, table, digest, path.stat().st_size)
                     if previous is not None:
@@ -284,11 +283,14 @@ class Loader:
                 try:
                     result = self._load_batch(conn, batch_id, resource, path, table, fmt, digest,
                                               resource_threshold(resource, quarantine_threshold), strict,
-                                              check_header)
+                                              check_header, force=force)
                 except QuarantineThresholdExceeded:
                     self._report(conn, batch_id)
                     raise
                 except Exception as exc:
+                    if conn.broken:  # the warehouse connection is gone: recorded on a new one, one line
+                        raise recovery.connection_lost(self.url, batch_id, f"{resource.source_id}/{resource.name}",
+                                                       path, exc) from None
                     conn.execute(
                         """update ingest.load_batches set status = 'failed', finished_at = clock_timestamp(),
                                error = %s, file_sha256 = %s where batch_id = %s""",
@@ -303,9 +305,8 @@ class Loader:
                                     ) from exc
                 result.report = self._report(conn, batch_id)
             finally:
-                if batch_id is not None:  # what a parallel COPY committed, when the load did not take it
+                if batch_id is not None and not conn.broken:  # what a parallel COPY committed, when the load did not take it
                     conn.execute(f"drop table if exists {_parts_table(batch_id)}")
-                conn.execute("select pg_advisory_unlock(%s)", (_lock_key(table),))
         result.seconds = time.monotonic() - started
         self.progress(result.summary())
         return result
@@ -325,7 +326,8 @@ class Loader:
 
     # -- the batch itself -----------------------------------------------------------------
     def _load_batch(self, conn, batch_id: int, resource: Resource, path: Path, table: str, fmt: str | None,
-                    digest: _FileDigest, threshold: float, strict: bool, check_header: bool = True) -> BatchResult:
+                    digest: _FileDigest, threshold: float, strict: bool, check_header: bool = True,
+                    force: bool = False) -> BatchResult:
         timings: dict[str, float] = {}
         clock = time.monotonic()
 
@@ -584,6 +586,7 @@ class Loader:
             else:
                 failed = False
                 loaded = rows_read - rejected
+                guards.check_row_count(conn, table, loaded, tolerance=guards.max_row_drop(resource), force=force)
                 _swap_into_place(conn, new, table)
                 lap("swap")
                 details["timings"] = timings

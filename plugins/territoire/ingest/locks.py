@@ -1,0 +1,189 @@
+"""Locks no analyst can take or hold, with a bounded wait and a message naming the holder.
+
+    with locks.table_lock(conn, "raw.cog__communes", what="loading cog/communes"):
+        ...   # no other load of raw.cog__communes runs meanwhile
+
+A lock is a row of `ingest.locks` locked with `SELECT ... FOR UPDATE` by a connection of its own
+(the *holder*), opened with the parameters of `conn` and closed when the block ends: the lock is
+released when the block ends, when the holder's transaction ends, and when its process dies (the
+server closes the connection). Analysts have no privilege on the `ingest` schema, so, unlike an
+advisory lock whose key is computable from the public code, they can neither take nor hold it.
+
+The wait is bounded: each attempt waits `lock_timeout` (TERRITOIRE_LOCK_TIMEOUT seconds, default 5),
+`attempts` attempts (TERRITOIRE_LOCK_ATTEMPTS, default 3) with a short pause between them; then
+`LockBusy` names what holds the lock (pid, user, application, since when, query).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+LOCKS_SQL = (Path(__file__).with_name("locks.sql")).read_text(encoding="utf-8")
+DEFAULT_TIMEOUT = 5.0
+DEFAULT_ATTEMPTS = 3
+PAUSE = 1.0  # between attempts: a holder about to finish gets the time to commit
+
+
+class LockBusy(RuntimeError):
+    """The lock stayed held by another session for every attempt; the message names the holder."""
+
+    def __init__(self, message: str, holders: list[Holder]):
+        super().__init__(message)
+        self.holders = holders
+
+
+@dataclass(frozen=True)
+class Holder:
+    pid: int
+    user: str | None
+    application: str | None
+    since: str | None
+    state: str | None
+    query: str | None
+
+    def describe(self) -> str:
+        query = " ".join((self.query or "").split())[:200]
+        return (f"pid {self.pid} (user {self.user or '?'}, application {self.application or '-'!r}, "
+                f"{self.state or '?'} since {self.since or '?'}, query {query!r})")
+
+
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r}: a number of seconds or attempts is expected") from None
+
+
+def lock_timeout() -> float:
+    """Seconds one attempt waits for a lock (TERRITOIRE_LOCK_TIMEOUT, default 5)."""
+    return max(0.1, _env_number("TERRITOIRE_LOCK_TIMEOUT", DEFAULT_TIMEOUT))
+
+
+def lock_attempts() -> int:
+    """Attempts before giving up on a lock (TERRITOIRE_LOCK_ATTEMPTS, default 3)."""
+    return max(1, int(_env_number("TERRITOIRE_LOCK_ATTEMPTS", DEFAULT_ATTEMPTS)))
+
+
+def longest_wait(timeout: float | None = None, attempts: int | None = None) -> float:
+    """How long a lock request waits at most before `LockBusy` (documented in docs/operations.md)."""
+    timeout = lock_timeout() if timeout is None else timeout
+    attempts = lock_attempts() if attempts is None else attempts
+    return attempts * timeout + (attempts - 1) * PAUSE
+
+
+def ensure(conn: psycopg.Connection) -> None:
+    """Create `ingest.locks` (idempotent; safe when several workers start at once)."""
+    for _ in range(3):
+        try:
+            with conn.transaction():
+                conn.execute(LOCKS_SQL)
+            return
+        except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateObject):
+            continue  # two sessions created it at once: the other one won, it exists now
+
+
+_ACTIVITY = """select a.pid, a.usename, a.application_name,
+                  to_char(coalesce(a.xact_start, a.backend_start), 'YYYY-MM-DD"T"HH24:MI:SSOF'),
+                  a.state, a.query
+           from pg_stat_activity a where a.pid <> pg_backend_pid() and """
+
+
+def relation_holders(conn: psycopg.Connection, relation: str) -> list[Holder]:
+    """Sessions holding a granted lock on `relation` (e.g. an analyst's open transaction that read it)."""
+    rows = conn.execute(
+        _ACTIVITY + "a.pid in (select l.pid from pg_locks l where l.granted and l.relation = to_regclass(%s)) "
+        "order by a.xact_start nulls last, a.pid", (relation,)).fetchall()
+    return [Holder(*row) for row in rows]
+
+
+def named_lock_holders(conn: psycopg.Connection, name: str) -> list[Holder]:
+    """Sessions holding the platform lock `name`: their application name says so (see `table_lock`)."""
+    rows = conn.execute(_ACTIVITY + "a.application_name like %s order by a.pid",
+                        (f"territoire lock {name} %",)).fetchall()
+    return [Holder(*row) for row in rows]
+
+
+def wait_bounded(conn: psycopg.Connection, statement: str, params: tuple, *, what: str, name: str,
+                 relation: bool = False, timeout: float | None = None, attempts: int | None = None) -> None:
+    """Run `statement` (a lock request) inside `conn`'s open transaction, each attempt in a savepoint
+    with `lock_timeout`; raise `LockBusy` naming the holders after the last attempt. `relation`: `name`
+    is a table whose lock holders pg_locks shows (else a platform lock, see `table_lock`)."""
+    timeout = lock_timeout() if timeout is None else timeout
+    attempts = lock_attempts() if attempts is None else attempts
+    seen: list[Holder] = []
+    for attempt in range(1, attempts + 1):
+        try:
+            with conn.transaction():
+                conn.execute("select set_config('lock_timeout', %s, true)", (f"{int(timeout * 1000)}ms",))
+                conn.execute(statement, params)
+            conn.execute("select set_config('lock_timeout', '0', true)")
+            return
+        except psycopg.errors.LockNotAvailable:
+            seen = _describe(conn, name, relation) or seen
+            log.warning("%s: %s is locked (attempt %d/%d)%s", what, name, attempt, attempts,
+                        "".join(f"; held by {h.describe()}" for h in seen[:1]))
+            if attempt < attempts:
+                time.sleep(PAUSE)
+    raise LockBusy(_busy_message(what, name, seen, timeout, attempts), seen)
+
+
+def _describe(conn, name: str, relation: bool) -> list[Holder]:
+    try:
+        with conn.transaction():
+            return relation_holders(conn, name) if relation else named_lock_holders(conn, name)
+    except psycopg.Error as exc:  # describing the holder must never hide the lock error itself
+        log.warning("could not describe the holder of %s: %s", name, exc)
+        return []
+
+
+def _busy_message(what: str, name: str, seen: list[Holder], timeout: float, attempts: int) -> str:
+    who = "; ".join(h.describe() for h in seen) or "a session that ended or that this role cannot see"
+    pids = ", ".join(str(h.pid) for h in seen) or "<pid>"
+    return (f"{what}: {name} is locked by {who}; waited {attempts} x {timeout:g} s. What to do: let it "
+            f"finish and run again; if it is stuck, end it with `select pg_terminate_backend({pids})`")
+
+
+def _open_holder(conn: psycopg.Connection, name: str, what: str) -> psycopg.Connection:
+    params = conn.info.get_parameters()
+    params.pop("application_name", None)
+    password = conn.info.password
+    if password:
+        params["password"] = password
+    # The application name tells who holds the lock, in pg_stat_activity and in LockBusy messages.
+    app = f"territoire lock {name} pid {os.getpid()}: {what}"[:63]
+    params.setdefault("connect_timeout", "10")
+    return psycopg.connect(**params, application_name=app)
+
+
+@contextmanager
+def table_lock(conn: psycopg.Connection, table: str, *, what: str, timeout: float | None = None,
+               attempts: int | None = None) -> Iterator[None]:
+    """Hold the platform's lock on `table` (any name: `raw.x`, `published.y`) for the block.
+
+    `what` says who asks (`loading cog/communes`): it appears in the holder's application name and
+    in the `LockBusy` message of whoever waits for it.
+    """
+    holder = _open_holder(conn, table, what)
+    try:
+        ensure(holder)
+        with holder.transaction():
+            holder.execute("insert into ingest.locks (name) values (%s) on conflict do nothing", (table,))
+        holder.execute("select 1")  # opens the transaction that will hold the row lock
+        wait_bounded(holder, "select name from ingest.locks where name = %s for update", (table,),
+                     what=what, name=table, timeout=timeout, attempts=attempts)
+        yield
+    finally:
+        holder.close()  # ends the transaction: the row lock is released
