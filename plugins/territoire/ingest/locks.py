@@ -187,3 +187,17 @@ def table_lock(conn: psycopg.Connection, table: str, *, what: str, timeout: floa
         yield
     finally:
         holder.close()  # ends the transaction: the row lock is released
+
+
+def transaction_lock(conn: psycopg.Connection, name: str, *, what: str, timeout: float | None = None,
+                     attempts: int | None = None) -> None:
+    """Take the platform lock `name` inside `conn`'s open transaction, until it commits or rolls back
+    (for work that must hold it until its own commit, such as DDL). Bounded wait, as `table_lock`."""
+    with conn.transaction():
+        conn.execute("""do $lock$ begin
+                            create table if not exists ingest.locks (name text primary key);
+                        exception when unique_violation or duplicate_table or duplicate_object then null;
+                        end $lock$""")
+        conn.execute("insert into ingest.locks (name) values (%s) on conflict do nothing", (name,))
+    wait_bounded(conn, "select name from ingest.locks where name = %s for update", (name,), what=what, name=name,
+                 timeout=timeout, attempts=attempts)

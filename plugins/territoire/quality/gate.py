@@ -147,7 +147,10 @@ def ensure_history_tables(conn) -> None:
            and ((table_name = 'validation_results' and column_name = 'rule')
                 or (table_name = 'validation_runs' and column_name = 'override_at'))""").fetchone()[0]
     if not ready:
-        conn.execute("select pg_advisory_xact_lock(hashtext('territoire.quality.history'));\n" + HISTORY_SQL)
+        from territoire.ingest import locks  # a platform lock: analysts can neither take nor hold it
+
+        locks.transaction_lock(conn, "quality.history", what="creating the quality history tables")
+        conn.execute(HISTORY_SQL)
 
 
 def _published_row_count(conn, dataset: Dataset) -> int | None:
