@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         from territoire import warehouse
 
-        message = warehouse.connection_failure(exc)  # unreachable warehouse, wrong credentials: one line
+        message = warehouse.failure_line(exc)  # unreachable warehouse, wrong credentials, held lock: one line
         if message is None:
             raise
         _err(message)

@@ -189,6 +189,16 @@ def connection_failure(exc: BaseException, url: str | None = None) -> str | None
     return f"cannot connect to the warehouse ({describe(url)}): {reason[:200]}. What to do: {hint}"
 
 
+def failure_line(exc: BaseException) -> str | None:
+    """The one line the CLI prints for a failure of the platform's environment rather than of the
+    data: the warehouse cannot be reached, or a lock stayed held (`locks.LockBusy`). None otherwise."""
+    from territoire.ingest.locks import LockBusy
+
+    if isinstance(exc, LockBusy):
+        return str(exc)
+    return connection_failure(exc)
+
+
 def _env_password() -> str:
     try:
         return parse_url(os.environ.get("WAREHOUSE_URL") or "postgresql:///").password

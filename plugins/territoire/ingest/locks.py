@@ -110,9 +110,11 @@ def relation_holders(conn: psycopg.Connection, relation: str) -> list[Holder]:
 
 
 def named_lock_holders(conn: psycopg.Connection, name: str) -> list[Holder]:
-    """Sessions holding the platform lock `name`: their application name says so (see `table_lock`)."""
-    rows = conn.execute(_ACTIVITY + "a.application_name like %s order by a.pid",
-                        (f"territoire lock {name} %",)).fetchall()
+    """Live sessions that registered for the platform lock `name` (see `table_lock`), with what they do."""
+    rows = conn.execute(
+        """select a.pid, a.usename, h.what, to_char(h.since, 'YYYY-MM-DD"T"HH24:MI:SSOF'), a.state, a.query
+           from ingest.lock_holders h join pg_stat_activity a on a.pid = h.pid
+           where h.name = %s and a.pid <> pg_backend_pid() order by h.since""", (name,)).fetchall()
     return [Holder(*row) for row in rows]
 
 
@@ -162,8 +164,8 @@ def _open_holder(conn: psycopg.Connection, name: str, what: str) -> psycopg.Conn
     password = conn.info.password
     if password:
         params["password"] = password
-    # The application name tells who holds the lock, in pg_stat_activity and in LockBusy messages.
-    app = f"territoire lock {name} pid {os.getpid()}: {what}"[:63]
+    # The application name shows the lock in pg_stat_activity; ingest.lock_holders says what for.
+    app = f"territoire lock {name}"[:63]
     params.setdefault("connect_timeout", "10")
     return psycopg.connect(**params, application_name=app)
 
@@ -181,12 +183,27 @@ def table_lock(conn: psycopg.Connection, table: str, *, what: str, timeout: floa
         ensure(holder)
         with holder.transaction():
             holder.execute("insert into ingest.locks (name) values (%s) on conflict do nothing", (table,))
+            holder.execute("""insert into ingest.lock_holders (name, pid, what) values (%s, pg_backend_pid(), %s)
+                              on conflict (name, pid) do update set what = excluded.what, since = now()""",
+                           (table, f"{what} (process {os.getpid()})"))
         holder.execute("select 1")  # opens the transaction that will hold the row lock
         wait_bounded(holder, "select name from ingest.locks where name = %s for update", (table,),
                      what=what, name=table, timeout=timeout, attempts=attempts)
         yield
     finally:
-        holder.close()  # ends the transaction: the row lock is released
+        _let_go(holder, table)
+
+
+def _let_go(holder: psycopg.Connection, name: str) -> None:
+    try:
+        if not holder.closed:
+            holder.rollback()  # ends the transaction: the row lock is released
+            with holder.transaction():
+                holder.execute("delete from ingest.lock_holders where name = %s and pid = pg_backend_pid()", (name,))
+    except psycopg.Error as exc:  # the row of a gone backend is ignored anyway
+        log.debug("lock %s: could not unregister: %s", name, exc)
+    finally:
+        holder.close()
 
 
 def transaction_lock(conn: psycopg.Connection, name: str, *, what: str, timeout: float | None = None,

@@ -7,3 +7,12 @@ create schema if not exists ingest;
 create table if not exists ingest.locks (
     name text primary key
 );
+-- Who holds or waits for each lock (written by the holder before it locks the row, deleted when it
+-- lets go; a row whose backend is gone is ignored): what `LockBusy` names.
+create table if not exists ingest.lock_holders (
+    name    text not null,
+    pid     integer not null,
+    what    text not null,
+    since   timestamptz not null default now(),
+    primary key (name, pid)
+);
