@@ -117,7 +117,11 @@ def cmd_load(args: argparse.Namespace) -> int:
                 if not path.is_file():
                     _err(f"{source.id}/{resource.name}: file not found: {path}")
                     return EXIT_USAGE
-                results = [loader.load(resource, path, force=args.force, quarantine_threshold=args.threshold)]
+                from territoire.ingest import landing  # archived like a fetched file, then loaded from there
+
+                kept = landing.store(path, resource.source_id, resource.name, path.name)
+                results = [loader.load(resource, kept.path, location=str(path.resolve()), sha256=kept.sha256,
+                                       force=args.force, quarantine_threshold=args.threshold)]
             else:
                 results = _fetch_and_load(loader, resource, args)
             for r in results:
@@ -138,9 +142,9 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def _fetch_and_load(loader, resource, args) -> list:
-    from territoire.ingest.connectors import fetch
+    from territoire.ingest import refusals
 
-    result = fetch(resource, force=args.force)
+    result = refusals.fetch_recorded(resource, force=args.force)  # a refused archive is recorded too
     state = "unchanged (304)" if result.not_modified else ("same content" if result.same_as_previous else "new")
     _progress(f"{resource.source_id}/{resource.name}: fetched {result.location} -> {state}")
     out = []

@@ -22,11 +22,11 @@ log = logging.getLogger(__name__)
 def ingest_resource(source_id: str, resource_name: str, *, force: bool = False, profile: str | None = None,
                     url: str | None = None) -> list[dict]:
     """Fetch then load one resource. Returns one summary dict per raw table loaded."""
-    from territoire.ingest.connectors import fetch
+    from territoire.ingest import refusals
     from territoire.ingest.loader import Loader
 
     resource = load_catalog().get(source_id).resource(resource_name)
-    result = fetch(resource, profile=profile, force=force)
+    result = refusals.fetch_recorded(resource, url=url, profile=profile, force=force)  # refused files in the ledger too
     if result.not_modified:
         # Still hand the previously landed file to the loader: if its last load failed, this run
         # loads it; if it succeeded, the ledger turns it into a cheap `skipped_unchanged`.

@@ -165,7 +165,7 @@ def _extract_member(target: Target, result: FetchResult, member: str) -> Path:
     final = d / f"{result.landed.sha256}.extracted" / archive.normalise_name(member)
     if final.is_file():
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=d))
+    tmp = Path(tempfile.mkdtemp(prefix=landing.temp_prefix("extract"), dir=d))
     try:
         extracted = archive.extract_member(result.landed.path, member, tmp, source_id=target.source_id,
                                            resource=target.resource)

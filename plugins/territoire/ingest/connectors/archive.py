@@ -154,7 +154,7 @@ def extract(
             raise _fail(UnsafeArchiveError, f"member {info.filename!r} resolves outside the destination",
                         zip_path, source_id, resource, "do not use this archive")
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".member-", dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".member-{os.getpid()}-", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as out_f, zf.open(info) as in_f:
                 member_written = 0

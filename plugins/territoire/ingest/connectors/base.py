@@ -11,7 +11,12 @@ from territoire.naming import raw_table
 
 class FetchError(Exception):
     """A resource could not be fetched. The message names the source, resource, location, HTTP status
-    (when there is one) and what to do; the attributes carry the same facts for programs."""
+    (when there is one) and what to do; the attributes carry the same facts for programs.
+
+    `landed`: the refused file, archived in the landing zone as evidence, when the content itself was
+    refused as unsafe (`UnsafeArchiveError`); None otherwise."""
+
+    landed: LandedFile | None = None
 
     def __init__(
         self,

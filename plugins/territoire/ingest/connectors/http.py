@@ -21,6 +21,7 @@ policy and the body checks are the same everywhere:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import email.utils
@@ -505,6 +506,20 @@ class _Body:
                               "if the file is genuine)")
 
 
+@contextlib.contextmanager
+def keep_refused(target: Target, path: Path, name: str, sha256: str | None = None, *, move: bool = False
+                 ) -> Iterator[None]:
+    """An archive refused as unsafe is archived in the landing zone all the same (evidence for the
+    producer and for whoever investigates; never extracted), its state untouched so the next fetch
+    downloads again; the error carries it as `landed`, for the ledger."""
+    try:
+        yield
+    except UnsafeArchiveError as exc:
+        exc.landed = landing.store(path, target.source_id, target.resource, name, sha256=sha256, move=move)
+        log.warning("%s/%s: refused archive kept as %s", target.source_id, target.resource, exc.landed.path)
+        raise
+
+
 # --- naming ------------------------------------------------------------------------------------
 
 _CD_FILENAME_STAR = re.compile(r"filename\*\s*=\s*[^']*'[^']*'([^;]+)", re.I)
@@ -615,7 +630,8 @@ def download(
                     source_id=target.source_id, resource=target.resource, url=location, status=status,
                     hint="the download was cut on every attempt: run again later",
                 ))
-            check_file(target, tmp, content_type, location, status)
+            with keep_refused(target, tmp, name, digest.hexdigest(), move=True):
+                check_file(target, tmp, content_type, location, status)
             landed = landing.store(tmp, target.source_id, target.resource, name,
                                    sha256=digest.hexdigest(), move=True)
         etag = resp.headers.get("etag")
