@@ -451,10 +451,11 @@ class _Body:
                    status=self.resp.status_code, hint=hint)
 
     def _too_large(self, size: int, announced: bool = False) -> FetchError:
-        verb = "announces" if announced else "exceeds"
-        return self._error(TooLargeError, f"the file {verb} {size:,} bytes, above this source's maximum of "
-                           f"{self.target.max_bytes:,} bytes", "if the file is genuinely that large, raise "
-                           "`max_download_bytes` of the source in catalog/sources.yml")
+        what = (f"the file announces {size:,} bytes, above" if announced
+                else f"the file exceeds ({size:,} bytes received, abandoned)")
+        return self._error(TooLargeError, f"{what} this source's maximum of {self.target.max_bytes:,} bytes",
+                           "if the file is genuinely that large, raise `max_download_bytes` of the source in "
+                           "catalog/sources.yml")
 
     def chunks(self) -> Iterator[bytes]:
         for raw in self.resp.iter_raw():
