@@ -52,3 +52,26 @@ def rows(url: str, query: str, params: tuple = ()) -> list[tuple]:
 
 def env_with(**values: str) -> dict[str, str]:
     return {**os.environ, **values}
+
+
+AUDIT_SQL = """
+drop table if exists audit.{name};
+create table audit.{name} (code text primary key, nom text, valeur integer);
+insert into audit.{name} select lpad(i::text, 5, '0'), 'commune ' || i, i * {factor} from generate_series(1, {rows}) i;
+"""
+
+
+def synthetic_dataset(name: str):
+    """A dataset declaration for a SYNTHETIC audit table (see `make_audit_table`)."""
+    from territoire.datasets import Dataset
+
+    return Dataset(id=name, title="Communes de test (synthétique)", description="Jeu synthétique pour les tests.",
+                   licence="etalab-2.0", sources=("cog",), primary_key=("code",), keywords=("test",))
+
+
+def make_audit_table(url: str, name: str, *, rows: int = 50, factor: int = 1) -> None:
+    """`audit.<name>`: `rows` SYNTHETIC rows; `factor` changes the values (another version)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("create schema if not exists audit")
+        conn.execute("create schema if not exists published")
+        conn.execute(AUDIT_SQL.format(name=name, rows=rows, factor=factor))

@@ -77,6 +77,7 @@ def complete_interrupted(dataset: Dataset, url: str | None = None) -> bool:
     publication lock). Returns True when there was one."""
     from territoire.publication.export import export_dataset
 
+    clean_temporary()  # what a killed publication left, whichever step it reached
     todo = dict(pending(url))
     if dataset.id not in todo:
         return False
