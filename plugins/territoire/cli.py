@@ -202,6 +202,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     admin = warehouse.parse_url(warehouse.get_url())
     scratch = f"territoire_validate_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin_url = warehouse.ConnectionParts(admin.host, admin.port, admin.user, admin.password, admin.dbname).url()
+    warehouse.drop_stale_scratch_databases(admin_url)  # those of `validate` runs that died
     try:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'create database "{scratch}"')
