@@ -46,15 +46,15 @@ class LockBusy(RuntimeError):
 class Holder:
     pid: int
     user: str | None
-    application: str | None
+    label: str | None  # what it does (a platform lock's holder), or its application name
     since: str | None
     state: str | None
     query: str | None
 
     def describe(self) -> str:
         query = " ".join((self.query or "").split())[:200]
-        return (f"pid {self.pid} (user {self.user or '?'}, application {self.application or '-'!r}, "
-                f"{self.state or '?'} since {self.since or '?'}, query {query!r})")
+        return (f"pid {self.pid} (user {self.user or '?'}, {self.label or 'application -'}, "
+                f"{self.state or '?'} since {self.since or '?'}, last query {query!r})")
 
 
 def _env_number(name: str, default: float) -> float:
@@ -95,7 +95,7 @@ def ensure(conn: psycopg.Connection) -> None:
             continue  # two sessions created it at once: the other one won, it exists now
 
 
-_ACTIVITY = """select a.pid, a.usename, a.application_name,
+_ACTIVITY = """select a.pid, a.usename, 'application ' || quote_literal(a.application_name),
                   to_char(coalesce(a.xact_start, a.backend_start), 'YYYY-MM-DD"T"HH24:MI:SSOF'),
                   a.state, a.query
            from pg_stat_activity a where a.pid <> pg_backend_pid() and """
@@ -112,7 +112,7 @@ def relation_holders(conn: psycopg.Connection, relation: str) -> list[Holder]:
 def named_lock_holders(conn: psycopg.Connection, name: str) -> list[Holder]:
     """Live sessions that registered for the platform lock `name` (see `table_lock`), with what they do."""
     rows = conn.execute(
-        """select a.pid, a.usename, h.what, to_char(h.since, 'YYYY-MM-DD"T"HH24:MI:SSOF'), a.state, a.query
+        """select a.pid, a.usename, 'holding it for: ' || h.what, to_char(h.since, 'YYYY-MM-DD"T"HH24:MI:SSOF'), a.state, a.query
            from ingest.lock_holders h join pg_stat_activity a on a.pid = h.pid
            where h.name = %s and a.pid <> pg_backend_pid() order by h.since""", (name,)).fetchall()
     return [Holder(*row) for row in rows]
