@@ -7,7 +7,7 @@ the raw table's content; the ledger row is marked succeeded - all in that one tr
 killed half-way therefore leaves nothing visible but a ledger row still marked `running`, which the
 next load of the same table marks `failed` (interrupted) before starting again.
 
-Two loads of the same table never interleave: each holds a PostgreSQL advisory lock on the table.
+Two loads of the same table never interleave: each holds the table's platform lock (`ingest.locks`).
 Loading a file whose checksum equals the one already in the raw table is a no-op (`skipped_unchanged`).
 
 CSV takes a fast path (PostgreSQL parses the stream, as `psql \\copy` does); a file PostgreSQL
@@ -208,7 +208,7 @@ class Loader:
 
     # -- ledger ---------------------------------------------------------------------------
     def _ledger_start(self, conn, resource: Resource, table: str, location: str, path: Path) -> int:
-        # We hold the table's advisory lock, so a batch still `running` belongs to a process that died.
+        # We hold the table's lock, so a batch still `running` belongs to a process that died.
         interrupted = conn.execute(
             """update ingest.load_batches set status = 'failed', finished_at = clock_timestamp(),
                    error = 'interrupted: the process stopped before the load finished; nothing of it was kept'

@@ -139,7 +139,7 @@ def ensure_history_tables(conn) -> None:
     """Create or upgrade the `quality` tables, only when needed.
 
     Checked first because publish_table calls this inside its swap transaction: a DDL statement
-    there would hold an exclusive lock on the history until the commit. Creation takes an advisory
+    there would hold an exclusive lock on the history until the commit. Creation takes a platform
     lock so that parallel publications (one Airflow task per dataset) do not race on it.
     """
     ready = conn.execute(
