@@ -112,3 +112,39 @@ def test_the_check_sees_files_behind_the_table(warehouse_url, publication):
         conn.execute(f"update published.{NAME} set valeur = valeur + 1 where code = '00001'")
     problems = consistency.check(dataset, warehouse_url)
     assert len(problems) == 1 and "is not the published table" in problems[0]
+
+
+def test_temporary_folders_and_superseded_docs_are_cleaned(tmp_path, monkeypatch):
+    import time
+
+    root = tmp_path / "publication"
+    monkeypatch.setenv("TERRITOIRE_PUBLICATION_DIR", str(root))
+    versions = root / "datasets" / ".versions"
+    versions.mkdir(parents=True)
+    dead = versions / f".{NAME}.999999999.partial"  # a killed export (no such process)
+    live = versions / f".{NAME}.{os.getpid()}.partial"  # an export in progress
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "x.csv").write_text("a\n")
+    (root / ".catalogue.jsonld.999999999.tmp").write_text("{}")
+    docs = root / ".docs-versions"
+    for i, name in enumerate(["old1", "old2", "previous", "current"]):
+        (docs / name).mkdir(parents=True)
+        (docs / name / "index.html").write_text(name)
+        os.utime(docs / name, (time.time() - 100 + i, time.time() - 100 + i))
+    (root / "docs").symlink_to(docs / "current")
+    removed = consistency.clean_temporary()
+    assert not dead.exists() and live.exists() and not (root / ".catalogue.jsonld.999999999.tmp").exists()
+    assert sorted(p.name for p in docs.iterdir()) == ["current", "previous"]
+    assert len(removed) == 4
+
+
+def test_published_csv_text_cells_never_run_as_formulas(warehouse_url, publication):
+    make_audit_table(warehouse_url, NAME)
+    with __import__("psycopg").connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(f"""update audit.{NAME} set nom = '=HYPERLINK("http://x.invalid","clic")' where code = '00001'""")
+        conn.execute(f"update audit.{NAME} set nom = '@SUM(A1:A2)', valeur = -5 where code = '00002'")
+    pipeline.publish_dataset(NAME, url=warehouse_url)
+    text = (publication / "datasets" / NAME / f"{NAME}.csv").read_text(encoding="utf-8")
+    assert "00001,\"'=HYPERLINK(\"\"http://x.invalid\"\",\"\"clic\"\")\",1" in text
+    assert "00002,'@SUM(A1:A2),-5" in text  # the number stays a number

@@ -683,14 +683,9 @@ def get_json(
             )
         body = bytearray()
         try:
-            for chunk in resp.iter_bytes(CHUNK):
+            # The same bounds as a download (size, deadline, gzip ratio), with the metadata size cap.
+            for chunk in _Body(dataclasses.replace(target, max_bytes=max_bytes), resp, shown, policy).chunks():
                 body += chunk
-                if len(body) > max_bytes:
-                    raise UnexpectedContentError(
-                        f"the API answer exceeds {max_bytes} bytes", source_id=target.source_id,
-                        resource=target.resource, url=shown, status=resp.status_code,
-                        hint="this is not a metadata answer: check the API base URL",
-                    )
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise _Retry(TruncatedBodyError(
                 f"the API answer was cut ({exc})", source_id=target.source_id, resource=target.resource,
