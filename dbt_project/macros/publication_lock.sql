@@ -6,6 +6,7 @@
     advisory lock's key anyone can compute). -#}
 {% macro publication_lock() -%}
     do $lock$ begin
+        create schema if not exists ingest;
         create table if not exists ingest.locks (name text primary key);
     exception when unique_violation or duplicate_table or duplicate_object then null;
     end $lock$;

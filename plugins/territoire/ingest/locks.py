@@ -212,6 +212,7 @@ def transaction_lock(conn: psycopg.Connection, name: str, *, what: str, timeout:
     (for work that must hold it until its own commit, such as DDL). Bounded wait, as `table_lock`."""
     with conn.transaction():
         conn.execute("""do $lock$ begin
+                            create schema if not exists ingest;
                             create table if not exists ingest.locks (name text primary key);
                         exception when unique_violation or duplicate_table or duplicate_object then null;
                         end $lock$""")
