@@ -149,8 +149,9 @@ def ensure_history_tables(conn) -> None:
     if not ready:
         from territoire.ingest import locks  # a platform lock: analysts can neither take nor hold it
 
-        locks.transaction_lock(conn, "quality.history", what="creating the quality history tables")
-        conn.execute(HISTORY_SQL)
+        with conn.transaction():  # the lock lasts until the DDL commits, autocommit connection or not
+            locks.transaction_lock(conn, "quality.history", what="creating the quality history tables")
+            conn.execute(HISTORY_SQL)
 
 
 def _published_row_count(conn, dataset: Dataset) -> int | None:
