@@ -114,7 +114,9 @@ def named_lock_holders(conn: psycopg.Connection, name: str) -> list[Holder]:
     rows = conn.execute(
         """select a.pid, a.usename, 'holding it for: ' || h.what, to_char(h.since, 'YYYY-MM-DD"T"HH24:MI:SSOF'), a.state, a.query
            from ingest.lock_holders h join pg_stat_activity a on a.pid = h.pid
-           where h.name = %s and a.pid <> pg_backend_pid() order by h.since""", (name,)).fetchall()
+           where h.name = %s and a.pid <> pg_backend_pid()
+             and a.wait_event_type is distinct from 'Lock'  -- those waiting for it do not hold it
+           order by h.since""", (name,)).fetchall()
     return [Holder(*row) for row in rows]
 
 
@@ -158,7 +160,7 @@ def _busy_message(what: str, name: str, seen: list[Holder], timeout: float, atte
             f"finish and run again; if it is stuck, end it with `select pg_terminate_backend({pids})`")
 
 
-def _open_holder(conn: psycopg.Connection, name: str, what: str) -> psycopg.Connection:
+def _open_holder(conn: psycopg.Connection, name: str) -> psycopg.Connection:
     params = conn.info.get_parameters()
     params.pop("application_name", None)
     password = conn.info.password
@@ -175,14 +177,16 @@ def table_lock(conn: psycopg.Connection, table: str, *, what: str, timeout: floa
                attempts: int | None = None) -> Iterator[None]:
     """Hold the platform's lock on `table` (any name: `raw.x`, `published.y`) for the block.
 
-    `what` says who asks (`loading cog/communes`): it appears in the holder's application name and
+    `what` says who asks (`loading cog/communes`): it is registered in `ingest.lock_holders` and appears
     in the `LockBusy` message of whoever waits for it.
     """
-    holder = _open_holder(conn, table, what)
+    holder = _open_holder(conn, table)
     try:
         ensure(holder)
         with holder.transaction():
             holder.execute("insert into ingest.locks (name) values (%s) on conflict do nothing", (table,))
+            holder.execute("delete from ingest.lock_holders h where not exists "  # rows of dead processes
+                           "(select 1 from pg_stat_activity a where a.pid = h.pid)")
             holder.execute("""insert into ingest.lock_holders (name, pid, what) values (%s, pg_backend_pid(), %s)
                               on conflict (name, pid) do update set what = excluded.what, since = now()""",
                            (table, f"{what} (process {os.getpid()})"))
