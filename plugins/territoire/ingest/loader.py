@@ -23,7 +23,6 @@ docs/ingestion.md).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -257,9 +256,8 @@ class Loader:
         started = time.monotonic()
         digest = _FileDigest(path, sha256)
         strict = bool(resource.options.get("strict", False)) if strict is None else strict
-        with warehouse.connect(self.url, autocommit=True) as conn, contextlib.ExitStack() as held:
-            held.enter_context(locks.table_lock(conn, f"raw.{table}",
-                                                what=f"loading {resource.source_id}/{resource.name}"))
+        with warehouse.connect(self.url, autocommit=True) as conn, \
+                locks.table_lock(conn, f"raw.{table}", what=f"loading {resource.source_id}/{resource.name}"):
             batch_id = None
             try:
                 recovery.recover_interrupted(conn, table)  # also when the file turns out unchanged
