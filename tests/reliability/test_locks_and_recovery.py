@@ -177,3 +177,30 @@ def test_losing_the_warehouse_mid_load_is_one_error_and_a_failed_batch(warehouse
     assert "\n" not in message and error.__suppress_context__
     assert rows(warehouse_url, "select status from ingest.load_batches where raw_table = %s", (r.raw_table,)) == [
         ("failed",)]
+
+
+def test_the_maintenance_task_recovers_what_crashes_left(warehouse_url, admin_url, loader, tmp_path, monkeypatch):
+    import uuid
+
+    from territoire import maintenance, warehouse
+    from territoire.publication import consistency
+
+    monkeypatch.setenv("TERRITOIRE_PUBLICATION_DIR", str(tmp_path / "publication"))
+    path = csv_file(tmp_path / "m.csv", 3)
+    loader.load(resource(path), path)
+    dead = _dead_running_batch(warehouse_url, "hard__maintenance")
+    scratch = f"{warehouse.SCRATCH_PREFIX}999999999_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'create database "{scratch}"')
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        consistency.started(conn, "hard_not_declared", "run-x")
+    try:
+        outcome = maintenance.recover_everything(warehouse_url)
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{scratch}"')
+        with psycopg.connect(warehouse_url, autocommit=True) as conn:  # the session's database is shared
+            conn.execute("delete from quality.publication_journal where dataset_id = 'hard_not_declared'")
+    assert dead in outcome["interrupted_batches"]
+    assert scratch in outcome["scratch_databases_dropped"]
+    assert outcome["publications"] == {"hard_not_declared": "unknown dataset: left as is"}
