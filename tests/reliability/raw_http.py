@@ -59,7 +59,8 @@ class RawServer:
 def trickle(body: bytes, every: float, stop: threading.Event | None = None, limit: float = 30.0):
     """An answer sending `body` one byte every `every` seconds (at most `limit` seconds)."""
     def answer(conn: socket.socket, path: str) -> None:
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: %d\r\n\r\n" % len(body))
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                     % len(body))
         started = time.monotonic()
         for i in range(len(body)):
             if time.monotonic() - started > limit or (stop is not None and stop.is_set()):
@@ -77,4 +78,5 @@ def cut_without_length(body: bytes, keep: int):
 
 
 def redirect_to_itself(conn: socket.socket, path: str) -> None:
-    conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {path}\r\nContent-Length: 0\r\n\r\n".encode())
+    # Connection: close, as this server answers one request per connection (no keep-alive).
+    conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode())

@@ -98,6 +98,9 @@ def test_the_swap_waits_a_bounded_time_for_an_analyst_transaction(warehouse_url,
     # Once the analyst's transaction is over, the publication goes through.
     publish.publish_table(dataset, "run-2", warehouse_url)
     assert rows(warehouse_url, f"select max(valeur) from published.{name}") == [(100,)]
+    from territoire.publication import consistency
+
+    consistency.finished(name, None, warehouse_url)  # no files here: the session's journal stays clean
 
 
 def test_an_analyst_cannot_hold_the_publication_lock(warehouse_url, analyst, monkeypatch):

@@ -100,7 +100,7 @@ def test_a_publication_killed_at_any_step_is_completed_or_rolled_back(step, ware
         pipeline.publish_dataset(NAME, url=warehouse_url)
     assert consistency.check(dataset, warehouse_url) == []
     assert rows(warehouse_url, f"select max(valeur) from published.{NAME}") == [(expected,)]
-    assert consistency.pending(warehouse_url) == []
+    assert NAME not in dict(consistency.pending(warehouse_url))
     assert _temporary(publication) == []
 
 
