@@ -12,6 +12,7 @@ The catalog is validated when loaded: an unknown field, a missing one or a wrong
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,7 +22,7 @@ from typing import Any
 import yaml
 
 from territoire import settings
-from territoire.naming import raw_table
+from territoire.naming import IDENTIFIER_MAX, raw_table
 
 CONNECTORS = {"local", "http", "opendatasoft", "udata", "gtfs"}
 FORMATS = {"csv", "tsv", "json", "ndjson", "geojson", "gtfs", "zip", "xlsx", "xls", "ods"}
@@ -34,7 +35,8 @@ _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 SOURCE_FIELDS = {
     "id": str, "domain": str, "title": str, "description": str, "producer": str, "licence": str,
     "schedule": (str, type(None)), "quarantine_threshold": (int, float), "resources": list,
-    "homepage": str, "keywords": list, "tags": list, "queue": str,
+    "homepage": str, "keywords": list, "tags": list, "queue": str, "max_row_drop": (int, float),
+    "max_download_bytes": (int, str),
 }
 SOURCE_REQUIRED = ("id", "domain", "title", "producer", "licence", "resources")
 RESOURCE_FIELDS = {
@@ -126,6 +128,10 @@ class Source:
     keywords: tuple[str, ...] = ()
     # The Celery queue of the source's tasks (workers of their own for a domain); None: `default`.
     queue: str | None = None
+    # A new snapshot may lose at most this share of the last good load's rows (else refused, unless forced).
+    max_row_drop: float = 0.5
+    # A download larger than this is abandoned (bytes; `2GB`, `500MB` in the catalog).
+    max_download_bytes: int = 2 * 1024**3
 
     def resource(self, name: str) -> Resource:
         for r in self.resources:
@@ -205,6 +211,62 @@ def _check_schedule(where: str, schedule: str | None) -> None:
                            f"(5 fields, e.g. '0 6 * * 1') nor one of {', '.join(SCHEDULE_PRESETS)}")
 
 
+def _share(where: str, data: dict, key: str, default: float) -> float:
+    value = float(data.get(key, default))
+    if not 0 <= value <= 1:
+        raise CatalogError(f"{where}: field {key!r} must be between 0 and 1, got {value}")
+    return value
+
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.I)
+_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def _byte_size(where: str, value: int | str) -> int:
+    """`2GB`, `500 MB`, `1.5G`, or a number of bytes."""
+    m = _SIZE.match(str(value))
+    if not m or float(m.group(1)) <= 0:
+        raise CatalogError(f"{where}: field 'max_download_bytes' must be a size such as 2GB, 500MB or a number "
+                           f"of bytes, got {value!r}")
+    return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
+
+
+# What the platform derives from a source id and a resource name, longest first: each must fit
+# PostgreSQL's identifiers (longer ones are silently truncated, and two tables could then collide).
+def derived_identifiers(source_id: str, resource: str, fmt: str | None = None) -> list[str]:
+    from territoire.ingest.connectors.gtfs import GTFS_FILES  # one table per feed file
+
+    tables = [raw_table(source_id, resource)]
+    if fmt == "gtfs":
+        tables += [raw_table(source_id, name.rsplit(".", 1)[0]) for name in sorted(GTFS_FILES)]
+    names = [n for t in tables for n in (t, f"{t}__new", f"{t}__replaced", f"stg_{t}")]
+    return sorted(names, key=lambda n: -len(n.encode()))
+
+
+def _check_identifiers(where: str, source_id: str, resource: str, fmt: str | None) -> None:
+    longest = derived_identifiers(source_id, resource, fmt)[0]
+    if len(longest.encode()) > IDENTIFIER_MAX:
+        excess = len(longest.encode()) - IDENTIFIER_MAX
+        raise CatalogError(
+            f"{where}: source id {source_id!r} and resource name {resource!r} are too long: the platform derives "
+            f"the name {longest!r} ({len(longest.encode())} bytes) from them, and PostgreSQL names are limited to "
+            f"{IDENTIFIER_MAX} bytes. Shorten them by {excess} characters together")
+
+
+def _check_inside(where: str, field_name: str, target: Path | None, catalog_file: Path) -> None:
+    """Catalog paths stay inside the allowed roots: a catalog entry must not make the platform read
+    (and then publish) any file of the machine."""
+    if target is None:
+        return
+    resolved = target.resolve()
+    roots = settings.allowed_roots(extra=[Path(catalog_file).resolve().parent])
+    if not any(resolved == r or r in resolved.parents for r in roots):
+        raise CatalogError(
+            f"{where}: field {field_name!r} points to {resolved}, outside the folders the catalog may read "
+            f"({', '.join(str(r) for r in roots)}). Move the file there, or allow its folder explicitly with "
+            f"TERRITOIRE_ALLOWED_ROOTS (folders separated by '{os.pathsep}')")
+
+
 def parse_catalog(data: Any, path: Path) -> Catalog:
     where = str(path)
     if not isinstance(data, dict) or "sources" not in data:
@@ -215,7 +277,8 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
     for i, raw in enumerate(data["sources"]):
         ident = raw.get("id") if isinstance(raw, dict) else None
         at = f"{where}: source #{i + 1}" + (f" ({ident!r})" if ident else "")
-        merged = {**{k: v for k, v in defaults.items() if k in ("licence", "schedule", "quarantine_threshold")},
+        merged = {**{k: v for k, v in defaults.items() if k in ("licence", "schedule", "quarantine_threshold",
+                                                                 "max_row_drop", "max_download_bytes")},
                   **(raw if isinstance(raw, dict) else {})}
         _check_fields(at, raw, SOURCE_FIELDS, ())
         _check_fields(at, merged, SOURCE_FIELDS, SOURCE_REQUIRED)
@@ -227,9 +290,9 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
         _one_of(at, "domain", merged["domain"], DOMAINS)
         _one_of(at, "licence", merged["licence"], LICENCES)
         _check_schedule(at, merged.get("schedule"))
-        threshold = float(merged.get("quarantine_threshold", 0.05))
-        if not 0 <= threshold <= 1:
-            raise CatalogError(f"{at}: field 'quarantine_threshold' must be between 0 and 1, got {threshold}")
+        threshold = _share(at, merged, "quarantine_threshold", 0.05)
+        max_row_drop = _share(at, merged, "max_row_drop", 0.5)
+        max_download = _byte_size(at, merged.get("max_download_bytes", 2 * 1024**3))
         resources = []
         names: set[str] = set()
         if not merged["resources"]:
@@ -240,6 +303,7 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
             _check_fields(rat, rraw, RESOURCE_FIELDS, RESOURCE_REQUIRED)
             if not _ID.match(rraw["name"]):
                 raise CatalogError(f"{rat}: field 'name' must be lowercase letters, digits and '_'")
+            _check_identifiers(rat, merged["id"], rraw["name"], rraw.get("format"))
             if rraw["name"] in names:
                 raise CatalogError(f"{rat}: duplicate resource name {rraw['name']!r}")
             names.add(rraw["name"])
@@ -252,7 +316,12 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
                 profile: _parse_location(f"{rat}, location {profile!r}", loc)
                 for profile, loc in rraw["location"].items()
             }
+            for profile, loc in locations.items():
+                if loc.path is not None:
+                    _check_inside(f"{rat}, location {profile!r}", "path", loc.resolved_path(), path)
             schema = rraw.get("schema")
+            if schema:
+                _check_inside(rat, "schema", settings.schemas_dir() / schema, path)
             if schema and not (settings.schemas_dir() / schema).is_file():
                 raise CatalogError(f"{rat}: field 'schema' names {schema!r}, not found in {settings.schemas_dir()}")
             resources.append(Resource(
@@ -264,7 +333,8 @@ def parse_catalog(data: Any, path: Path) -> Catalog:
             id=merged["id"], domain=merged["domain"], title=merged["title"], producer=merged["producer"],
             licence=merged["licence"], resources=tuple(resources), description=merged.get("description", ""),
             schedule=merged.get("schedule"), quarantine_threshold=threshold, homepage=merged.get("homepage"),
-            keywords=tuple(merged.get("keywords") or ()), queue=merged.get("queue"),
+            keywords=tuple(merged.get("keywords") or ()), queue=merged.get("queue"), max_row_drop=max_row_drop,
+            max_download_bytes=max_download,
         ))
     return Catalog(path=path, sources=tuple(sources))
 

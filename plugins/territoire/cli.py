@@ -152,11 +152,11 @@ def _fetch_and_load(loader, resource, args) -> list:
     """Fetch the resource (or take the file given with --file, archived in the landing zone like a
     download: a GTFS feed as a ZIP or a folder, a ZIP with the location's member, any table file),
     then load every table it holds."""
-    from territoire.ingest.connectors import fetch
+    from territoire.ingest import refusals
     from territoire.ingest.local_file import as_local_resource
 
     with as_local_resource(resource, Path(args.file)) if args.file else contextlib.nullcontext(resource) as resource:
-        result = fetch(resource, force=args.force)
+        result = refusals.fetch_recorded(resource, force=args.force)  # a refused archive is recorded too
     state = "unchanged (304)" if result.not_modified else ("same content" if result.same_as_previous else "new")
     _progress(f"{resource.source_id}/{resource.name}: fetched {result.location} -> {state}")
     out = []
@@ -346,10 +346,14 @@ def main(argv: list[str] | None = None) -> int:
         _err("interrupted")
         return 130
     except Exception as exc:  # noqa: BLE001 - every failure is one line and a non-zero exit; -v shows the trace
+        from territoire import warehouse
+
         if args.verbose:
             raise
+        # An unreachable warehouse, wrong credentials, a held lock: one line naming host, port, database.
+        message = warehouse.failure_line(exc)
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        _err(f"{args.command}: {first} (run with -v for details)")
+        _err(message or f"{args.command}: {first} (run with -v for details)")
         return EXIT_FAILED
 
 

@@ -23,6 +23,9 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=2),
     "retry_exponential_backoff": True,
     "max_retry_delay": timedelta(minutes=30),
+    # No task may hang forever (a stuck download, a lock, a dead warehouse): each attempt is stopped
+    # after this, and retried like any failure. DAGs with longer or shorter work override it.
+    "execution_timeout": timedelta(hours=2),
 }
 # One vocabulary for tags (filter DAGs in the UI by stage and by domain).
 STAGE_TAGS = {"ingestion", "transformation", "publication", "operations"}

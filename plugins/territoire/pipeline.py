@@ -22,11 +22,11 @@ log = logging.getLogger(__name__)
 def ingest_resource(source_id: str, resource_name: str, *, force: bool = False, profile: str | None = None,
                     url: str | None = None) -> list[dict]:
     """Fetch then load one resource. Returns one summary dict per raw table loaded."""
-    from territoire.ingest.connectors import fetch
+    from territoire.ingest import refusals
     from territoire.ingest.loader import Loader
 
     resource = load_catalog().get(source_id).resource(resource_name)
-    result = fetch(resource, profile=profile, force=force)
+    result = refusals.fetch_recorded(resource, url=url, profile=profile, force=force)  # refused files in the ledger too
     if result.not_modified:
         # Still hand the previously landed file to the loader: if its last load failed, this run
         # loads it; if it succeeded, the ledger turns it into a cheap `skipped_unchanged`.
@@ -60,6 +60,7 @@ class PublishOutcome:
 def publish_dataset(dataset_id: str, *, url: str | None = None, override_by: str | None = None,
                     override_reason: str | None = None) -> PublishOutcome:
     """Write-audit-publish for one dataset. Raises QualityGateFailed (nothing published) when blocked."""
+    from territoire.publication import consistency
     from territoire.publication.export import export_dataset
     from territoire.publication.publish import dataset_lock, publish_table
     from territoire.quality.gate import audit, check_publishable
@@ -68,6 +69,7 @@ def publish_dataset(dataset_id: str, *, url: str | None = None, override_by: str
     dataset = get_dataset(dataset_id)
     # What GX validates is what is published: no dbt rebuild of audit.<id> in between.
     with dataset_lock(dataset_id, url):
+        consistency.complete_interrupted(dataset, url)  # a previous publication stopped after its swap
         outcome = audit(dataset_id, url)
         check_publishable(outcome, override_by=override_by, override_reason=override_reason)
         if outcome.verdict != "warnings":  # an override is recorded only where it was needed
@@ -75,6 +77,7 @@ def publish_dataset(dataset_id: str, *, url: str | None = None, override_by: str
         rows = publish_table(dataset, outcome.run_id, url, override_by=override_by,
                              override_reason=override_reason)
         exported = export_dataset(dataset, url)
+        consistency.finished(dataset_id, exported.version_folder, url)
     log.info("%s: published %s rows; files in %s", dataset_id, rows, exported.folder)
     return PublishOutcome(dataset_id, outcome.verdict, outcome.run_id, rows, [str(p) for p in exported.files],
                           exported.changed)

@@ -79,3 +79,21 @@ def quarantine_rows_kept() -> int:
     if not value.strip().isdigit():
         raise ValueError(f"TERRITOIRE_QUARANTINE_ROWS_KEPT={value!r}: a whole number of rows is expected")
     return int(value)
+
+
+def data_dir() -> Path:
+    return PROJECT_ROOT / "data"
+
+
+def allowed_roots(extra: list[Path] = ()) -> list[Path]:
+    """Folders catalog paths may point into: the project (with data/), the landing zone, the catalog's
+    own folder (`extra`), and those listed in TERRITOIRE_ALLOWED_ROOTS (separated by os.pathsep)."""
+    roots = [PROJECT_ROOT, data_dir(), landing_dir(), *extra]
+    listed = os.environ.get("TERRITOIRE_ALLOWED_ROOTS", "")
+    roots += [Path(p).expanduser() for p in listed.split(os.pathsep) if p.strip()]
+    out: list[Path] = []
+    for root in roots:
+        resolved = Path(root).resolve()
+        if resolved not in out:
+            out.append(resolved)
+    return out

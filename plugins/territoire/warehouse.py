@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import psycopg
+from psycopg import sql
 
 from territoire import settings
 
@@ -145,8 +146,117 @@ def dbt_env(url: str | None = None) -> dict[str, str]:
     }
 
 
+CONNECT_TIMEOUT = 10  # seconds: an unreachable host fails fast instead of hanging a task
+
+
 def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
+    kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT)
     return psycopg.connect(url or get_url(), **kwargs)
+
+
+def describe(url: str | None = None) -> str:
+    """`host H, port P, database D, user U` of a warehouse URL: what an error may show (never the password)."""
+    try:
+        p = parse_url(url or os.environ.get("WAREHOUSE_URL") or "")
+    except ValueError:
+        return "an invalid WAREHOUSE_URL"
+    return f"host {p.host}, port {p.port}, database {p.dbname}, user {p.user}"
+
+
+_CONNECTION_HINTS = (
+    ("password authentication failed", "wrong user or password: check WAREHOUSE_URL"),
+    ("no password supplied", "the server wants a password: put it in WAREHOUSE_URL"),
+    ("does not exist", "the database or role does not exist: create it (docs/deployment.md) or fix WAREHOUSE_URL"),
+    ("timeout expired", "the host does not answer: check the host name, the network and the firewall"),
+    ("connection refused", "nothing listens there: start PostgreSQL or fix the host/port in WAREHOUSE_URL"),
+    ("could not translate host name", "unknown host name: fix the host in WAREHOUSE_URL"),
+    ("no pg_hba.conf entry", "the server refuses this client: add it to pg_hba.conf"),
+    ("too many connections", "the server is full: wait, or lower the workers' parallelism"),
+)
+
+
+def connection_failure(exc: BaseException, url: str | None = None) -> str | None:
+    """One line for a failure to reach the warehouse (naming host, port and database, never the
+    password), or None when `exc` is not one. The CLI prints it instead of a traceback."""
+    seen = exc
+    while seen is not None and not isinstance(seen, psycopg.OperationalError):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None:
+        return None
+    text = " ".join(str(seen).split())
+    if getattr(seen, "sqlstate", None) and not text.startswith("connection"):
+        # An error of a running session (a query cancelled, ...) is not a connection failure.
+        if seen.sqlstate not in ("28P01", "28000", "3D000", "53300", "57P03"):
+            return None
+    hint = next((h for key, h in _CONNECTION_HINTS if key in text.lower()),
+                "check that the warehouse is up and that WAREHOUSE_URL is right")
+    password = parse_url(url).password if url else _env_password()
+    if password:
+        text = text.replace(password, "***")
+    reason = text.rsplit(" failed: ", 1)[-1]  # the driver repeats host and port before it
+    return f"cannot connect to the warehouse ({describe(url)}): {reason[:200]}. What to do: {hint}"
+
+
+def failure_line(exc: BaseException) -> str | None:
+    """The one line the CLI prints for a failure of the platform's environment rather than of the
+    data: the warehouse cannot be reached, or a lock stayed held (`locks.LockBusy`). None otherwise."""
+    from territoire.ingest.locks import LockBusy
+
+    if isinstance(exc, LockBusy):
+        return str(exc)
+    return connection_failure(exc)
+
+
+def _env_password() -> str:
+    try:
+        return parse_url(os.environ.get("WAREHOUSE_URL") or "postgresql:///").password
+    except ValueError:
+        return ""
+
+
+SCRATCH_PREFIX = "territoire_validate_"
+
+
+def drop_stale_scratch_databases(admin_url: str) -> list[str]:
+    """Drop the `territoire validate` scratch databases a dead process left on the server.
+
+    A scratch database is `territoire_validate_<pid>_<random>`. It is stale when no session is
+    connected to it and its process is not running here (a run in progress keeps a connection open,
+    and between two connections its pid is alive). Returns the names dropped.
+    """
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+        rows = conn.execute(
+            """select d.datname from pg_database d
+               where d.datname like %s
+                 and not exists (select 1 from pg_stat_activity a where a.datid = d.oid)""",
+            (SCRATCH_PREFIX.replace("_", r"\_") + "%",)).fetchall()
+        dropped = []
+        for (name,) in rows:
+            if _process_alive(name):
+                continue
+            try:
+                conn.execute(sql.SQL("drop database if exists {}").format(sql.Identifier(name)))
+            except psycopg.errors.ObjectInUse:
+                continue  # its run reconnected meanwhile: not stale after all
+            log.warning("dropped the scratch database %s left by a `territoire validate` that died", name)
+            dropped.append(name)
+    return dropped
+
+
+def _process_alive(scratch: str) -> bool:
+    parts = scratch[len(SCRATCH_PREFIX):].split("_")
+    if not parts or not parts[0].isdigit():
+        return False
+    pid = int(parts[0])
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @contextmanager

@@ -188,3 +188,10 @@ def test_every_task_alerts_when_it_fails(dagbag):
             callbacks = t.on_failure_callback or []
             callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
             assert any(isinstance(c, QualityAlertNotifier) for c in callbacks), f"{dag.dag_id}.{t.task_id}"
+
+
+def test_every_task_has_an_execution_timeout(dagbag):
+    """No task can hang forever (a stuck download, a held lock, a dead warehouse)."""
+    for dag in dagbag.dags.values():
+        for t in dag.tasks:
+            assert t.execution_timeout is not None, f"{dag.dag_id}.{t.task_id} has no execution_timeout"

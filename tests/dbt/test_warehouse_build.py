@@ -309,7 +309,8 @@ def test_a_mart_rebuild_waits_for_a_publication_in_progress(built, tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not waiting:
             time.sleep(0.5)
-            waiting = query(url, "select count(*) from pg_locks where locktype = 'advisory' and not granted")[0][0]
+            waiting = query(url, "select count(distinct pid) from pg_locks where locktype = 'transactionid' "
+                                "and not granted")[0][0]  # a row lock of ingest.locks
         assert waiting == 1, "dbt's build of dim_region did not wait for the publication lock"
         assert "proc" not in done
         released = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from e2e.conftest import isolated_var  # noqa: F401 - the lead's fixture: var/ in a temp folder
+from support.http_server import http_server  # noqa: F401 - the loopback HTTP server fixture
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Two loads of the same raw table never interleave: the second waits for the first (advisory lock).
+"""Two loads of the same raw table never interleave: the second waits for the first (the platform lock of
+the table, a row of `ingest.locks`).
 
 Two real processes load two different versions of the same resource at the same time. Each process
 records when its load started waiting and when it finished; the ledger records when each batch

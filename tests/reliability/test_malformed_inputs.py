@@ -136,7 +136,9 @@ CASES = [
     Case("wrong_delimiter", file="comma_instead_of_semicolon.csv", options={"delimiter": ";"},
          error=r"line 1: the header lacks required column\(s\) code .*found: code,valeur"),
     Case("ragged_rows", file="ragged_rows.csv", schema=False, rule="field-count"),
-    Case("truncated_last_row", file="truncated_last_row.csv", rule="field-count"),
+    # A last line without its end of line that also lacks fields: a cut file, refused before the landing zone.
+    Case("truncated_last_row", file="truncated_last_row.csv",
+         error=r"looks cut: its last line has no end of line and 1 field\(s\) where the header has 2"),
     Case("empty_file", make=_empty, error=r"the file is empty \(0 bytes\)"),
     Case("header_only", file="header_only.csv", error=r"has a header but no data rows"),
     Case("only_blank_lines", file="blank_lines_only.csv", error=r"holds only blank lines"),
@@ -239,7 +241,13 @@ def test_a_malformed_input_is_quarantined_or_named_and_the_good_version_stays(
     message = str(raised)
     assert "corpus" in message and "donnees" in message, message  # names the source and resource
     new_batches = [b for b in _ledger(url) if b not in ledger_before]
-    if isinstance(raised, FetchError):
+    if isinstance(raised, FetchError) and raised.landed is not None:
+        # An archive refused as unsafe: kept in the landing zone as evidence, never extracted, and
+        # recorded in the ledger as a failed batch like any other.
+        assert len(new_batches) == 1 and new_batches[0][2] == "failed", new_batches
+        assert new_batches[0][5] == str(raised.landed.path) and raised.landed.path.is_file()
+        assert not (raised.landed.path.parent / f"{raised.landed.sha256}.extracted").exists()
+    elif isinstance(raised, FetchError):
         # Refused before the landing zone: no batch, nothing archived, the error names the file given.
         assert bad.name in message, message
         assert new_batches == []

@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -86,6 +87,45 @@ def resource_dir(source_id: str, resource: str) -> Path:
     return d
 
 
+def temp_prefix(kind: str) -> str:
+    """`.<kind>-<pid>-`: temporary files and folders name their process, so that those of a process
+    that died (killed mid-download: no `finally` ran) are recognised and removed by `sweep`."""
+    return f".{kind}-{os.getpid()}-"
+
+
+_TEMP = re.compile(r"^\.(incoming|store|state|extract|member)-(\d+)-")
+STALE_TEMP_SECONDS = 24 * 3600  # a temp file without a live process, or this old, is garbage
+
+
+def sweep(d: Path) -> list[Path]:
+    """Remove the temporary files and folders of dead processes from a resource folder (every failure
+    of a live process removes its own: `incoming` and the extractors clean up in `finally`)."""
+    removed = []
+    now = time.time()
+    for p in d.glob(".*-*"):
+        m = _TEMP.match(p.name)
+        if not m or (_alive(int(m.group(2))) and now - p.lstat().st_mtime < STALE_TEMP_SECONDS):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+        removed.append(p)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def extension(original_name: str) -> str:
     """The extension the landed file keeps (`data.CSV` -> `csv`, `x.tar.gz` -> `tar.gz`, none -> `bin`)."""
     name = original_name.rsplit("/", 1)[-1].lower()
@@ -112,7 +152,8 @@ def incoming(source_id: str, resource: str) -> Iterator[Path]:
     instead of a second copy of a possibly large file.
     """
     d = resource_dir(source_id, resource)
-    fd, name = tempfile.mkstemp(prefix=".incoming-", dir=d)
+    sweep(d)  # what a killed download of this resource left
+    fd, name = tempfile.mkstemp(prefix=temp_prefix("incoming"), dir=d)
     os.close(fd)
     path = Path(name)
     try:
@@ -152,7 +193,7 @@ def store(
     if move and src.parent == d:
         os.replace(src, final)
     else:
-        fd, name = tempfile.mkstemp(prefix=".store-", dir=d)
+        fd, name = tempfile.mkstemp(prefix=temp_prefix("store"), dir=d)
         os.close(fd)
         tmp = Path(name)
         try:
@@ -191,7 +232,7 @@ def read_state(source_id: str, resource: str) -> FetchState | None:
 def write_state(source_id: str, resource: str, state: FetchState) -> Path:
     """Write the fetch state atomically (the last writer wins when two workers race)."""
     d = resource_dir(source_id, resource)
-    fd, name = tempfile.mkstemp(prefix=".state-", dir=d)
+    fd, name = tempfile.mkstemp(prefix=temp_prefix("state"), dir=d)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(asdict(state), f, indent=2, sort_keys=True)

@@ -7,7 +7,6 @@ when the next load of its table starts belongs to a process that died (the table
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -15,24 +14,17 @@ from pathlib import Path
 from psycopg import sql
 
 from territoire.catalog import Resource
+from territoire.ingest import recovery
 from territoire.ingest.schema import FUNCTIONS_SQL
 from territoire.naming import quote_ident
 
 LEDGER_SQL = (Path(__file__).parent / "ledger.sql").read_text(encoding="utf-8")
 
 
-def lock_key(name: str) -> int:
-    """The advisory lock of a table's loads (see Loader.load)."""
-    return int.from_bytes(hashlib.sha256(f"territoire.load:{name}".encode()).digest()[:8], "big", signed=True)
-
-
 def ensure_ingest_tables(conn) -> None:
     conn.execute(LEDGER_SQL)
+    recovery.ensure(conn)  # the ledger's `interrupted` status and backend columns
     conn.execute(FUNCTIONS_SQL)
-    if importlib.util.find_spec("territoire.ingest.recovery") is not None:  # the `interrupted` status
-        from territoire.ingest import recovery
-
-        recovery.ensure(conn)
 
 
 def parts_table(batch_id: int) -> str:

@@ -14,31 +14,30 @@ named stages passing one `LoadRun` (run.py) that says what happened:
   builds it and names every broken cell;
 * quarantine / keys: broken rows and repeated keys move to `ingest.rejected_rows` (content kept for the
   first rows of each rule, every row counted);
-* rules: the resource's business rules (territoire.ingest.rules, when installed);
+* rules: the resource's business rules (territoire.ingest.rules);
 * decide: above the quarantine threshold the load fails and the raw table stays as it was;
 * swap (swap.py): the new table takes the raw table's place, under the dbt views that read it;
 * record: the ledger row says what happened, in the same transaction.
 
 All of it runs in one transaction: a load killed half-way leaves nothing visible but a ledger row
 still `running`, which the next load of the table marks failed (interrupted). Two loads of the same
-table never interleave (an advisory lock on the table). Loading a file whose checksum equals the one
+table never interleave (the table's platform lock, `ingest.locks`, which no analyst can take). Loading a file whose checksum equals the one
 already in the raw table is a no-op (`skipped_unchanged`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from territoire import settings, warehouse
 from territoire.catalog import Resource
-from territoire.ingest import checking, fastcopy, header, ledger, parsing, staging
+from territoire.ingest import checking, fastcopy, guards, header, ledger, locks, parsing, recovery, staging
+from territoire.ingest import rules as business_rules
 from territoire.ingest.inputs import InputError, open_input
 from territoire.ingest.ledger import ensure_ingest_tables, file_sha256, rejection_summary  # noqa: F401 - public
 from territoire.ingest.run import LoadRun, Progress
@@ -115,25 +114,6 @@ def _printable(text: str) -> str:
     return text.replace("\x00", "\\x00")
 
 
-@contextlib.contextmanager
-def _advisory_lock(conn, table: str) -> Iterator[None]:
-    conn.execute("select pg_advisory_lock(%s)", (ledger.lock_key(table),))
-    try:
-        yield
-    finally:
-        conn.execute("select pg_advisory_unlock(%s)", (ledger.lock_key(table),))
-
-
-def _table_lock(conn, table: str, resource: Resource):
-    """Two loads of one table never interleave: `territoire.ingest.locks.table_lock` when installed (a
-    lock no analyst can take or hold, naming its holder when busy), else an advisory lock."""
-    if importlib.util.find_spec("territoire.ingest.locks") is None:
-        return _advisory_lock(conn, table)
-    from territoire.ingest import locks
-
-    return locks.table_lock(conn, f"raw.{table}", what=f"load of {resource.source_id}/{resource.name}")
-
-
 def _catalog_source(resource: Resource):
     from territoire.catalog import CatalogError, load_catalog
 
@@ -175,7 +155,7 @@ class Loader:
         with warehouse.connect(self.url) as conn:
             with conn.transaction():
                 # Several workers may start at once: CREATE OR REPLACE FUNCTION is not concurrency-safe.
-                conn.execute("select pg_advisory_xact_lock(%s)", (ledger.lock_key("territoire.ingest.ddl"),))
+                locks.transaction_lock(conn, "ingest.ddl", what="creating the ingest tables")
                 ensure_ingest_tables(conn)
 
     # -- public -------------------------------------------------------------------------------
@@ -197,13 +177,11 @@ class Loader:
         started = time.monotonic()
         digest = _FileDigest(path, sha256)
         strict = bool(resource.options.get("strict", False)) if strict is None else strict
-        with warehouse.connect(self.url, autocommit=True) as conn, _table_lock(conn, table, resource):
+        with warehouse.connect(self.url, autocommit=True) as conn, \
+                locks.table_lock(conn, f"raw.{table}", what=f"load of {resource.source_id}/{resource.name}"):
             batch_id = None
             try:
-                if importlib.util.find_spec("territoire.ingest.recovery") is not None:
-                    from territoire.ingest import recovery
-
-                    recovery.recover_interrupted(conn, table)
+                recovery.recover_interrupted(conn, table)  # also when the file turns out unchanged
                 previous = None if force else ledger.unchanged_since(conn, table, digest, path.stat().st_size)
                 if previous is not None:
                     return self._skip(conn, resource, table, location, path, digest, previous)
@@ -214,7 +192,9 @@ class Loader:
                               force=force)
                 result = self._load_batch(run, digest)
             finally:
-                if batch_id is not None:  # what a parallel COPY committed, when the load did not take it
+                # What a parallel COPY committed, when the load did not take it (a lost connection leaves
+                # it to the next load's recovery).
+                if batch_id is not None and not conn.broken:
                     conn.execute(f"drop table if exists {ledger.parts_table(batch_id)}")
         result.seconds = time.monotonic() - started
         self.progress(result.summary())
@@ -233,6 +213,9 @@ class Loader:
             self._report(run.conn, run.batch_id)
             raise
         except Exception as exc:
+            if run.conn.broken:  # the warehouse connection is gone: recorded on a new one, one line
+                raise recovery.connection_lost(self.url, run.batch_id, f"{run.resource.source_id}/{run.resource.name}",
+                                               run.path, exc) from None
             ledger.record_error(run.conn, run.batch_id, _printable(str(exc)), digest.or_none())
             self._report(run.conn, run.batch_id)
             if isinstance(exc, LoadError):
@@ -410,9 +393,6 @@ def keys(run: LoadRun) -> None:
 def rules(run: LoadRun) -> None:
     """The resource's business rules (territoire.ingest.rules), on the new raw table: error-level rows
     leave it, warnings stay and are reported."""
-    if importlib.util.find_spec("territoire.ingest.rules") is None:
-        return
-    from territoire.ingest import rules as business_rules
     from territoire.naming import quote_ident
 
     outcome = business_rules.apply(run.conn, batch_id=run.batch_id, resource=run.resource, table=run.new,
@@ -432,12 +412,8 @@ def decide(run: LoadRun) -> bool:
 
 def swap(run: LoadRun) -> None:
     header.check_raw_table(run)
-    if importlib.util.find_spec("territoire.ingest.guards") is not None:  # a snapshot that lost most rows
-        from territoire.ingest import guards
-
-        source = _catalog_source(run.resource)
-        guards.check_row_count(run.conn, run.table, run.rows_read - run.rows_rejected,
-                               tolerance=getattr(source, "max_row_drop", 0.5), force=run.force)
+    guards.check_row_count(run.conn, run.table, run.rows_read - run.rows_rejected,  # a snapshot that lost most rows
+                           tolerance=guards.max_row_drop(run.resource), force=run.force)
     swap_into_place(run.conn, run.new, run.table)
     run.lap("swap")
 

@@ -60,6 +60,7 @@ def scratch_database() -> Iterator[str]:
     admin = warehouse.parse_url(warehouse.get_url())
     name = f"territoire_validate_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     admin_url = warehouse.ConnectionParts(admin.host, admin.port, admin.user, admin.password, admin.dbname).url()
+    warehouse.drop_stale_scratch_databases(admin_url)  # those of `validate` runs that died
     try:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'create database "{name}"')

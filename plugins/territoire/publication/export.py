@@ -20,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from territoire import settings, warehouse
+from territoire.csvsafe import neutralise
 from territoire.datasets import Dataset
 from territoire.naming import quote_ident
 from territoire.publication import secrecy
@@ -76,7 +77,7 @@ def write_csv(conn, dataset: Dataset, columns: list[str], path: Path) -> int:
             cur.itersize = BATCH_ROWS
             cur.execute(f"select {select} from published.{quote_ident(dataset.id)} order by {order}")
             for row in cur:
-                w.writerow([_csv_value(v) for v in row])
+                w.writerow([_csv_value(neutralise(v)) for v in row])  # text cells never run as formulas
                 n += 1
     return n
 

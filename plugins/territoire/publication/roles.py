@@ -5,8 +5,10 @@
   or quality, no insert/update/delete/truncate, no create in any schema.
 - A login role (name `TERRITOIRE_ANALYST_USER`, default `analyste`; password
   `TERRITOIRE_ANALYST_PASSWORD`, read from the environment and never stored in git) is a member
-  of the group. Its sessions are read-only by default and have a statement timeout, so a heavy
-  query cannot hold the warehouse for long.
+  of the group. Its sessions are read-only by default and limited (`LIMITS`): statement time, time
+  idle in a transaction, work_mem, temporary files, connections. The time limits are enforced by
+  `enforce_limits` (run every few seconds by the `platform_maintenance` DAG), not only set as
+  defaults an analyst could change in their session; temp_file_limit only a superuser can change.
 - Grants survive table rebuilds: `publish_table` re-grants in its swap transaction, and default
   privileges of the warehouse owner give SELECT on every table later created in `published`.
 
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -37,6 +41,20 @@ READABLE_SCHEMAS = ("published",)
 PRIVATE_SCHEMAS = ("raw", "ingest", "staging", "intermediate", "audit", "quality")
 DEFAULT_LOGIN = "analyste"
 STATEMENT_TIMEOUT = "5min"
+IDLE_IN_TRANSACTION_TIMEOUT = "2min"
+WORK_MEM = "64MB"
+TEMP_FILE_LIMIT = "5GB"
+CONNECTION_LIMIT = 5
+# Role defaults of every analyst login (docs/analysts.md). temp_file_limit can be set only by a
+# superuser (or with GRANT SET ON PARAMETER): an analyst cannot raise it in a session.
+LIMITS = {
+    "default_transaction_read_only": "on",
+    "statement_timeout": STATEMENT_TIMEOUT,
+    "idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION_TIMEOUT,
+    "work_mem": WORK_MEM,
+    "temp_file_limit": TEMP_FILE_LIMIT,
+}
+LIMITS_SQL = Path(__file__).with_name("analyst_limits.sql").read_text(encoding="utf-8")
 
 
 @dataclass
@@ -44,6 +62,7 @@ class AnalystAccess:
     group_role: str
     login_role: str | None
     database: str
+    limits_not_set: list[str] = field(default_factory=list)  # settings this role could not set (no superuser)
 
 
 def _role_exists(conn, name: str) -> bool:
@@ -136,14 +155,65 @@ def ensure_analyst_roles(url: str | None = None, *, login: str | None = None, pa
             _narrow_role(conn, login, login=True)
             conn.execute(sql.SQL("alter role {} password {}").format(user, sql.Literal(password)))
             conn.execute(sql.SQL("grant {} to {}").format(group, user))
-            conn.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(user))
-            conn.execute(sql.SQL("alter role {} set statement_timeout = {}")
-                         .format(user, sql.Literal(STATEMENT_TIMEOUT)))
+            limits_not_set = _set_limits(conn, login)
             login_role = login
         else:
+            limits_not_set = []
             log.info("TERRITOIRE_ANALYST_PASSWORD is not set: login role %r not created or updated "
                      "(group role %s and its grants are in place)", login, ANALYST_ROLE)
-    return AnalystAccess(ANALYST_ROLE, login_role, database)
+        conn.execute("create schema if not exists quality")
+        conn.execute(LIMITS_SQL)
+    return AnalystAccess(ANALYST_ROLE, login_role, database, limits_not_set)
+
+
+def _set_limits(conn, login: str) -> list[str]:
+    """The login's role defaults (`LIMITS`) and its connection limit; returns the settings refused
+    (temp_file_limit needs a superuser: then the deployment must set it, docs/analysts.md)."""
+    user = sql.Identifier(login)
+    conn.execute(sql.SQL("alter role {} connection limit {}").format(user, sql.Literal(CONNECTION_LIMIT)))
+    refused = []
+    for name, value in LIMITS.items():
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("alter role {} set {} = {}").format(user, sql.Identifier(name), sql.Literal(value)))
+        except psycopg.errors.InsufficientPrivilege:
+            refused.append(name)
+            log.warning("could not set %s = %s for analyst %s (needs a superuser): set it with `alter role %s "
+                        "set %s = '%s'` as a superuser", name, value, login, login, name, value)
+    return refused
+
+
+@dataclass(frozen=True)
+class Stopped:
+    pid: int
+    user: str
+    action: str  # 'cancelled' (a query past the statement limit) or 'terminated' (idle in transaction)
+    running: str
+    query: str
+
+
+def enforce_limits(url: str | None = None, *, statement: str = STATEMENT_TIMEOUT,
+                   idle: str = IDLE_IN_TRANSACTION_TIMEOUT) -> list[Stopped]:
+    """Cancel analysts' queries running longer than `statement` and end their sessions idle in a
+    transaction longer than `idle`, whatever they set in their session. Returns what was stopped."""
+    with warehouse.connect(url, autocommit=True) as conn:
+        rows = conn.execute("select * from quality.enforce_analyst_limits(%s, %s::interval, %s::interval)",
+                            (ANALYST_ROLE, statement, idle)).fetchall()
+    stopped = [Stopped(pid, user, action, str(running), query) for pid, user, action, running, query in rows]
+    for s in stopped:
+        log.warning("analyst %s (pid %s): %s after %s: %s", s.user, s.pid, s.action, s.running, s.query)
+    return stopped
+
+
+def watch_analysts(url: str | None = None, *, for_seconds: float, every: float = 10.0) -> list[Stopped]:
+    """Run `enforce_limits` every `every` seconds for `for_seconds` (one maintenance task's run)."""
+    deadline = time.monotonic() + for_seconds
+    stopped: list[Stopped] = []
+    while True:
+        stopped += enforce_limits(url)
+        if time.monotonic() + every > deadline:
+            return stopped
+        time.sleep(every)
 
 
 def drop_login_role(login: str, url: str | None = None) -> None:

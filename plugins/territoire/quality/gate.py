@@ -139,7 +139,7 @@ def ensure_history_tables(conn) -> None:
     """Create or upgrade the `quality` tables, only when needed.
 
     Checked first because publish_table calls this inside its swap transaction: a DDL statement
-    there would hold an exclusive lock on the history until the commit. Creation takes an advisory
+    there would hold an exclusive lock on the history until the commit. Creation takes a platform
     lock so that parallel publications (one Airflow task per dataset) do not race on it.
     """
     ready = conn.execute(
@@ -147,7 +147,11 @@ def ensure_history_tables(conn) -> None:
            and ((table_name = 'validation_results' and column_name = 'rule')
                 or (table_name = 'validation_runs' and column_name = 'override_at'))""").fetchone()[0]
     if not ready:
-        conn.execute("select pg_advisory_xact_lock(hashtext('territoire.quality.history'));\n" + HISTORY_SQL)
+        from territoire.ingest import locks  # a platform lock: analysts can neither take nor hold it
+
+        with conn.transaction():  # the lock lasts until the DDL commits, autocommit connection or not
+            locks.transaction_lock(conn, "quality.history", what="creating the quality history tables")
+            conn.execute(HISTORY_SQL)
 
 
 def _published_row_count(conn, dataset: Dataset) -> int | None:

@@ -30,6 +30,7 @@ from territoire.ingest import landing
 from territoire.ingest.connectors import archive, gtfs, opendatasoft, udata
 from territoire.ingest.connectors.base import (
     ConfigurationError,
+    DeadlineExceededError,
     EmptyBodyError,
     FetchError,
     FetchResult,
@@ -39,7 +40,9 @@ from territoire.ingest.connectors.base import (
     LoadTarget,
     NetworkError,
     NoMatchingResourceError,
+    RedirectLoopError,
     SourceFileNotFoundError,
+    TooLargeError,
     TruncatedBodyError,
     UnexpectedContentError,
     UnsafeArchiveError,
@@ -48,9 +51,9 @@ from territoire.ingest.connectors.http import RetryPolicy, Target, download, get
 from territoire.ingest.connectors.local import fetch_local
 
 __all__ = [
-    "ConfigurationError", "EmptyBodyError", "FetchError", "FetchResult", "GTFSFeedError", "HTTPStatusError",
-    "InvalidZipError", "LoadTarget", "NetworkError", "NoMatchingResourceError", "RetryPolicy", "SourceFileNotFoundError",
-    "TruncatedBodyError", "UnexpectedContentError", "UnsafeArchiveError", "fetch",
+    "ConfigurationError", "DeadlineExceededError", "EmptyBodyError", "FetchError", "FetchResult", "GTFSFeedError", "HTTPStatusError",
+    "InvalidZipError", "LoadTarget", "NetworkError", "NoMatchingResourceError", "RedirectLoopError", "RetryPolicy",
+    "SourceFileNotFoundError", "TooLargeError", "TruncatedBodyError", "UnexpectedContentError", "UnsafeArchiveError", "fetch",
 ]
 
 log = logging.getLogger("territoire.ingest.connectors")
@@ -83,7 +86,8 @@ def fetch(
     loc = resource.location(profile)
     fmt = "gtfs" if loc.connector == "gtfs" else resource.format
     # With `member`, what travels is a ZIP (checked as such); the member keeps the declared format.
-    target = Target(resource.source_id, resource.name, "zip" if loc.member and fmt != "gtfs" else fmt)
+    target = Target(resource.source_id, resource.name, "zip" if loc.member and fmt != "gtfs" else fmt,
+                    max_bytes=_max_download_bytes(resource))
     policy = policy or RetryPolicy.from_env()
     own_client = client is None and loc.connector != "local" and not (loc.connector == "gtfs" and not loc.url)
     if own_client:
@@ -136,6 +140,17 @@ def _fetch(target: Target, loc: Location, fmt: str, *, force: bool, policy: Retr
     return result
 
 
+def _max_download_bytes(resource: Resource) -> int:
+    """The source's `max_download_bytes` (catalog), or the default for a resource built by hand."""
+    from territoire.catalog import CatalogError, load_catalog
+    from territoire.ingest.connectors.http import DEFAULT_MAX_BYTES
+
+    try:
+        return load_catalog().get(resource.source_id).max_download_bytes
+    except (KeyError, CatalogError, FileNotFoundError):
+        return DEFAULT_MAX_BYTES
+
+
 def _local_path(target: Target, loc: Location) -> Path:
     _need(target, loc, "path")
     path = loc.resolved_path()
@@ -150,7 +165,7 @@ def _extract_member(target: Target, result: FetchResult, member: str) -> Path:
     final = d / f"{result.landed.sha256}.extracted" / archive.normalise_name(member)
     if final.is_file():
         return final
-    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=d))
+    tmp = Path(tempfile.mkdtemp(prefix=landing.temp_prefix("extract"), dir=d))
     try:
         extracted = archive.extract_member(result.landed.path, member, tmp, source_id=target.source_id,
                                            resource=target.resource)

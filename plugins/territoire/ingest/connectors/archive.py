@@ -2,8 +2,9 @@
 
 A published archive is untrusted input. Before anything is written, every member is checked:
 no absolute path, no drive letter, no `..`, no symbolic link, no duplicate name, a bounded number of
-members and a bounded total size (declared sizes are checked first, then the bytes actually inflated
-are counted, since a crafted archive can lie about its sizes). One unsafe member rejects the whole
+members, a bounded total size and a bounded compression ratio per member (declared sizes are checked
+first, then the bytes actually inflated are counted, since a crafted archive can lie about its sizes):
+a 2.8 MB archive that would inflate to 1.1 GB is refused before a byte is written. One unsafe member rejects the whole
 archive, even a member we would not extract: such an archive is broken or hostile.
 """
 
@@ -30,6 +31,21 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 def max_total_bytes() -> int:
     value = os.environ.get("TERRITOIRE_ZIP_MAX_BYTES")
     return int(value) if value else DEFAULT_MAX_TOTAL_BYTES
+
+
+def _ratio_exceeded(inflated: int, compressed: int) -> float | None:
+    """The limit passed when `inflated` bytes came from `compressed` ones (see http.max_ratio)."""
+    from territoire.ingest.connectors.http import RATIO_FLOOR, max_ratio
+
+    limit = max_ratio()
+    return limit if inflated > RATIO_FLOOR and inflated > limit * max(compressed, 1) else None
+
+
+def _bomb(info: zipfile.ZipInfo, inflated: int, limit: float, zip_path, source_id: str, resource: str):
+    return _fail(UnsafeArchiveError, f"member {info.filename!r} inflates more than {limit:g} times its compressed "
+                 f"size ({info.compress_size:,} bytes -> over {inflated:,}; zip bomb guard)", zip_path,
+                 source_id, resource, "do not open it by hand; tell the producer (or raise "
+                 "TERRITOIRE_MAX_COMPRESSION_RATIO if the file is genuine)")
 
 
 def _fail(cls, what: str, zip_path: Path | str, source_id: str, resource: str, hint: str):
@@ -95,6 +111,9 @@ def check_members(
             raise _fail(UnsafeArchiveError, f"members inflate to more than {max_bytes} bytes (zip bomb "
                         f"guard)", zip_path, source_id, resource,
                         "if the feed is genuinely that large, raise TERRITOIRE_ZIP_MAX_BYTES")
+        limit = _ratio_exceeded(info.file_size, info.compress_size)
+        if limit:
+            raise _bomb(info, info.file_size, limit, zip_path, source_id, resource)
         files.append(info)
     return files
 
@@ -135,11 +154,15 @@ def extract(
             raise _fail(UnsafeArchiveError, f"member {info.filename!r} resolves outside the destination",
                         zip_path, source_id, resource, "do not use this archive")
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".member-", dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".member-{os.getpid()}-", dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as out_f, zf.open(info) as in_f:
+                member_written = 0
                 while chunk := in_f.read(CHUNK):
                     written += len(chunk)
+                    member_written += len(chunk)
+                    if limit := _ratio_exceeded(member_written, info.compress_size):
+                        raise _bomb(info, member_written, limit, zip_path, source_id, resource)
                     if written > max_bytes:
                         raise _fail(UnsafeArchiveError, f"members inflate to more than {max_bytes} bytes "
                                     f"(zip bomb guard)", zip_path, source_id, resource,

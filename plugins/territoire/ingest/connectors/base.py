@@ -11,12 +11,12 @@ from territoire.naming import raw_table
 
 class FetchError(Exception):
     """A resource could not be fetched. The message names the source, resource, location, HTTP status
-    (when there is one) and what to do; the attributes carry the same facts for programs."""
+    (when there is one) and what to do; the attributes carry the same facts for programs.
 
-    #: Whether running the task again later may succeed (a flaky network or portal), as opposed to
-    #: a problem someone must fix (wrong URL, HTML page, broken feed). An orchestrator can fail fast
-    #: on `retryable=False` instead of spending its own retries.
-    retryable = False
+    `landed`: the refused file, archived in the landing zone as evidence, when the content itself was
+    refused as unsafe (`UnsafeArchiveError`); None otherwise."""
+
+    landed: LandedFile | None = None
 
     def __init__(
         self,
@@ -50,27 +50,18 @@ class FetchError(Exception):
 class HTTPStatusError(FetchError):
     """The server answered with an error status (after the retries, for 5xx and 429)."""
 
-    @property
-    def retryable(self) -> bool:  # type: ignore[override]
-        return self.status is not None and (self.status >= 500 or self.status in (408, 425, 429))
-
 
 class NetworkError(FetchError):
     """Connection refused/reset, DNS failure or timeout, after the retries."""
 
-    retryable = True
-
 
 class TruncatedBodyError(FetchError):
-    """The body is shorter than announced (Content-Length, or an unfinished chunked body)."""
-
-    retryable = True
+    """The body is shorter than announced (Content-Length, an unfinished chunked or gzip body), or its
+    last record is cut (a last line without its end of line that also lacks fields)."""
 
 
 class EmptyBodyError(FetchError):
     """The server sent no bytes where a file was expected."""
-
-    retryable = True  # often an export still being generated on the portal side
 
 
 class UnexpectedContentError(FetchError):
@@ -82,7 +73,20 @@ class InvalidZipError(FetchError):
 
 
 class UnsafeArchiveError(FetchError):
-    """A ZIP that tries to write outside its folder, holds links, or inflates past the size cap."""
+    """A ZIP that tries to write outside its folder, holds links, or inflates past the size cap or the
+    compression ratio cap; also a gzip-encoded body inflating past them."""
+
+
+class TooLargeError(FetchError):
+    """The download exceeds the source's maximum size (catalog field `max_download_bytes`)."""
+
+
+class DeadlineExceededError(FetchError):
+    """The download did not finish within its overall deadline (a server trickling bytes)."""
+
+
+class RedirectLoopError(FetchError):
+    """The server redirects in a loop (or through too many hops)."""
 
 
 class GTFSFeedError(FetchError):

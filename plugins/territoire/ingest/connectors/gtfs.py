@@ -121,7 +121,7 @@ def extract_landed(landed: LandedFile, *, source_id: str, resource: str,
         if all(stem(r) in files for r in REQUIRED):
             return files
         shutil.rmtree(final, ignore_errors=True)  # someone tampered with it: extract again
-    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=d))
+    tmp = Path(tempfile.mkdtemp(prefix=landing.temp_prefix("extract"), dir=d))
     try:
         extract_feed(landed.path, tmp, source_id=source_id, resource=resource, max_bytes=max_bytes)
         archive.publish_dir(tmp, final)

@@ -10,11 +10,19 @@ policy and the body checks are the same everywhere:
 - retried with exponential backoff on 5xx (but 501/505), 408, 425, 429, connection errors,
   timeouts and truncated bodies; `Retry-After` is honoured (capped);
 - checked: an empty body, a body shorter than its Content-Length or an unfinished chunked body,
-  an HTML/XML page where CSV/JSON/ZIP was declared, a ZIP that does not open.
+  an HTML/XML page where CSV/JSON/ZIP was declared, a ZIP that does not open, a last record cut;
+- bounded: the source's maximum size (catalog `max_download_bytes`, default 2 GiB; the bytes after
+  decoding are counted, and a Content-Length above it is refused before reading), an overall deadline
+  per attempt (a server trickling one byte every few seconds never trips the read timeout), a gzip
+  or deflate Content-Encoding decoded here with the same size cap and a compression-ratio cap (a
+  small body inflating to gigabytes is stopped before it fills the disk), redirect loops reported
+  as one error.
 """
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import dataclasses
 import email.utils
 import functools
@@ -27,7 +35,8 @@ import re
 import ssl
 import time
 import zipfile
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,14 +48,18 @@ import httpx
 from territoire.ingest import landing
 from territoire.ingest.connectors import gtfs
 from territoire.ingest.connectors.base import (
+    DeadlineExceededError,
     EmptyBodyError,
     FetchError,
     FetchResult,
     HTTPStatusError,
     InvalidZipError,
     NetworkError,
+    RedirectLoopError,
+    TooLargeError,
     TruncatedBodyError,
     UnexpectedContentError,
+    UnsafeArchiveError,
 )
 
 log = logging.getLogger("territoire.ingest.connectors")
@@ -93,6 +106,8 @@ class RetryPolicy:
     max_retry_after: float = 300.0
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
+    # One attempt's whole download, however the bytes trickle in (TERRITOIRE_HTTP_DEADLINE).
+    deadline: float = 3600.0
 
     def __post_init__(self) -> None:
         if self.attempts < 1:
@@ -107,6 +122,7 @@ class RetryPolicy:
             backoff=_env_float("TERRITOIRE_HTTP_BACKOFF", d.backoff),
             read_timeout=_env_float("TERRITOIRE_HTTP_TIMEOUT", d.read_timeout),
             max_retry_after=_env_float("TERRITOIRE_HTTP_MAX_RETRY_AFTER", d.max_retry_after),
+            deadline=_env_float("TERRITOIRE_HTTP_DEADLINE", d.deadline),
         )
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
@@ -120,13 +136,26 @@ class RetryPolicy:
         return httpx.Timeout(self.read_timeout, connect=self.connect_timeout)
 
 
+DEFAULT_MAX_BYTES = 2 * 1024**3
+# Gzip/deflate bodies and ZIP members inflating more than this many times their compressed size are
+# refused once past RATIO_FLOOR bytes (real CSV compresses 5-20x; a bomb of zeros, 1000x).
+DEFAULT_MAX_RATIO = 100.0
+RATIO_FLOOR = 16 * 1024**2
+
+
+def max_ratio() -> float:
+    return _env_float("TERRITOIRE_MAX_COMPRESSION_RATIO", DEFAULT_MAX_RATIO)
+
+
 @dataclass(frozen=True)
 class Target:
-    """Who is fetching: used in every error message and to place files in the landing zone."""
+    """Who is fetching: used in every error message and to place files in the landing zone.
+    `max_bytes`: the source's maximum download size (catalog field `max_download_bytes`)."""
 
     source_id: str
     resource: str
     format: str
+    max_bytes: int = DEFAULT_MAX_BYTES
 
 
 class _Retry(Exception):
@@ -144,10 +173,14 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+MAX_REDIRECTS = 10
+
+
 def make_client(policy: RetryPolicy) -> httpx.Client:
+    # Bodies are decoded here (`_Body`), with limits: only encodings we decode are accepted.
     return httpx.Client(
-        timeout=policy.timeout(), follow_redirects=True, headers={"User-Agent": USER_AGENT},
-        verify=_ssl_context(),
+        timeout=policy.timeout(), follow_redirects=True, max_redirects=MAX_REDIRECTS,
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}, verify=_ssl_context(),
     )
 
 
@@ -223,6 +256,13 @@ def request_with_retries(
         except _Retry as exc:
             last, retry_after = exc.error, exc.retry_after
             failures.append(type(exc.error).__name__)
+        except httpx.TooManyRedirects as exc:
+            raise RedirectLoopError(
+                f"the server redirects in a loop or through more than {MAX_REDIRECTS} hops (last: "
+                f"{exc.request.url})", source_id=target.source_id, resource=target.resource, url=shown_url,
+                hint="the address in catalog/sources.yml is outdated or the portal is misconfigured: open it in a "
+                     "browser, then fix the location (or tell the producer)",
+            ) from None
         except httpx.TimeoutException as exc:
             last = NetworkError(
                 f"the request timed out ({type(exc).__name__})",
@@ -299,8 +339,13 @@ def check_head(target: Target, head: bytes, content_type: str | None, where: str
 
 
 def check_zip(target: Target, path: Path, where: str, status: int | None) -> None:
+    from territoire.ingest.connectors import archive
+
     try:
         with zipfile.ZipFile(path) as zf:
+            # Declared sizes and ratios first: testzip would inflate a bomb (in memory, chunk by chunk).
+            archive.check_members(zf, where, path.parent / ".zip-check", source_id=target.source_id,
+                                  resource=target.resource)
             bad = zf.testzip()  # reads every member: catches a corrupt or cut archive before extraction
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise InvalidZipError(
@@ -316,6 +361,40 @@ def check_zip(target: Target, path: Path, where: str, status: int | None) -> Non
         )
 
 
+TAIL_BYTES = 64 * 1024
+_DELIMITERS = (b";", b",", b"\t", b"|")
+
+
+def _fields(line: bytes, delimiter: bytes) -> int:
+    return len(next(csv.reader([line.decode("latin-1")], delimiter=delimiter.decode()), []))
+
+
+def cut_last_record(path: Path, fmt: str) -> str | None:
+    """Why the file's last record looks cut (None when it does not): a CSV whose last line has no end
+    of line and fewer fields than the header, JSON/GeoJSON not ending with `}` or `]`. A body cut
+    without a Content-Length (the connection closed early) looks complete to HTTP: this is the check."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(TAIL_BYTES)
+        f.seek(max(0, size - TAIL_BYTES))
+        tail = f.read()
+    if b"\x00" in head[:4096]:  # UTF-16 and binary files: their bytes are not lines of ASCII delimiters
+        return None
+    if fmt in ("json", "geojson"):
+        end = tail.rstrip()[-1:]
+        return None if end in (b"}", b"]") else f"the JSON document ends with {tail.rstrip()[-40:]!r}, not }} or ]"
+    if fmt != "csv" or tail.endswith((b"\n", b"\r")) or b"\n" not in head:
+        return None
+    header = _strip_bom(head.split(b"\n", 1)[0].rstrip(b"\r"))
+    delimiter = max(_DELIMITERS, key=header.count)
+    last = tail.rsplit(b"\n", 1)[-1]
+    expected, got = _fields(header, delimiter), _fields(last, delimiter)
+    if expected > 1 and got < expected:
+        return (f"its last line has no end of line and {got} field(s) where the header has {expected} "
+                f"(ends with {last[-60:].decode('utf-8', 'replace')!r})")
+    return None
+
+
 def check_file(target: Target, path: Path, content_type: str | None, where: str, status: int | None) -> None:
     """The checks of a complete file (local copies go through the same ones as downloads)."""
     size = path.stat().st_size
@@ -328,11 +407,119 @@ def check_file(target: Target, path: Path, content_type: str | None, where: str,
     with open(path, "rb") as f:
         head = f.read(HEAD_BYTES)
     check_head(target, head, content_type, where, status)
+    cut = cut_last_record(path, target.format)
+    if cut:
+        raise TruncatedBodyError(
+            f"the file looks cut: {cut}", source_id=target.source_id, resource=target.resource, url=where,
+            status=status, hint="the download or the producer's export stopped mid-record: run again later; if it "
+            "persists, tell the producer. The previous snapshot stays loaded")
     if target.format in ("zip", "gtfs"):
         check_zip(target, path, where, status)
     if target.format == "gtfs":
         # A broken or hostile feed must not enter the landing zone (nor move the fetch state on).
         gtfs.check_feed(path, source_id=target.source_id, resource=target.resource, label=where)
+
+
+# --- bounded body ------------------------------------------------------------------------------
+
+class _Body:
+    """The decoded bytes of a response, within the target's size cap, the policy's deadline and,
+    for a gzip/deflate Content-Encoding, the compression-ratio cap. Raises a FetchError naming
+    the limit as soon as one is passed (the temp file is then removed by `landing.incoming`)."""
+
+    def __init__(self, target: Target, resp: httpx.Response, where: str, policy: RetryPolicy):
+        self.target, self.resp, self.where = target, resp, where
+        self.deadline = time.monotonic() + policy.deadline
+        self.policy = policy
+        self.wire = 0
+        self.decoded = 0
+        encoding = resp.headers.get("content-encoding", "identity").strip().lower()
+        if encoding in ("gzip", "x-gzip"):
+            self.decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        elif encoding == "deflate":
+            self.decoder = zlib.decompressobj()
+        elif encoding in ("", "identity"):
+            self.decoder = None
+        else:
+            raise self._error(UnexpectedContentError, f"the body uses Content-Encoding {encoding!r}, which was "
+                              "not asked for", "the server ignores our Accept-Encoding: tell its maintainers")
+        declared = resp.headers.get("content-length", "")
+        if self.decoder is None and declared.isdigit() and int(declared) > target.max_bytes:
+            raise self._too_large(int(declared), announced=True)
+
+    def _error(self, cls, what: str, hint: str) -> FetchError:
+        return cls(what, source_id=self.target.source_id, resource=self.target.resource, url=self.where,
+                   status=self.resp.status_code, hint=hint)
+
+    def _too_large(self, size: int, announced: bool = False) -> FetchError:
+        what = (f"the file announces {size:,} bytes, above" if announced
+                else f"the file exceeds ({size:,} bytes received, abandoned)")
+        return self._error(TooLargeError, f"{what} this source's maximum of {self.target.max_bytes:,} bytes",
+                           "if the file is genuinely that large, raise `max_download_bytes` of the source in "
+                           "catalog/sources.yml")
+
+    def chunks(self) -> Iterator[bytes]:
+        for raw in self.resp.iter_raw():
+            self.wire += len(raw)
+            if time.monotonic() > self.deadline:
+                raise self._error(DeadlineExceededError, f"the download took longer than its deadline of "
+                                  f"{self.policy.deadline:g} s ({self.wire:,} bytes received)",
+                                  "the server is trickling the file: run again later; for a genuinely slow "
+                                  "large export raise TERRITOIRE_HTTP_DEADLINE")
+            for chunk in self._decode(raw):
+                self.decoded += len(chunk)
+                if self.decoded > self.target.max_bytes:
+                    raise self._too_large(self.decoded)
+                yield chunk
+        if self.decoder is not None:
+            tail = self.decoder.flush()
+            if tail:
+                self.decoded += len(tail)
+                yield tail
+            if not self.decoder.eof:
+                raise _Retry(self._error(TruncatedBodyError, f"the compressed body ended before its end "
+                                         f"({self.wire:,} bytes received)", "the download was cut: run again later"))
+
+    def _decode(self, raw: bytes) -> Iterator[bytes]:
+        if self.decoder is None:
+            if raw:
+                yield raw
+            return
+        data = raw
+        while data:
+            try:
+                out = self.decoder.decompress(data, CHUNK)
+            except zlib.error as exc:
+                raise self._error(UnexpectedContentError, f"the {self.resp.headers.get('content-encoding')} body "
+                                  f"does not decode ({exc})", "the server's compression is broken: run again "
+                                  "later, then tell the producer") from None
+            data = self.decoder.unconsumed_tail
+            self._check_ratio(len(out))
+            if out:
+                yield out
+
+    def _check_ratio(self, more: int) -> None:
+        inflated = self.decoded + more
+        limit = max_ratio()
+        if inflated > RATIO_FLOOR and inflated > limit * max(self.wire, 1):
+            raise self._error(UnsafeArchiveError, f"the compressed body inflates more than {limit:g} times "
+                              f"({self.wire:,} bytes became over {inflated:,}): a compression bomb",
+                              "do not open it by hand; tell the producer (or raise TERRITOIRE_MAX_COMPRESSION_RATIO "
+                              "if the file is genuine)")
+
+
+@contextlib.contextmanager
+def keep_refused(target: Target, path: Path, name: str, sha256: str | None = None, *, move: bool = False
+                 ) -> Iterator[None]:
+    """An archive refused as unsafe is archived in the landing zone all the same (evidence for the
+    producer and for whoever investigates; never extracted), its state untouched so the next fetch
+    downloads again; the error carries it as `landed`, for the ledger."""
+    try:
+        yield
+    except UnsafeArchiveError as exc:
+        exc.landed = landing.store(path, target.source_id, target.resource, name, sha256=sha256, move=move)
+        log.warning("%s/%s: refused archive kept as %s", target.source_id, target.resource, exc.landed.path)
+        raise
 
 
 # --- naming ------------------------------------------------------------------------------------
@@ -414,13 +601,14 @@ def download(
         content_type = resp.headers.get("content-type")
         name = original_name(str(resp.url), resp.headers.get("content-disposition"), target.format,
                              f"{target.resource}.{EXTENSION.get(target.format, 'bin')}")
+        body = _Body(target, resp, location, policy)
         with landing.incoming(target.source_id, target.resource) as tmp:
             digest = hashlib.sha256()
             size = 0
             head = b""
             try:
                 with open(tmp, "wb") as f:
-                    for chunk in resp.iter_bytes(CHUNK):
+                    for chunk in body.chunks():
                         if len(head) < HEAD_BYTES:
                             head += chunk[: HEAD_BYTES - len(head)]
                             # Refuse an HTML page as soon as it shows, not after downloading all of it.
@@ -444,7 +632,8 @@ def download(
                     source_id=target.source_id, resource=target.resource, url=location, status=status,
                     hint="the download was cut on every attempt: run again later",
                 ))
-            check_file(target, tmp, content_type, location, status)
+            with keep_refused(target, tmp, name, digest.hexdigest(), move=True):
+                check_file(target, tmp, content_type, location, status)
             landed = landing.store(tmp, target.source_id, target.resource, name,
                                    sha256=digest.hexdigest(), move=True)
         etag = resp.headers.get("etag")
@@ -495,14 +684,9 @@ def get_json(
             )
         body = bytearray()
         try:
-            for chunk in resp.iter_bytes(CHUNK):
+            # The same bounds as a download (size, deadline, gzip ratio), with the metadata size cap.
+            for chunk in _Body(dataclasses.replace(target, max_bytes=max_bytes), resp, shown, policy).chunks():
                 body += chunk
-                if len(body) > max_bytes:
-                    raise UnexpectedContentError(
-                        f"the API answer exceeds {max_bytes} bytes", source_id=target.source_id,
-                        resource=target.resource, url=shown, status=resp.status_code,
-                        hint="this is not a metadata answer: check the API base URL",
-                    )
         except (httpx.RemoteProtocolError, httpx.ReadError) as exc:
             raise _Retry(TruncatedBodyError(
                 f"the API answer was cut ({exc})", source_id=target.source_id, resource=target.resource,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from territoire.ingest import landing
 from territoire.ingest.connectors.base import FetchResult, SourceFileNotFoundError
-from territoire.ingest.connectors.http import Target, check_file
+from territoire.ingest.connectors.http import Target, check_file, keep_refused
 
 log = logging.getLogger("territoire.ingest.connectors")
 
@@ -22,7 +22,8 @@ def fetch_local(target: Target, path: Path) -> FetchResult:
             hint="fix the location's `path` in catalog/sources.yml (relative paths start at the project root)",
         )
     previous = landing.read_state(target.source_id, target.resource)
-    check_file(target, path, None, location, None)
+    with keep_refused(target, path, path.name):
+        check_file(target, path, None, location, None)
     landed = landing.store(path, target.source_id, target.resource, path.name)
     landing.write_state(target.source_id, target.resource, landing.FetchState(
         location=location, sha256=landed.sha256, size=landed.size, path=str(landed.path),

@@ -149,7 +149,6 @@ def test_persistent_5xx_fails_after_the_bounded_attempts(http_server, fast):
     assert "'energie'" in message and "'conso'" in message and url in message and "HTTP 503" in message
     assert "What to do" in message
     assert landing.read_state("energie", "conso") is None
-    assert e.retryable
 
 
 def test_the_final_error_lists_every_attempt(http_server):
@@ -166,7 +165,7 @@ def test_404_is_not_retried(http_server, fast):
     with pytest.raises(HTTPStatusError) as err:
         fetch(make_resource("http", url=url), policy=fast)
     assert err.value.status == 404 and http_server.hits("/files/nope.csv") == 1
-    assert "catalog/sources.yml" in str(err.value) and not err.value.retryable
+    assert "catalog/sources.yml" in str(err.value)
 
 
 def test_429_honours_retry_after(http_server, fast):
@@ -254,9 +253,8 @@ def test_html_served_as_csv_is_refused_by_its_first_bytes(http_server, fast):
 def test_json_error_where_csv_is_declared(http_server, fast):
     url = http_server.script("/export.csv", Reply(body=b'{"error_code": "QuotaExceeded", "message": "quota"}',
                                                   headers={"Content-Type": "application/json"}))
-    with pytest.raises(UnexpectedContentError, match="got a JSON document.*QuotaExceeded") as err:
+    with pytest.raises(UnexpectedContentError, match="got a JSON document.*QuotaExceeded"):
         fetch(make_resource("http", url=url), policy=fast)
-    assert not err.value.retryable
 
 
 def test_gzip_transfer_encoding_lands_the_decoded_file(http_server, fast):
