@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from contextlib import asynccontextmanager
-from types import ModuleType
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -88,17 +86,7 @@ def _document_dataset_ids(app: FastAPI, ids: list[str]) -> None:
 
 
 def _include_portal(app: FastAPI) -> None:
-    """The portal's HTML pages (`territoire.portal.router`), when that package is installed."""
-    try:
-        portal = importlib.import_module("territoire.portal")
-    except ModuleNotFoundError as exc:
-        if exc.name != "territoire.portal":
-            raise  # the portal is there but broken: say so rather than serve without it
-        log.info("territoire.portal not available: serving the API only")
-        return
-    router = getattr(portal, "router", None)
-    if isinstance(router, ModuleType):  # a module territoire/portal/router.py holding `router`
-        router = getattr(router, "router", None)
-    if router is None:
-        raise RuntimeError("territoire.portal has no `router` (a FastAPI APIRouter) to serve")
+    """The portal's HTML pages (`territoire.portal.router`), served beside the API."""
+    from territoire.portal import router
+
     app.include_router(router)
