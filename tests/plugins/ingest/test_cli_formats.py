@@ -114,8 +114,8 @@ def test_load_file_and_validate_read_a_spreadsheet(warehouse_url, catalog, tmp_p
     assert "ligne 4, montant [maximum]" in report.stdout and report.stdout.rstrip().endswith("NON VALIDE")
 
 
-def test_load_file_takes_a_zip_holding_the_member_the_catalog_names(warehouse_url, catalog, tmp_path):
-    env = {"WAREHOUSE_URL": warehouse_url, "TERRITOIRE_LANDING_DIR": str(tmp_path / "landing")}
+def test_load_file_takes_a_zip_holding_the_member_the_catalog_names(fresh_database, catalog, tmp_path):
+    env = {"WAREHOUSE_URL": fresh_database, "TERRITOIRE_LANDING_DIR": str(tmp_path / "landing")}
     regions = SAMPLES / "territorial" / "insee_cog_2026" / "regions.csv"
     archive = tmp_path / "cog_2026.zip"
     with zipfile.ZipFile(archive, "w") as zf:
