@@ -112,11 +112,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(api_url: str, datasets_path: Path, port: int) -> subprocess.Popen:
+def start_server(api_url: str, datasets_path: Path, port: int, log: Path) -> subprocess.Popen:
+    """The API in its own process; its stderr goes to `log` (a pipe nobody reads could fill and stall it)."""
     env = {**os.environ, "TERRITOIRE_API_DATABASE_URL": api_url, "TERRITOIRE_DATASETS": str(datasets_path),
            "TERRITOIRE_API_RATE": "0", "PYTHONPATH": str(ROOT / "plugins")}
     server = subprocess.Popen([sys.executable, "-m", "territoire.cli", "-q", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -125,7 +126,11 @@ def start_server(api_url: str, datasets_path: Path, port: int) -> subprocess.Pop
         except httpx.HTTPError:
             time.sleep(0.3)
     server.kill()
-    raise RuntimeError(f"the API did not start: {server.stderr.read().decode()[-2000:]}")
+    raise RuntimeError(f"the API did not start: {server_log(log)}")
+
+
+def server_log(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")[-3000:]
 
 
 async def load(base: str, scenarios: dict, concurrency: int, requests: int, seconds: float
@@ -349,9 +354,14 @@ def run(url: str, tmp: Path, args) -> None:
     print(f"bench api_table_build_seconds: {time.perf_counter() - t0:.1f} s")
     role = ensure_api_role(url, role=f"territoire_api_bench_{uuid.uuid4().hex[:6]}")
     port = free_port()
-    server = start_server(role_url(url, role), datasets_path, port)
+    log = tmp / "server.log"
+    server = start_server(role_url(url, role), datasets_path, port, log)
     try:
         measure(url, datasets_path, f"http://127.0.0.1:{port}", args)
+    except Exception:
+        state = "running" if server.poll() is None else f"exited with {server.returncode}"
+        print(f"the API server ({state}) wrote:\n{server_log(log)}", file=sys.stderr)
+        raise
     finally:
         server.terminate()
         server.wait(timeout=30)
