@@ -10,8 +10,11 @@ asyncio) sends a bounded number of requests, for a bounded time, at 1 and 50 con
 - the first page and a page 900,000 rows deep (keyset cursor), unfiltered;
 - a group-by (count and average power per région, whole table).
 The reference runs the very SQL the API builds (territoire.api.query) with psycopg, one client, each
-query right after the API request it mirrors (`*_paired_c1`); the first and deep pages are requested
-in turn, so that a change of the machine's load hits both alike.
+query right after the API request it mirrors (`*_paired_c1`); there the API is read through a lean
+keep-alive client of the standard library that decodes each JSON body, so that both sides end with
+the rows as Python objects. A second reference adds to the SQL the JSON document the API answers
+with (`*_sql_json`): the ratio to it is what HTTP and the framework cost. In the load runs, the first
+and deep pages are requested in turn, so that a change of the machine's load hits both alike.
 Then the whole filtered result is downloaded as CSV, against `COPY (...) TO STDOUT` of the same rows
 (plain, and the API's own statement) read by psql, alternated, best of 2 each.
 
@@ -26,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
+import json
 import os
 import random
 import shutil
@@ -37,6 +42,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -45,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "plugins"))
 
 from territoire import warehouse  # noqa: E402
-from territoire.api import formats, query  # noqa: E402
+from territoire.api import formats, query, values  # noqa: E402
 from territoire.api.catalog import Column, Table, Version  # noqa: E402
 from territoire.api.config import ApiConfig  # noqa: E402
 from territoire.api.db import Pool  # noqa: E402
@@ -106,11 +112,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(api_url: str, datasets_path: Path, port: int) -> subprocess.Popen:
+def start_server(api_url: str, datasets_path: Path, port: int, log: Path) -> subprocess.Popen:
+    """The API in its own process; its stderr goes to `log` (a pipe nobody reads could fill and stall it)."""
     env = {**os.environ, "TERRITOIRE_API_DATABASE_URL": api_url, "TERRITOIRE_DATASETS": str(datasets_path),
            "TERRITOIRE_API_RATE": "0", "PYTHONPATH": str(ROOT / "plugins")}
     server = subprocess.Popen([sys.executable, "-m", "territoire.cli", "-q", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=log.open("wb"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -119,7 +126,11 @@ def start_server(api_url: str, datasets_path: Path, port: int) -> subprocess.Pop
         except httpx.HTTPError:
             time.sleep(0.3)
     server.kill()
-    raise RuntimeError(f"the API did not start: {server.stderr.read().decode()[-2000:]}")
+    raise RuntimeError(f"the API did not start: {server_log(log)}")
+
+
+def server_log(log: Path) -> str:
+    return log.read_text(encoding="utf-8", errors="replace")[-3000:]
 
 
 async def load(base: str, scenarios: dict, concurrency: int, requests: int, seconds: float
@@ -153,30 +164,60 @@ async def load(base: str, scenarios: dict, concurrency: int, requests: int, seco
     return latencies, sum(map(len, latencies.values())) / elapsed
 
 
-async def api_and_sql(base: str, url: str, make_path, make_statement, requests: int, seconds: float
-                      ) -> tuple[list[float], list[float]]:
-    """One client: each API request followed by the same SQL run directly with psycopg (the same HTTP
-    client as the load runs, so that both measure the same thing)."""
-    api, direct = [], []
-    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
-        with psycopg.connect(url, autocommit=True) as conn:
-            for _ in range(3):
-                await http.get(make_path())
-                conn.execute(*make_statement()).fetchall()
-            deadline = time.perf_counter() + seconds
-            for _ in range(requests):
-                if time.perf_counter() > deadline:
-                    break
-                t0 = time.perf_counter()
-                response = await http.get(make_path())
-                api.append((time.perf_counter() - t0) * 1000)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{response.status_code}: {response.text[:300]}")
-                statement, params = make_statement()
-                t0 = time.perf_counter()
-                conn.execute(statement, params).fetchall()
-                direct.append((time.perf_counter() - t0) * 1000)
-    return api, direct
+class LeanClient:
+    """One keep-alive HTTP/1.1 connection of the standard library that reads each body and decodes its
+    JSON: the client the API is compared with psycopg through. Both sides then end with the rows as
+    Python objects, and the HTTP client's own cost (httpx's is about 1 ms a request here) is not
+    counted as the API's."""
+
+    def __init__(self, base: str):
+        parts = urlsplit(base)
+        self.connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+
+    def get(self, path: str):
+        self.connection.request("GET", path)
+        response = self.connection.getresponse()
+        body = response.read()
+        if response.status != 200:
+            raise RuntimeError(f"{response.status}: {body[:300]!r}")
+        return json.loads(body)
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def api_and_sql(base: str, url: str, make_path, make_statement, requests: int, seconds: float
+                ) -> tuple[list[float], list[float], list[float]]:
+    """One client: each API request followed by the same SQL run directly with psycopg on one
+    connection, as the API's pool keeps its connections. Latencies (ms) of the API, of the SQL, and
+    of the SQL plus the JSON document the API answers with, built the API's way (`json_text`)."""
+    api, direct, direct_json = [], [], []
+    client = LeanClient(base)
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(3):
+            client.get(make_path())
+            conn.execute(*make_statement()[:2]).fetchall()
+        deadline = time.perf_counter() + seconds
+        for _ in range(requests):
+            if time.perf_counter() > deadline:
+                break
+            t0 = time.perf_counter()
+            client.get(make_path())
+            api.append((time.perf_counter() - t0) * 1000)
+            statement, params, columns = make_statement()
+            t0 = time.perf_counter()
+            fetched = conn.execute(statement, params).fetchall()
+            t1 = time.perf_counter()
+            json_text(columns, fetched)
+            direct.append((t1 - t0) * 1000)
+            direct_json.append((time.perf_counter() - t0) * 1000)
+    client.close()
+    return api, direct, direct_json
+
+
+def json_text(columns: list[Column], fetched: list) -> str:
+    """The rows as the API's JSON (`territoire.api.values.json_rows`, then `json.dumps` as the API does)."""
+    return json.dumps(values.json_rows(columns, fetched), ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def table_for_queries(url: str, datasets_path: Path) -> Table:
@@ -202,8 +243,8 @@ class Scenarios:
     def filtered_sql(self):
         filters = query.parse_filters(self.table, [("code_departement__eq", random.choice(DEPARTEMENTS)),
                                                    ("puissance_nominale_kw__ge", "100")], (), self.config)
-        return query.page_query(query.Page(self.table, list(self.table.columns.values()), query.Sort(None),
-                                           filters, 100))
+        page = query.Page(self.table, list(self.table.columns.values()), query.Sort(None), filters, 100)
+        return *query.page_query(page), page.columns
 
     def first_path(self) -> str:
         return f"{self.base}/rows?page_size=100"
@@ -214,7 +255,7 @@ class Scenarios:
     def deep_sql(self):
         page = query.Page(self.table, list(self.table.columns.values()), query.Sort(None), [], 100)
         page.after = [self.deep_key]
-        return query.page_query(page)
+        return *query.page_query(page), page.columns
 
     def group_path(self) -> str:
         return f"{self.base}/aggregate?group_by=code_region&agg=count&agg=avg:puissance_nominale_kw"
@@ -223,11 +264,14 @@ class Scenarios:
         g = query.Grouping(self.table, [self.table.columns["code_region"]],
                            query.parse_aggregates(self.table, ["count", "avg:puissance_nominale_kw"], self.config),
                            [], None, self.config.max_groups)
-        return query.grouping_query(g)
+        # The output as columns of their SQL type, so that `json_text` makes them JSON-ready as the API does.
+        output = [Column(c.name, c.pg_type, False) for c in g.group_by]
+        output += [Column(a.alias, "bigint" if a.function == "count" else "numeric", False) for a in g.aggregates]
+        return *query.grouping_query(g), output
 
 
 def report(name: str, api: list[float], sql: list[float] | None = None, rps: float | None = None,
-           target: str = "") -> None:
+           target: str = "", sql_json: list[float] | None = None) -> None:
     p50, p95 = statistics.median(api), percentile(api, 0.95)
     print(f"bench api_{name}_requests: {len(api)} requests")
     print(f"bench api_{name}_p50: {p50:.1f} ms")
@@ -238,6 +282,10 @@ def report(name: str, api: list[float], sql: list[float] | None = None, rps: flo
         s50 = statistics.median(sql)
         print(f"bench api_{name}_sql_p50: {s50:.1f} ms")
         print(f"bench api_{name}_vs_sql_p50_ratio: {p50 / s50:.2f} x (target <= 2)")
+    if sql_json:
+        j50 = statistics.median(sql_json)
+        print(f"bench api_{name}_sql_json_p50: {j50:.1f} ms (the SQL, then the same rows as the API's JSON)")
+        print(f"bench api_{name}_vs_sql_json_p50_ratio: {p50 / j50:.2f} x (what HTTP and the framework cost)")
 
 
 def download_rate(path: str) -> tuple[int, float]:
@@ -306,9 +354,14 @@ def run(url: str, tmp: Path, args) -> None:
     print(f"bench api_table_build_seconds: {time.perf_counter() - t0:.1f} s")
     role = ensure_api_role(url, role=f"territoire_api_bench_{uuid.uuid4().hex[:6]}")
     port = free_port()
-    server = start_server(role_url(url, role), datasets_path, port)
+    log = tmp / "server.log"
+    server = start_server(role_url(url, role), datasets_path, port, log)
     try:
         measure(url, datasets_path, f"http://127.0.0.1:{port}", args)
+    except Exception:
+        state = "running" if server.poll() is None else f"exited with {server.returncode}"
+        print(f"the API server ({state}) wrote:\n{server_log(log)}", file=sys.stderr)
+        raise
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -323,12 +376,12 @@ def measure(url: str, datasets_path: Path, base: str, args) -> None:
     s = Scenarios(table, query.encode_cursor([deep_key]), deep_key)
     n, secs = args.requests, args.seconds
     target = " (target < 50 ms at 1 client)"
-    api, sql = asyncio.run(api_and_sql(base, url, s.filtered_path, s.filtered_sql, n, secs))
-    report("filtered_page_paired_c1", api, sql, target=target)
-    api, sql = asyncio.run(api_and_sql(base, url, s.deep_path, s.deep_sql, n, secs))
-    report("deep_page_paired_c1", api, sql)
-    api, sql = asyncio.run(api_and_sql(base, url, s.group_path, s.group_sql, max(10, n // 10), secs))
-    report("group_by_paired_c1", api, sql)
+    api, sql, sql_json = api_and_sql(base, url, s.filtered_path, s.filtered_sql, n, secs)
+    report("filtered_page_paired_c1", api, sql, target=target, sql_json=sql_json)
+    api, sql, sql_json = api_and_sql(base, url, s.deep_path, s.deep_sql, n, secs)
+    report("deep_page_paired_c1", api, sql, sql_json=sql_json)
+    api, sql, sql_json = api_and_sql(base, url, s.group_path, s.group_sql, max(10, n // 10), secs)
+    report("group_by_paired_c1", api, sql, sql_json=sql_json)
     for concurrency in (1, 50):
         suffix = f"c{concurrency}"
         count = n if concurrency == 1 else n * 2

@@ -27,7 +27,9 @@ class ApiState:
         self.formula_columns = FormulaColumns(self.pool)
 
 
-def get_state(request: Request) -> ApiState:
+async def get_state(request: Request) -> ApiState:
+    # async: FastAPI would run a plain `def` dependency in a worker thread, a second thread hop per
+    # request on top of the handler's own.
     return request.app.state.api
 
 

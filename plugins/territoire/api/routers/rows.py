@@ -17,7 +17,7 @@ from territoire.api.http import cache_headers, is_head, not_modified
 from territoire.api.models import NOT_MODIFIED, PROBLEMS, AggregateResult, RowsPage
 from territoire.api.problems import ProblemError, bad_parameter, too_large
 from territoire.api.state import ApiState, State, base_url
-from territoire.api.values import to_json
+from territoire.api.values import json_rows, to_json
 
 router = APIRouter(prefix="/api/datasets", tags=["lignes"], responses={**PROBLEMS, **NOT_MODIFIED})
 
@@ -76,7 +76,6 @@ def rows(request: Request, state: State, dataset_id: DatasetId,
 
 def _page_body(request: Request, state: ApiState, page: query.Page, fetched: list) -> dict:
     names = [c.name for c in page.selected]
-    shown = len(page.columns)
     rows = fetched[:page.size]
     next_link = None
     if len(fetched) > page.size:
@@ -86,7 +85,7 @@ def _page_body(request: Request, state: ApiState, page: query.Page, fetched: lis
         next_link = f"{base_url(request, state)}{request.url.path}?{urlencode(params)}"
     sort = [("-" if page.sort.descending else "") + c.name for c in page.key]
     return {
-        "data": [{n: to_json(v) for n, v in zip(names[:shown], row[:shown], strict=True)} for row in rows],
+        "data": json_rows(page.columns, rows),
         "meta": {"dataset": page.table.id, "page_size": page.size, "returned": len(rows), "sort": sort,
                  "filters": [f.describe() for f in page.filters], "version": page.table.version.etag.strip('"')},
         "links": {"self": str(request.url), "next": next_link},
