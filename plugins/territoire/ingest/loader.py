@@ -400,6 +400,9 @@ def rules(run: LoadRun) -> None:
     if outcome.errors:
         gone = run.conn.execute(f"delete from {run.new} where _line_number in ({outcome.error_lines_sql})").rowcount
         run.rows_rejected += gone
+    for c in outcome.counts:  # every violation counted, beside the schema checks' counts
+        run.add_rejections(c["column"], c["rule"], c["count"], c["example_line"], c["example_value"], c["message"],
+                           level=c["level"])
     run.rules = {"applied": list(outcome.applied), "errors": outcome.errors, "warnings": outcome.warnings,
                  "not_run": [list(x) for x in outcome.not_run], "table": quote_ident(run.new_name)}
     run.lap("rules")

@@ -102,3 +102,27 @@ def test_a_large_file_under_the_threshold_is_checked_whole(loader, warehouse_url
                      ) == [(4998, 2, 5001)]
     assert fetch_all(warehouse_url, "select line_number from ingest.rejected_rows where batch_id = %s order by 1",
                      (result.batch_id,)) == [(12,), (4323,)]
+
+
+def test_business_rules_quarantine_the_first_n_and_count_every_row(loader, warehouse_url, tmp_path, monkeypatch):
+    """The business rules follow the schema checks' model: N rows per (rule, column) stored, every
+    violation counted in `details.rejections`, every error-level line out of the raw table."""
+    import dataclasses
+
+    from territoire.ingest.rules import identifiers
+
+    monkeypatch.setenv("TERRITOIRE_QUARANTINE_ROWS_KEPT", "3")
+    sirets = [f"732829320{i:05d}" for i in range(80)]   # SYNTHETIC: one SIREN, 8 of 80 SIRET keys pass Luhn
+    bad = [i + 2 for i, s in enumerate(sirets) if identifiers.siret_verdict(s)]
+    path = tmp_path / "synthetique.csv"
+    path.write_text("siret\n" + "\n".join(sirets) + "\n", encoding="utf-8")
+    r = dataclasses.replace(make_resource(path), rules={"siret": "siret"})
+    result = loader.load(r, path, quarantine_threshold=1.0)
+    assert 3 < len(bad) < 80 and result.rows_rejected == len(bad) and result.rows_loaded == 80 - len(bad)
+    assert fetch_all(warehouse_url, "select line_number from ingest.rejected_rows where batch_id = %s "
+                                    "order by 1", (result.batch_id,)) == [(n,) for n in bad[:3]]
+    assert fetch_all(warehouse_url, f'select count(*) from raw."{r.raw_table}" where _line_number = any(%s)',
+                     (bad,)) == [(0,)]
+    (entry,) = _ledger(warehouse_url, result.batch_id)[3]["rejections"]
+    assert (entry["rule"], entry["column"], entry["level"], entry["count"], entry["example_line"]) == (
+        "siret", "siret", "error", len(bad), bad[0])

@@ -1,8 +1,11 @@
 """`apply`: run a resource's declared rules on a staged table, in bulk, and quarantine what they find.
 
 Called by the loader once the typed checks are done and before the swap, on the staged table holding
-the (normalised) text values and `_line_number`; also by `territoire validate`. Each violation goes to
-`ingest.rejected_rows` with its level; each rule's run (applied or not, and why) to `ingest.rule_runs`.
+the (normalised) text values and `_line_number`; also by `territoire validate`. The quarantine is bounded
+as the schema checks' is: the first N violations of each (rule, column) go to `ingest.rejected_rows` with
+their level, value and own message; every violation is counted in `Outcome.counts` (which the loader
+records in the ledger's `details.rejections`, beside the schema checks' counts). Each rule's run (applied
+or not, and why) goes to `ingest.rule_runs`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ _FLUSH = 5000
 
 
 def examples_kept() -> int:
-    """How many violations per (rule, column) keep their value and message (settings)."""
+    """How many violations per (rule, column) go to the quarantine with their value and message (settings)."""
     return settings.quarantine_rows_kept()
 
 
@@ -36,15 +39,17 @@ class Outcome:
     applied: list[str] = field(default_factory=list)
     not_run: list[tuple[str, str]] = field(default_factory=list)
     error_rules: tuple[str, ...] = ()
+    # Per (rule, column, level), every violation counted: the entries of the ledger's `details.rejections`
+    # ({column, rule, level, count, lines, example_line, example_value, message}).
+    counts: list[dict] = field(default_factory=list)
 
     @property
     def error_lines_sql(self) -> str:
-        """`select line_number ...`: the lines an error-level rule rejected (the loader deletes them)."""
+        """`select line_number ...`: every line an error-level rule rejected, kept in the quarantine or only
+        counted (the loader deletes them; a session-local table, valid until the next run of the rules)."""
         if not self.error_rules:
             return "select null::bigint as line_number where false"
-        rules = ", ".join("'" + r.replace("'", "''") + "'" for r in self.error_rules)
-        return (f"select line_number from ingest.rejected_rows where batch_id = {int(self.batch_id)} "
-                f"and level = 'error' and rule in ({rules})")
+        return "select line_number from _rule_error_lines"
 
 
 class RuleNotRun(Exception):
@@ -155,7 +160,7 @@ def apply(conn: psycopg.Connection, *, batch_id: int, resource, table: str, colu
     runs = []
     for decl in decls:
         runs.append(_run_one(ctx, decl, outcome))
-    _quarantine(conn, outcome, resource, decls)
+    _quarantine(conn, outcome, resource)
     _record(conn, batch_id, runs)
     return outcome
 
@@ -191,13 +196,15 @@ def _run_one(ctx: Context, decl: Declaration, outcome: Outcome) -> tuple:
             decl.declared_in, round(time.monotonic() - started, 3))
 
 
-def _quarantine(conn, outcome: Outcome, resource, decls: list[Declaration]) -> None:
-    ids = sorted({d.rule for d in decls})
-    conn.execute(sql_text("quarantine_hits"), {
+def _quarantine(conn, outcome: Outcome, resource) -> None:
+    rows = conn.execute(sql_text("quarantine_hits"), {
         "batch_id": outcome.batch_id, "source_id": resource.source_id, "resource": resource.name,
-        "keep": examples_kept(), "rule_ids": ids, "titles": [RULES[r].title for r in ids]})
-    outcome.error_rules = tuple(r for r, in conn.execute(
-        "select distinct rule from _rule_hits where level = 'error' order by 1").fetchall())
+        "keep": examples_kept()}).fetchall()
+    outcome.counts = [{"column": column, "rule": rule, "level": level, "count": count, "lines": lines,
+                       "example_line": line, "example_value": value, "message": message}
+                      for rule, column, level, count, lines, line, value, message in rows]
+    outcome.error_rules = tuple(sorted({c["rule"] for c in outcome.counts if c["level"] == "error"}))
+    conn.execute(sql_text("error_lines"))
     conn.execute("drop table if exists _rule_hits; drop table if exists _rule_bad_values")
 
 

@@ -90,21 +90,28 @@ def test_territorial_rules_without_the_cog_say_not_run(fresh_database):
 
 
 @pytest.mark.integration
-def test_quarantine_keeps_values_for_the_first_n_only(cog_warehouse, monkeypatch):
+def test_quarantine_keeps_the_first_n_and_counts_every_violation(cog_warehouse, monkeypatch):
+    """The schema checks' model: at most N rows per (rule, column) stored, each with its value and own
+    message; every violation counted in the outcome; every error line deleted, not only the first N."""
     monkeypatch.setenv("TERRITOIRE_QUARANTINE_ROWS_KEPT", "2")
-    decls = rules.parse_rules({"siret": "siret"}, "test")
+    decls = rules.parse_rules({"siret": "siret", "telephone": {"rule": "phone_fr", "level": "warning"}}, "test")
+    rows = [{"siret": f"1234567890123{k}", "telephone": f"12{k}"} for k in range(5)]   # SYNTHETIC
     with psycopg.connect(cog_warehouse, autocommit=True) as conn:
-        columns = stage(conn, "raw.sirets_staged", [{"siret": f"1234567890123{k}"} for k in range(5)])
+        columns = stage(conn, "raw.sirets_staged", rows)
         batch = new_batch(conn, "test", "sirets")
         outcome = rules.apply(conn, batch_id=batch, resource=catalog_resource("subventions", "lot"),
                               table="raw.sirets_staged", columns=columns, declarations=decls)
-        kept = conn.execute("select value, message from ingest.rejected_rows where batch_id = %s "
-                            "order by line_number", (batch,)).fetchall()
-        deleted = conn.execute(f"select count(*) from ({outcome.error_lines_sql}) e").fetchone()[0]
+        kept = conn.execute("select column_name, line_number, value, message from ingest.rejected_rows "
+                            "where batch_id = %s order by column_name, line_number", (batch,)).fetchall()
+        deleted = sorted(n for n, in conn.execute(outcome.error_lines_sql).fetchall())
     bad = [k for k in range(5) if rules.identifiers.siret_verdict(f"1234567890123{k}")]
-    assert outcome.errors == len(bad) == len(kept) == deleted and len(bad) > 2
-    assert [v is not None for v, _ in kept] == [True, True] + [False] * (len(bad) - 2)
-    assert kept[0][1] != kept[-1][1] == "SIRET invalide"
+    assert len(bad) > 2 and outcome.errors == len(bad) and outcome.warnings == 5
+    assert deleted == [k + 2 for k in bad]                       # every error line, past the first N too
+    sirets = [k for k in kept if k[0] == "siret"]
+    assert [line for _, line, _, _ in sirets] == [k + 2 for k in bad[:2]]
+    assert all(value and message for _, _, value, message in kept) and len(kept) == 4
+    counts = {(c["rule"], c["column"]): (c["level"], c["count"], c["example_line"]) for c in outcome.counts}
+    assert counts == {("siret", "siret"): ("error", len(bad), bad[0] + 2), ("phone_fr", "telephone"): ("warning", 5, 2)}
 
 
 @pytest.mark.integration
@@ -216,7 +223,10 @@ def test_longitude_equal_latitude_in_every_row_of_the_real_file(cog_warehouse):
         outcome = rules.apply(conn, batch_id=result.batch_id, resource=resource, table=f"raw.{result.raw_table}",
                               columns=columns, declarations=declared)
     found = by_rule(quarantine(cog_warehouse, result.batch_id))
-    assert result.rows_loaded == 2927 and outcome.errors == len(found["lon_equals_lat"]) == 2927
+    assert result.rows_loaded == 2927 and outcome.errors == 2927
+    # Every row counted; the quarantine keeps the first N (1,000 by default) of the rule and column.
+    assert [(c["rule"], c["count"]) for c in outcome.counts] == [("lon_equals_lat", 2927)]
+    assert len(found["lon_equals_lat"]) == rules.examples_kept() == 1000
     assert set(found) == {"lon_equals_lat"}   # the ids are well formed; swapped/outside are not claimed twice
 
 
