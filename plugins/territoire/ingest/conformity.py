@@ -123,6 +123,8 @@ class ReportData:
     groups: list[dict[str, Any]] = field(default_factory=list)   # by rule and column, with examples
     rules_applied: list[dict[str, Any]] = field(default_factory=list)
     rules_not_run: list[dict[str, Any]] = field(default_factory=list)
+    # Header drift (case, accents, spaces, a renamed column) and repeated labels: {kind, message, ...}.
+    header_warnings: list[dict[str, Any]] = field(default_factory=list)
     in_validation: bool = False   # `territoire validate`: a file checked before sending, not a load
 
     @property
@@ -135,11 +137,17 @@ class ReportData:
 
     @property
     def warnings(self) -> int:
-        return sum(g["count"] for g in self.groups if g["level"] == "warning")
+        """Every warning: the flagged cells and rows, and the header's."""
+        return sum(g["count"] for g in self.groups if g["level"] == "warning") + len(self.header_warnings)
 
     @property
     def warning_lines(self) -> int:
         return sum(g["lines"] for g in self.groups if g["level"] == "warning")
+
+    @property
+    def truncated(self) -> list[dict[str, Any]]:
+        """The groups of which the quarantine keeps only the first N (more were counted)."""
+        return [g for g in self.groups if g["truncated"]]
 
     def column_label(self, column: str | None) -> str:
         if not column:
@@ -147,26 +155,53 @@ class ReportData:
         return ", ".join(self.headers.get(c.strip(), c.strip()) for c in column.split(","))
 
 
-def rejection_groups(conn, batch_id: int, examples: int = EXAMPLES_PER_GROUP) -> list[dict[str, Any]]:
+def rejection_groups(conn, batch_id: int, details: dict | None = None,
+                     examples: int = EXAMPLES_PER_GROUP) -> list[dict[str, Any]]:
     """Problems grouped by rule and column (errors first, then by frequency), each with its first examples
-    and each example with its own message."""
-    rows = conn.execute(
+    and each example with its own message. The counts are the ledger's (`details.rejections`: every
+    rejected row, schema checks and business rules alike); the examples come from the quarantine, which
+    keeps the first N of each (rule, column) only: `kept` says how many it holds, `truncated` whether
+    some were counted without being kept. A batch without counts in the ledger is counted in the quarantine."""
+    counts = _ledger_counts((details or {}).get("rejections"))
+    groups = []
+    for column, rule, level, kept, lines, ex_lines, ex_values, ex_raw, ex_messages in _quarantine_groups(
+            conn, batch_id, examples):
+        count, counted_lines = counts.pop((column, rule, level), (kept, lines))
+        groups.append(_group(column, rule, level, max(count, kept), max(counted_lines, lines), kept, [
+            {"line": ln, "value": v, "raw": r, "message": m}
+            for ln, v, r, m in zip(ex_lines, ex_values, ex_raw, ex_messages, strict=True)]))
+    # Counted, none kept (a quarantine emptied by hand, or N set to 0).
+    groups += [_group(column, rule, level, count, lines, 0, []) for (column, rule, level), (count, lines)
+               in counts.items()]
+    groups.sort(key=lambda g: (g["level"] != "error", -g["count"], g["column"] or "", g["rule"]))
+    return groups
+
+
+def _group(column, rule, level, count, lines, kept, examples) -> dict[str, Any]:
+    return {"column": column, "rule": rule, "level": level, "count": count, "lines": lines, "kept": kept,
+            "truncated": count > kept, **explain(rule), "examples": examples}
+
+
+def _ledger_counts(rejections: list[dict] | None) -> dict[tuple, tuple[int, int]]:
+    """(column, rule, level) -> (violations, lines) from the ledger's `details.rejections`."""
+    counts: dict[tuple, tuple[int, int]] = {}
+    for r in rejections or []:
+        key = (r.get("column"), r["rule"], r.get("level") or "error")
+        count, lines = counts.get(key, (0, 0))
+        counts[key] = (count + r["count"], lines + r.get("lines", r["count"]))
+    return counts
+
+
+def _quarantine_groups(conn, batch_id: int, examples: int) -> list[tuple]:
+    return conn.execute(
         """select column_name, rule, level, count(*) as n, count(distinct line_number) as lines,
                   (array_agg(line_number order by line_number nulls first))[1:%(k)s],
                   (array_agg(value order by line_number nulls first))[1:%(k)s],
                   (array_agg(coalesce(raw_line, '') order by line_number nulls first))[1:%(k)s],
                   (array_agg(message order by line_number nulls first))[1:%(k)s]
            from ingest.rejected_rows where batch_id = %(b)s
-           group by column_name, rule, level order by level = 'error' desc, n desc, column_name, rule""",
+           group by column_name, rule, level""",
         {"k": examples, "b": batch_id}).fetchall()
-    groups = []
-    for column, rule, level, n, lines, ex_lines, ex_values, ex_raw, ex_messages in rows:
-        groups.append({
-            "column": column, "rule": rule, "level": level, "count": n, "lines": lines, **explain(rule),
-            "examples": [{"line": ln, "value": v, "raw": r, "message": m}
-                         for ln, v, r, m in zip(ex_lines, ex_values, ex_raw, ex_messages, strict=True)],
-        })
-    return groups
 
 
 def rule_runs(conn, batch_id: int) -> tuple[list[dict], list[dict]]:
@@ -206,7 +241,8 @@ def from_batch(conn, batch_id: int) -> ReportData:
         columns_missing_required=details.get("columns_missing_required") or [],
         columns_missing=details.get("columns_missing") or [],
         columns_unknown=[headers.get(c, c) for c in details.get("columns_unknown") or []],
-        groups=rejection_groups(conn, batch_id), rules_applied=applied, rules_not_run=not_run,
+        groups=rejection_groups(conn, batch_id, details), rules_applied=applied, rules_not_run=not_run,
+        header_warnings=details.get("header_warnings") or [],
     )
 
 
@@ -231,7 +267,7 @@ def write_report_files(conn, data: ReportData, paths: dict[str, Path]) -> None:
     """Write the report kinds named in `paths` (`html`, `csv`, `json`), each atomically."""
     writers = {
         "html": lambda tmp: tmp.write_text(render_html(data), encoding="utf-8"),
-        "csv": lambda tmp: write_csv(conn, data.batch_id, tmp, data.headers),
+        "csv": lambda tmp: write_csv(conn, data.batch_id, tmp, data.headers, data),
         "json": lambda tmp: tmp.write_text(json.dumps(validata_report(conn, data), ensure_ascii=False, indent=1),
                                            encoding="utf-8"),
     }
@@ -244,13 +280,20 @@ def write_report_files(conn, data: ReportData, paths: dict[str, Path]) -> None:
 CSV_HEADER = ["niveau", "ligne", "colonne", "valeur", "regle", "probleme", "message", "que_faire", "ligne_brute"]
 
 
-def write_csv(conn, batch_id: int, path: Path, headers: dict[str, str] | None = None) -> int:
-    """Every problem of the batch, in line order, one a line; text cells are formula-safe. Returns how many."""
+def write_csv(conn, batch_id: int, path: Path, headers: dict[str, str] | None = None,
+              data: ReportData | None = None) -> int:
+    """Every problem the quarantine keeps for the batch, in line order, one a line, after the header's
+    warnings; then, for each rule and column of which only the first N were kept, a line saying how many
+    more were counted. Text cells are formula-safe. Returns how many problem lines."""
     headers = headers or {}
     n = 0
     with open(path, "w", encoding="utf-8-sig", newline="") as f:
         w = csv.writer(f, delimiter=";")
         w.writerow(CSV_HEADER)
+        for h in data.header_warnings if data else []:
+            w.writerow([LEVEL_FR["warning"], 1, *(neutralise(x) for x in (
+                h.get("header") or h.get("label") or "", "", h["kind"], HEADER_TITLES.get(h["kind"], h["kind"]),
+                h["message"], HEADER_FIX, ""))])
         # A server-side cursor (inside a transaction) streams a big quarantine instead of holding it.
         with conn.transaction(), conn.cursor(name=f"report_{batch_id}") as cur:
             cur.execute("""select level, line_number, column_name, value, rule, message, raw_line
@@ -263,7 +306,23 @@ def write_csv(conn, batch_id: int, path: Path, headers: dict[str, str] | None = 
                             *(neutralise(x) for x in (column_label, "" if value is None else value, rule, e["title"],
                                                       message, e["fix"], raw or ""))])
                 n += 1
+        for g in data.truncated if data else []:
+            w.writerow([LEVEL_FR.get(g["level"], g["level"]), "", *(neutralise(x) for x in (
+                data.column_label(g["column"]), "", g["rule"], g["title"], truncation_note(g), g["fix"], ""))])
     return n
+
+
+def truncation_note(group: dict[str, Any]) -> str:
+    """In French: only the first N cases of this rule and column are detailed, of how many."""
+    return (f"{group['count']} cas au total : seuls les {group['kept']} premiers sont détaillés (la quarantaine "
+            f"garde les premiers de chaque règle et colonne) ; les autres sont comptés, pas listés")
+
+
+# Header warnings (the loader's `details.header_warnings`): the problem's title per kind, and the fix.
+HEADER_TITLES = {"header-drift": "En-tête différent du nom du schéma (casse, accents, espaces)",
+                 "header-renamed": "Champ du schéma absent : colonne renommée ?",
+                 "repeated-label": "En-tête répété"}
+HEADER_FIX = "Reprendre exactement les noms de colonnes du schéma, chacun une seule fois, sur la première ligne."
 
 
 def validata_report(conn, data: ReportData, limit: int | None = None) -> dict[str, Any]:
@@ -282,22 +341,28 @@ def validata_report(conn, data: ReportData, limit: int | None = None) -> dict[st
     task_errors = errors + [_header_item(data, c) for c in data.columns_missing_required]
     valid = data.valid
     summary = [{"rule": g["rule"], "column": data.column_label(g["column"]), "level": g["level"], "count": g["count"],
-                "lines": g["lines"], "title": g["title"], "fix": g["fix"]} for g in data.groups]
+                "lines": g["lines"], "kept": g["kept"], "truncated": g["truncated"], "title": g["title"],
+                "fix": g["fix"]} for g in data.groups]
+    stats = {"errors": data.errors + len(data.columns_missing_required), "warnings": data.warnings}
+    task_warnings = ([f"en-tête : {h['message']}" for h in data.header_warnings]
+                     + [f"ligne {w['rowNumber']}, {w['fieldName']} [{w['rule']}] : {w['message']}" for w in warnings]
+                     + [f"{data.column_label(g['column'])} [{g['rule']}] : {truncation_note(g)}" for g in data.truncated])
     return {
         "version": REPORT_FORMAT, "date": datetime.now(UTC).isoformat(timespec="seconds"), "valid": valid,
-        "stats": {"errors": data.errors + len(data.columns_missing_required), "warnings": data.warnings,
-                  "tasks": 1},
+        "stats": {**stats, "tasks": 1},
         "errors": [{"type": "task-error", "code": "task-error", "message": data.error}] if data.error else [],
         "warnings": [],
         "tasks": [{
             "name": Path(data.file).name, "type": "table", "valid": valid, "place": data.file,
             "labels": list(data.headers.values()),
             "resource": {"path": data.file, "schema": data.schema, "encoding": data.encoding},
-            "stats": {"errors": len(task_errors), "warnings": len(warnings), "rows": data.rows_read,
-                      "rows_rejected": data.rows_rejected, "fields": len(data.headers)},
+            # Counted problems (every one), not only those listed in `errors` (the first N of each rule).
+            "stats": {**stats, "rows": data.rows_read, "rows_rejected": data.rows_rejected,
+                      "fields": len(data.headers), "errors_listed": len(task_errors)},
             "errors": task_errors,
-            "warnings": [f"ligne {w['rowNumber']}, {w['fieldName']} [{w['rule']}] : {w['message']}" for w in warnings],
+            "warnings": task_warnings,
             "rule_warnings": warnings,
+            "header_warnings": data.header_warnings,
         }],
         "summary": summary,
         "rules": {"applied": data.rules_applied, "not_run": data.rules_not_run},
@@ -352,7 +417,7 @@ def _header_item(data: ReportData, column: str) -> dict[str, Any]:
 def render_text(data: ReportData, examples: int = 3) -> str:
     """A plain-text version (French) for the terminal: the `territoire validate` output."""
     env = _environment()
-    return env.get_template("conformity.txt.j2").render(d=data, examples=examples, level_fr=LEVEL_FR).strip("\n")
+    return env.get_template("conformity.txt.j2").render(d=data, examples=examples, **_template_names()).strip("\n")
 
 
 def render_html(data: ReportData) -> str:
@@ -361,7 +426,12 @@ def render_html(data: ReportData) -> str:
                  "skipped_unchanged": "inchangé (déjà chargé)"}.get(data.status, data.status)
     share = (100 * data.rows_rejected / data.rows_read) if data.rows_read else 0.0
     return env.get_template("conformity.html.j2").render(d=data, status_fr=status_fr, share=share,
-                                                          level_fr=LEVEL_FR)
+                                                          **_template_names())
+
+
+def _template_names() -> dict[str, Any]:
+    return {"level_fr": LEVEL_FR, "header_titles": HEADER_TITLES, "header_fix": HEADER_FIX,
+            "truncation_note": truncation_note}
 
 
 def _environment() -> Environment:

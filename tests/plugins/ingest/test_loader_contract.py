@@ -140,7 +140,7 @@ def test_conformity_report_beside_the_batch(loader, warehouse_url, tmp_path, lan
     assert "<td>4</td><td>valeur</td><td><code>-3</code></td>" in html
     lines = (folder / f"batch-{result.batch_id}.csv").read_text(encoding="utf-8-sig").splitlines()
     assert lines[0] == "niveau;ligne;colonne;valeur;regle;probleme;message;que_faire;ligne_brute"
-    assert [line.split(";")[:5] for line in lines[1:]] == [["erreur", "3", "code", "7505", "pattern"],
+    assert [line.split(";")[:5] for line in lines[1:]] == [["erreur", "3", "code", "75O56", "pattern"],
                                                            ["erreur", "4", "valeur", "'-3", "minimum"]]
     (details,), = fetch_all(warehouse_url, "select details from ingest.load_batches where batch_id = %s",
                             (result.batch_id,))
