@@ -19,8 +19,10 @@ the ledger, the quarantine (`ingest.rejected_rows`) and the rules' ledger (`inge
 be rebuilt at any time with `write_batch_report(conn, batch_id)`. `territoire validate` renders the same
 report for a file checked before it is sent.
 
-Every problem is explained by the rule that found it, once: the schema checks below (`SCHEMA_RULES`) and
-the business rules (`territoire.ingest.rules.RULES`) each carry their title, explanation and fix.
+Every problem is explained by the rule that found it, where that rule is defined: the Table Schema types
+and constraints (`territoire.ingest.schema`, `explain_rule`), the reader's rules
+(`territoire.ingest.parsing.READER_RULES`) and the business rules (`territoire.ingest.rules.RULES`) each
+carry their title, explanation and fix.
 """
 
 from __future__ import annotations
@@ -41,55 +43,27 @@ from territoire.csvsafe import neutralise
 EXAMPLES_PER_GROUP = 5
 REPORT_FORMAT = "territoire-conformite/1 (forme du rapport Validata / frictionless)"
 
-# The loader's own checks (Table Schema): (title, explanation, fix).
-SCHEMA_RULES: dict[str, tuple[str, str, str]] = {
-    "required": ("Valeur obligatoire manquante", "Le schéma impose une valeur dans cette colonne.",
-                 "Renseigner la valeur dans chaque ligne."),
-    "type": ("Valeur qui n'est pas du type attendu", "La valeur ne peut pas être lue comme le type du schéma.",
-             "Écrire les nombres avec un point décimal sans séparateur de milliers (1234.5), les dates au "
-             "format AAAA-MM-JJ, les booléens true/false."),
-    "pattern": ("Valeur qui ne respecte pas le format attendu", "Le schéma impose un motif (longueur, caractères).",
-                "Vérifier la valeur (longueur, caractères autorisés) par rapport au motif du schéma."),
-    "enum": ("Valeur hors de la liste autorisée", "Le schéma n'admet qu'une liste fermée de valeurs.",
-             "Utiliser exactement l'une des valeurs prévues par le schéma (casse et accents compris)."),
-    "minimum": ("Valeur trop petite", "Le schéma fixe une valeur minimale.",
-                "Vérifier l'unité et l'ordre de grandeur de la valeur."),
-    "maximum": ("Valeur trop grande", "Le schéma fixe une valeur maximale.",
-                "Vérifier l'unité et l'ordre de grandeur (ex. un pourcentage 0-1)."),
-    "minLength": ("Texte trop court", "Le schéma fixe une longueur minimale.", "Compléter la valeur."),
-    "maxLength": ("Texte trop long", "Le schéma fixe une longueur maximale.", "Raccourcir la valeur."),
-    "format": ("Format invalide (e-mail, URL, UUID)", "Le schéma impose un format pour cette colonne.",
-               "Corriger la valeur selon le format indiqué."),
-    "unique": ("Clé en double", "La clé du schéma doit être unique.",
-               "Chaque ligne doit avoir une clé distincte : supprimer ou corriger les doublons."),
-    "field-count": ("Nombre de champs incorrect", "La ligne n'a pas autant de champs que l'en-tête.",
-                    "Vérifier le séparateur et les guillemets de la ligne."),
-    "encoding": ("Ligne dans un autre encodage", "Le fichier mélange deux encodages.",
-                 "Ré-enregistrer le fichier entièrement en UTF-8."),
-    "json": ("JSON invalide", "L'enregistrement n'est pas du JSON valide.",
-             "Corriger la syntaxe de l'enregistrement JSON."),
-    "nul-byte": ("Octet NUL dans un texte", "Le texte contient un octet NUL (\\0), signe d'un fichier endommagé.",
-                 "Ré-exporter le fichier depuis la source."),
-    "geometry": ("Géométrie invalide", "Une coordonnée n'est pas un nombre fini dans les bornes du WGS 84.",
-                 "Écrire les coordonnées en nombres finis, longitude puis latitude en degrés WGS 84."),
-    "code-as-number": ("Code écrit comme un nombre : zéros ou chiffres perdus",
-                       "Un tableur a lu le code comme un nombre (69381.0, 4.5E+13, 1001 pour 01001).",
-                       "Formater la colonne en texte dans le tableur avant l'export, puis ressaisir les codes."),
-}
 LEVEL_FR = {"error": "erreur", "warning": "avertissement"}
 
 
 def explain(rule: str) -> dict[str, str]:
-    """Title, explanation, fix and origin of a rule name (`type:date`, `pattern`, `siret`...)."""
+    """Title, explanation, fix and origin of a rule name (`type:date`, `pattern`, `siret`...), asked of the
+    rule's own definition: a business rule, a Table Schema type or constraint, or the reader."""
+    from territoire.ingest.parsing import READER_RULES
     from territoire.ingest.rules import RULES
+    from territoire.ingest.schema import explain_rule
 
     if rule in RULES:
         r = RULES[rule]
         return {"title": r.title, "explanation": r.explanation, "fix": r.fix, "origin": r.origin}
-    base, _, detail = rule.partition(":")
-    title, explanation, fix = SCHEMA_RULES.get(base, (rule, "", ""))
-    return {"title": f"{title} ({detail})" if detail else title, "explanation": explanation, "fix": fix,
-            "origin": "schéma de données (Table Schema)"}
+    schema = explain_rule(rule)
+    if schema:
+        title, explanation, fix = schema
+        origin = "schéma de données (Table Schema)"
+    else:
+        title, explanation, fix = READER_RULES.get(rule, (rule, "", ""))
+        origin = "lecture du fichier"
+    return {"title": title, "explanation": explanation, "fix": fix, "origin": origin}
 
 
 def rule_label(rule: str) -> tuple[str, str]:

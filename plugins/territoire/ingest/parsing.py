@@ -479,11 +479,27 @@ def header_line_count(path: Path) -> int:
 
 @dataclass(frozen=True)
 class BadRecord:
-    """A record the reader could not parse; the loader quarantines it by line."""
+    """A record the reader could not parse; the loader quarantines it by line under `rule` (READER_RULES)."""
 
     rule: str
     message: str
     raw: str
+
+
+# The rules of the reading side (records refused before any schema check), as the conformity report
+# explains them: (title, explanation, fix).
+READER_RULES: dict[str, tuple[str, str, str]] = {
+    "field-count": ("Nombre de champs incorrect", "La ligne n'a pas autant de champs que l'en-tête.",
+                    "Vérifier le séparateur et les guillemets de la ligne."),
+    "encoding": ("Ligne dans un autre encodage", "Le fichier mélange deux encodages.",
+                 "Ré-enregistrer le fichier entièrement en UTF-8."),
+    "json": ("JSON invalide", "L'enregistrement n'est pas du JSON valide.",
+             "Corriger la syntaxe de l'enregistrement JSON."),
+    "nul-byte": ("Octet NUL dans un texte", "Le texte contient un octet NUL (\\0), signe d'un fichier endommagé.",
+                 "Ré-exporter le fichier depuis la source."),
+    "geometry": ("Géométrie invalide", "Une coordonnée n'est pas un nombre fini dans les bornes du WGS 84.",
+                 "Écrire les coordonnées en nombres finis, longitude puis latitude en degrés WGS 84."),
+}
 
 
 def iter_json_lines(path: Path, encoding: str) -> Iterator[tuple[int, dict | BadRecord]]:

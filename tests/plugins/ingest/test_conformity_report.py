@@ -78,3 +78,32 @@ def test_validate_reports_the_same(warehouse_url, tmp_path, drifted):
     assert "Avertissements sur l'en-tête" in text and "25 cas au total : seuls les 3 premiers" in text
     _check_csv(outputs["csv"])
     _check_json(json.loads(outputs["json"].read_text(encoding="utf-8")))
+
+
+def test_each_rule_is_explained_where_it_is_defined():
+    """The report asks each rule's definition for its title, explanation and fix: the Table Schema types
+    and constraints, the reader's rules, the business rules; it keeps no table of its own."""
+    from territoire.ingest import conformity, parsing
+    from territoire.ingest.rules import RULES
+    from territoire.ingest.schema import Field, Schema, build_plan, explain_rule, types
+
+    assert not hasattr(conformity, "SCHEMA_RULES")
+    fields = [Field(name=f"f{i}", column=f"f{i}", **spec) for i, spec in enumerate([
+        {"type": "integer", "required": True, "minimum": 0, "maximum": 9},
+        {"type": "date"}, {"type": "boolean"}, {"type": "geopoint"},
+        {"type": "string", "pattern": "^[0-9]{5}$", "enum": ("01001",), "min_length": 5, "max_length": 5},
+        {"type": "string", "format": "email"}])]
+    emitted = {v.rule for v in build_plan(Schema(path=None, fields=tuple(fields)), [f.column for f in fields]).rules}
+    assert {"required", "minimum", "maximum", "pattern", "code-as-number", "enum", "minLength", "maxLength",
+            "format:email", "type:integer", "type:date", "type:boolean", "type:geopoint"} <= emitted
+    fixes = {}
+    for rule in [*emitted, "unique", *parsing.READER_RULES]:
+        told = conformity.explain(rule)
+        assert told["title"] != rule and told["explanation"] and told["fix"], rule
+        defined = explain_rule(rule) or parsing.READER_RULES[rule]
+        assert (told["title"], told["explanation"], told["fix"]) == tuple(defined)
+        fixes[rule] = told["fix"]
+    # Each type gives its own advice (a date is not told how to write a number).
+    assert fixes["type:date"] == types.TYPES["date"].explained().fix and "2024-03-01" in fixes["type:date"]
+    assert len({fixes[r] for r in fixes if r.startswith("type:")}) == len([r for r in fixes if r.startswith("type:")])
+    assert conformity.explain("siret")["fix"] == RULES["siret"].fix

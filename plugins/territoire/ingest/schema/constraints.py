@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 from territoire.ingest.schema.model import Field
 from territoire.ingest.schema.sqltext import DIGITS, anchored, lit
-from territoire.ingest.schema.types import Aggregate, FieldType, bound_ok, zero
+from territoire.ingest.schema.types import (
+    TYPE_FAILURE,
+    TYPES,
+    Aggregate,
+    Explanation,
+    FieldType,
+    bound_ok,
+    zero,
+)
 
 # `format` of string fields (Table Schema): checked with a regex, as frictionless does.
 STRING_FORMATS = {
@@ -117,9 +125,11 @@ def _code_as_number_sql(col: str, lo: int, hi: int) -> str:
 
 
 class Constraint:
-    """A constraint of a field: `applies`, its `violations` (detailed check) and `aggregates` (one scan)."""
+    """A constraint of a field: `applies`, its `violations` (detailed check), `aggregates` (one scan) and
+    `explanations`, one per rule name its violations carry (what the conformity report tells the producer)."""
 
     rule = ""
+    explanations: dict[str, Explanation] = {}
 
     def applies(self, c: Column) -> bool:
         raise NotImplementedError
@@ -134,6 +144,9 @@ class Constraint:
 
 class Required(Constraint):
     rule = "required"
+    explanations = {"required": Explanation("Valeur obligatoire manquante",
+                                            "Le schéma impose une valeur dans cette colonne.",
+                                            "Renseigner la valeur dans chaque ligne.")}
 
     def applies(self, c: Column) -> bool:
         return c.required
@@ -147,7 +160,9 @@ class Required(Constraint):
 
 
 class TypeConstraint(Constraint):
-    """The value must be readable as the field's type."""
+    """The value must be readable as the field's type (rule `type:<name>`, explained by the type itself)."""
+
+    explanations = {"type": TYPE_FAILURE}
 
     def applies(self, c: Column) -> bool:
         return c.parsed is not None
@@ -159,6 +174,9 @@ class TypeConstraint(Constraint):
 
 class StringFormat(Constraint):
     rule = "format"
+    explanations = {"format": Explanation("Format invalide (e-mail, URL, UUID)",
+                                          "Le schéma impose un format pour cette colonne.",
+                                          "Corriger la valeur selon le format indiqué.")}
 
     def applies(self, c: Column) -> bool:
         return c.field.type == "string" and c.field.format in STRING_FORMATS
@@ -174,6 +192,15 @@ class Pattern(Constraint):
     """`pattern`; a digit code a spreadsheet turned into a number breaks it with a rule of its own."""
 
     rule = "pattern"
+    explanations = {
+        "pattern": Explanation("Valeur qui ne respecte pas le format attendu",
+                               "Le schéma impose un motif (longueur, caractères).",
+                               "Vérifier la valeur (longueur, caractères autorisés) par rapport au motif du schéma."),
+        "code-as-number": Explanation(
+            "Code écrit comme un nombre : zéros ou chiffres perdus",
+            "Un tableur a lu le code comme un nombre (69381.0, 4.5E+13, 1001 pour 01001).",
+            "Formater la colonne en texte dans le tableur avant l'export, puis ressaisir les codes."),
+    }
 
     def applies(self, c: Column) -> bool:
         return bool(c.field.pattern)
@@ -199,6 +226,10 @@ class Pattern(Constraint):
 
 class Enum(Constraint):
     rule = "enum"
+    explanations = {"enum": Explanation("Valeur hors de la liste autorisée",
+                                        "Le schéma n'admet qu'une liste fermée de valeurs.",
+                                        "Utiliser exactement l'une des valeurs prévues par le schéma (casse et "
+                                        "accents compris).")}
 
     def applies(self, c: Column) -> bool:
         return bool(c.field.enum)
@@ -222,6 +253,10 @@ class Length(Constraint):
         self.rule, self.bound = bound, bound
         self.op, self.agg, self.word, self.test = (
             ("<", "min", "au moins", ">=") if bound == "minLength" else (">", "max", "au plus", "<="))
+        self.explanations = {bound: Explanation("Texte trop court", "Le schéma fixe une longueur minimale.",
+                                                "Compléter la valeur.") if bound == "minLength" else
+                             Explanation("Texte trop long", "Le schéma fixe une longueur maximale.",
+                                         "Raccourcir la valeur.")}
 
     def _limit(self, f: Field):
         return f.min_length if self.bound == "minLength" else f.max_length
@@ -246,6 +281,11 @@ class Bound(Constraint):
     def __init__(self, bound: str):
         self.rule, self.bound = bound, bound
         self.op, self.word = ("<", "supérieur ou égal à") if bound == "minimum" else (">", "inférieur ou égal à")
+        self.explanations = {bound: Explanation("Valeur trop petite", "Le schéma fixe une valeur minimale.",
+                                                "Vérifier l'unité et l'ordre de grandeur de la valeur.")
+                             if bound == "minimum" else
+                             Explanation("Valeur trop grande", "Le schéma fixe une valeur maximale.",
+                                         "Vérifier l'unité et l'ordre de grandeur (ex. un pourcentage 0-1).")}
 
     def applies(self, c: Column) -> bool:
         return (getattr(c.field, self.bound) is not None and c.parsed is not None
@@ -265,3 +305,28 @@ class Bound(Constraint):
 CONSTRAINTS: tuple[Constraint, ...] = (Required(), TypeConstraint(), StringFormat(), Pattern(), Enum(),
                                        Length("minLength"), Length("maxLength"), Bound("minimum"),
                                        Bound("maximum"))
+
+
+class Unique(Constraint):
+    """`unique` fields and the primary key: checked on the new raw table once every row is read
+    (checking.quarantine_duplicates, from plan.key_columns), not by a per-row condition."""
+
+    rule = "unique"
+    explanations = {"unique": Explanation("Clé en double", "La clé du schéma doit être unique.",
+                                          "Chaque ligne doit avoir une clé distincte : supprimer ou corriger "
+                                          "les doublons.")}
+
+    def applies(self, c: Column) -> bool:
+        return False
+
+
+def explain(rule: str) -> Explanation | None:
+    """How the conformity report explains a schema rule (`required`, `type:date`, `format:email`...);
+    None for a rule no constraint reports."""
+    base, _, detail = rule.partition(":")
+    if base == "type" and detail in TYPES:
+        return TYPES[detail].explained()
+    for constraint in (*CONSTRAINTS, Unique()):
+        if base in constraint.explanations:
+            return constraint.explanations[base].detailed(detail)
+    return None

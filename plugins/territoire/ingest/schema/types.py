@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from territoire.ingest.schema.model import Field
 from territoire.ingest.schema.sqltext import DIGITS, MAX_DIGITS, lit
@@ -44,6 +44,25 @@ def zero(value: Any) -> bool:
     return not value
 
 
+class Explanation(NamedTuple):
+    """A rule told to a data producer, in French (conformity reports): what is wrong, why, what to do."""
+
+    title: str
+    explanation: str
+    fix: str
+
+    def detailed(self, detail: str) -> Explanation:
+        """The same, the title naming the rule's detail (`format:email` -> `... (email)`)."""
+        return self._replace(title=f"{self.title} ({detail})") if detail else self
+
+
+# A value the field's type cannot read (rule `type:<name>`), for a type without words of its own.
+TYPE_FAILURE = Explanation(
+    "Valeur qui n'est pas du type attendu", "La valeur ne peut pas être lue comme le type du schéma.",
+    "Écrire les nombres avec un point décimal sans séparateur de milliers (1234.5), les dates au format "
+    "AAAA-MM-JJ, les booléens true/false.")
+
+
 @dataclass(frozen=True)
 class FieldType:
     """A type without reading (string, any): every value is fine."""
@@ -64,6 +83,14 @@ class FieldType:
 
     def message(self, f: Field) -> str:
         return f"« {f.name} » doit être {self.label_fr} : {self.fix_fr}"
+
+    def explained(self) -> Explanation:
+        """Rule `type:<name>` explained for a report: this type's own words (what it must be, how to write it)."""
+        if not self.label_fr:
+            return TYPE_FAILURE.detailed(self.name)
+        fix = self.fix_fr if self.fix_fr.startswith("écrire") else f"écrire {self.fix_fr}"
+        return Explanation(f"{TYPE_FAILURE.title} ({self.name})", f"La valeur doit être {self.label_fr}.",
+                           f"{fix[0].upper()}{fix[1:]}.")
 
 
 @dataclass(frozen=True)
@@ -263,7 +290,8 @@ TYPES: dict[str, FieldType] = {t.name: t for t in (
     PatternType("duration", "une durée ISO 8601", "écrire P1Y2M10DT2H30M",
                 strict_pattern=r"^P(?!$)([0-9]+Y)?([0-9]+M)?([0-9]+W)?([0-9]+D)?"
                                r"(T(?=[0-9])([0-9]+H)?([0-9]+M)?([0-9]+(\.[0-9]+)?S)?)?$"),
-    GeopointType("geopoint"),
+    GeopointType("geopoint", "un point géographique (longitude, latitude)",
+                 "la longitude (-180 à 180) puis la latitude (-90 à 90) en degrés décimaux, avec un point décimal"),
     JsonType("object", "un objet JSON", "un objet entre accolades, JSON valide", opener="{"),
     JsonType("array", "un tableau JSON", "une liste entre crochets, JSON valide", opener="["),
     JsonType("geojson", "une géométrie GeoJSON", "un objet GeoJSON valide", opener="{"),
