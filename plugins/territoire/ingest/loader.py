@@ -450,7 +450,7 @@ def _details(run: LoadRun) -> dict:
 
 
 def _threshold_message(run: LoadRun) -> str:
-    summary = sorted(run.rejections, key=lambda s: -s["count"])
+    summary = sorted((s for s in run.rejections if s.get("level", "error") == "error"), key=lambda s: -s["count"])
     return (f"{run.where}: {run.rows_rejected} of {run.rows_read} rows ({run.share_rejected:.1%}) broke schema "
             f"{run.resource.schema}, above the threshold of {run.threshold:.1%}. They are in ingest.rejected_rows "
             f"(batch {run.batch_id}); raw.{run.table} is unchanged. Main problems: " + "; ".join(
