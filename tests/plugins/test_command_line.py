@@ -56,7 +56,9 @@ def test_an_unexpected_failure_is_one_line_and_exit_1(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert result.stderr.startswith("territoire: db: ") and "127.0.0.1" in result.stderr
+    # An unreachable warehouse is named by host, port and database, never with a password.
+    assert result.stderr.startswith("territoire: cannot connect to the warehouse (host 127.0.0.1, port 1, "
+                                    "database none"), result.stderr
     result = territoire(["new-source", "abc", "--file", str(missing), "--domain", "air"], env)
     assert result.returncode == 1
     assert result.stderr.strip() == f"territoire: new-source: sample file not found: {missing} (run with -v for details)"
