@@ -18,14 +18,14 @@ DATASET_FIELDS = {
     "secrecy", "personal_columns", "personal_data", "portal", "columns", "publisher", "hvd_category",
 }
 # High-value dataset categories (Commission Implementing Regulation (EU) 2023/138), as named in
-# datasets.yml, and their URI in the EU vocabulary http://data.europa.eu/bna/asd487ae75.
+# datasets.yml: their URI in the EU vocabulary http://data.europa.eu/bna/asd487ae75 and label.
 HVD_CATEGORIES = {
-    "geospatial": "http://data.europa.eu/bna/c_ac64a52d",
-    "environment": "http://data.europa.eu/bna/c_dd313021",
-    "meteorological": "http://data.europa.eu/bna/c_164e0bf5",
-    "statistics": "http://data.europa.eu/bna/c_e1da4e07",
-    "companies": "http://data.europa.eu/bna/c_a9135398",
-    "mobility": "http://data.europa.eu/bna/c_b79e35eb",
+    "geospatial": ("http://data.europa.eu/bna/c_ac64a52d", "Géospatiales"),
+    "environment": ("http://data.europa.eu/bna/c_dd313021", "Observation de la terre et environnement"),
+    "meteorological": ("http://data.europa.eu/bna/c_164e0bf5", "Météorologiques"),
+    "statistics": ("http://data.europa.eu/bna/c_e1da4e07", "Statistiques"),
+    "companies": ("http://data.europa.eu/bna/c_a9135398", "Entreprises et propriété d'entreprises"),
+    "mobility": ("http://data.europa.eu/bna/c_b79e35eb", "Mobilité"),
 }
 REQUIRED = ("id", "title", "description", "sources", "primary_key")
 # Licence Ouverte 2.0 unless the dataset says otherwise; an ODbL source makes it ODbL anyway
