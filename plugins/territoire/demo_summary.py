@@ -93,10 +93,12 @@ def print_verdicts(found: dict[str, Verdict], say: Say) -> None:
 def print_mechanisms(conn, found: dict[str, Verdict], say: Say) -> None:
     say("\nEach mechanism once, on a real case of this run:")
     _quarantined_row(conn, say)
-    warned = next((v for v in found.values() if v.verdict == "warnings"), None)
-    if warned:
-        level, rule, text = next(f for f in warned.failed if f[0] == "warning")
-        say(f"  [WARNING]     {warned.dataset_id}: {rule}: {text}")
+    warnings = [(v.dataset_id, f) for v in found.values() for f in v.failed if f[0] == "warning"]
+    # a row rule tells more than the freshness of an old sample (an `expect_...` expectation)
+    warnings.sort(key=lambda item: item[1][1].startswith("expect_"))
+    if warnings:
+        dataset_id, (_, rule, text) = warnings[0]
+        say(f"  [WARNING]     {dataset_id}: {rule}: {text}")
     overridden = next((v for v in found.values() if v.published and v.override_by), None)
     if overridden:
         say(f"  [OVERRIDE]    {overridden.dataset_id} published despite warnings, by {overridden.override_by!r}: "

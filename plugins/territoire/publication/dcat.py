@@ -36,7 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-from rdflib import RDF, XSD, Graph, Literal, Namespace, URIRef
+from rdflib import RDF, RDFS, XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, SKOS
 
 from territoire import settings
@@ -223,6 +223,7 @@ def _distribution(g: Graph, base: str, ds: URIRef, ds_id: str, res: dict, licenc
     g.add((ds, DCAT.distribution, dist))
     g.add((dist, RDF.type, DCAT.Distribution))
     g.add((dist, DCTERMS.title, Literal(f"{title} ({res['path']})", lang="fr")))
+    g.add((url, RDF.type, RDFS.Resource))  # the HVD profile checks the class of the access URL
     g.add((dist, DCAT.accessURL, url))
     g.add((dist, DCAT.downloadURL, url))
     g.add((dist, DCAT.mediaType, _typed(g, IANA + res["mediatype"], DCTERMS.MediaType)))

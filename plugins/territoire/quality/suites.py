@@ -512,7 +512,8 @@ def indicateurs_territoriaux(dataset: Dataset) -> list:
     columns = {
         "niveau": "text", "code_territoire": "text", "indicateur": "text", "categorie": "text", "annee": "integer",
         "valeur": "number", "unite": "text", "source": "text", "numerateur": "number", "denominateur": "number",
-        "population": "integer", "part_population_couverte": "number", "millesime_population": "text",
+        "population": "integer", "part_population_couverte": "number", "couverture": "text",
+        "millesime_population": "text",
     }
     rules = [
         Rule("niveau_connu", "\"niveau\" not in ('commune', 'epci', 'departement', 'region')",
@@ -532,6 +533,10 @@ def indicateurs_territoriaux(dataset: Dataset) -> list:
              '"denominateur"::text', column="denominateur"),
         between_rule("part_population_couverte", 0, 1,
                      "La part de la population couverte par les données est comprise entre 0 et 100 %."),
+        Rule("couverture_connue", "\"couverture\" is distinct from case when \"part_population_couverte\" >= 1 "
+             "then 'complete' else 'partielle' end",
+             "Chaque valeur dit si la source couvre tout le territoire (complete : un zéro est un vrai zéro) "
+             "ou une partie seulement (partielle).", '"couverture"', column="couverture"),
         # no sign rule on `valeur`: some budget aggregates are legitimately negative (OFGL)
     ]
     return standard(dataset, columns, rules)
