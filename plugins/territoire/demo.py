@@ -36,6 +36,7 @@ DEMO_OVERRIDES = {
 }
 LEFT_UNPUBLISHED = "fct_tonnages_dechets"
 
+
 def say(text: str = "") -> None:
     print(text, flush=True)
 
@@ -107,6 +108,7 @@ def summary(url: str) -> bool:
                         ("dbt docs (analysts)", pub / "docs" / "index.html")):
         if path.exists():
             say(f"  {label}: {path}")
+    say(f"\nWarehouse (platform owner): {warehouse.parse_url(url).url()}  (psql \"{url}\")")
     demo_summary.print_analyst_access(url, say)
     return demo_summary.all_decided(verdicts, load_datasets())
 

@@ -139,6 +139,13 @@ def print_published(conn, say: Say) -> None:
             "select table_name from information_schema.tables where table_schema = 'published' order by 1"):
         n = conn.execute(f'select count(*) from published."{table}"').fetchone()[0]
         say(f"  published.{table:<38} {n:>9} rows")
+    if conn.execute("select to_regclass('published.indicateurs_territoriaux') is not null").fetchone()[0]:
+        say("\nIndicators built (published.indicateurs_territoriaux; couverture: complete / partielle):")
+        for name, levels, n, partial in conn.execute(
+                """select indicateur, string_agg(distinct niveau, ', '), count(*),
+                          count(*) filter (where couverture = 'partielle')
+                   from published.indicateurs_territoriaux group by 1 order by 1"""):
+            say(f"  {name:<55} {n:>7} values, {partial:>5} of partial coverage  ({levels})")
     say("  (demo samples: real extracts, except the public-transport feed, which is SYNTHETIC and placed in\n"
         "   Belfort: its datasets and indicators illustrate the mechanics only; see data/NOTICE.md)")
 
