@@ -32,6 +32,8 @@ DEMO_OVERRIDES = {
                             "par le producteur)",
     "fct_stations_recharge": "démo : stations agrégées du même extrait IRVE de décembre 2024",
     "fct_consommation_electrique": "démo : extrait Enedis 2018-2023, plus ancien que la limite de fraîcheur",
+    "fct_budgets_communes": "démo : deux encours de dette négatifs (régies de Saint-François) publiés tels que "
+                            "l'OFGL les diffuse, signalés au producteur",
     "fct_mesures_qualite_air": "démo : extrait Atmo 2018, avec des mesures provisoires signalées (est_validee faux)",
 }
 LEFT_UNPUBLISHED = "fct_tonnages_dechets"

@@ -547,8 +547,9 @@ TERRITORY_COLUMNS = {"code_commune": "text", "code_epci": "text", "code_departem
 # two flows, legitimately negative. Every other aggregate is a flow or a stock and is never negative.
 OFGL_BALANCES = (
     "Capacité ou besoin de financement", "Epargne brute", "Epargne de gestion", "Epargne nette",
-    "Flux net de dette", "Fonds de roulement", "Variation du fonds de roulement", "Fiscalité reversée",
-    "Encours de dette",
+    "Flux net de dette", "Fonds de roulement", "Variation du fonds de roulement",
+    # a commune may pay more to its EPCI than it receives (negative attribution de compensation)
+    "Fiscalité reversée",
 )
 SIRET = r"^[0-9]{14}$"
 
@@ -636,12 +637,17 @@ def fct_budgets_communes(dataset: Dataset) -> list:
                "code_commune_source": "text", "libelle_budget": "text", "type_budget": "text",
                "est_budget_principal": "boolean", "nomenclature": "text", "montant_euros": "number",
                "_loaded_at": "timestamp"}
-    balances = ", ".join(_sql_literal(a) for a in OFGL_BALANCES)
+    balances = ", ".join(_sql_literal(a) for a in OFGL_BALANCES + ("Encours de dette",))
     rules = [
         Rule("montant_positif_hors_soldes", f'"montant_euros" < 0 and "agregat" not in ({balances})',
              "Seuls les soldes (épargne, flux net de dette, fonds de roulement, capacité ou besoin de "
              "financement, fiscalité reversée, encours) peuvent être négatifs ; les recettes, dépenses et "
              "autres flux ne le sont jamais.", '"agregat" || \' : \' || "montant_euros"::text', column="montant_euros"),
+        # a negative debt stock is an accounting anomaly of the producer, worth a look, not a wrong file
+        Rule("encours_dette_positif", "\"agregat\" = 'Encours de dette' and \"montant_euros\" < 0",
+             "Un encours de dette n'est pas négatif : un encours négatif signale une anomalie comptable du "
+             "budget, à vérifier auprès du producteur.",
+             '"libelle_budget" || \' : \' || "montant_euros"::text', level="warning", column="montant_euros"),
         # Paris's budget is about 10 billion euros: a commune's aggregate above 20 billion is a unit error
         between_rule("montant_euros", -20e9, 20e9,
                      "Les montants sont plausibles (moins de 20 milliards d'euros en valeur absolue)."),
