@@ -15,7 +15,17 @@ from territoire.catalog import LICENCES, CatalogError
 DATASET_FIELDS = {
     "id", "title", "description", "licence", "sources", "keywords", "primary_key", "order_by",
     "accrual_periodicity", "spatial_coverage", "temporal_coverage", "quality", "geometry",
-    "secrecy", "personal_columns", "portal", "columns", "publisher",
+    "secrecy", "personal_columns", "personal_data", "portal", "columns", "publisher", "hvd_category",
+}
+# High-value dataset categories (Commission Implementing Regulation (EU) 2023/138), as named in
+# datasets.yml: their URI in the EU vocabulary http://data.europa.eu/bna/asd487ae75 and label.
+HVD_CATEGORIES = {
+    "geospatial": ("http://data.europa.eu/bna/c_ac64a52d", "Géospatiales"),
+    "environment": ("http://data.europa.eu/bna/c_dd313021", "Observation de la terre et environnement"),
+    "meteorological": ("http://data.europa.eu/bna/c_164e0bf5", "Météorologiques"),
+    "statistics": ("http://data.europa.eu/bna/c_e1da4e07", "Statistiques"),
+    "companies": ("http://data.europa.eu/bna/c_a9135398", "Entreprises et propriété d'entreprises"),
+    "mobility": ("http://data.europa.eu/bna/c_b79e35eb", "Mobilité"),
 }
 REQUIRED = ("id", "title", "description", "sources", "primary_key")
 # Licence Ouverte 2.0 unless the dataset says otherwise; an ODbL source makes it ODbL anyway
@@ -43,6 +53,9 @@ class Dataset:
     portal: dict[str, Any] | None = None
     columns: dict[str, Any] = field(default_factory=dict)
     publisher: str | None = None
+    # columns published only on the rows where a condition holds: [{column, published_when, reason}]
+    personal_data: list[dict[str, Any]] = field(default_factory=list)
+    hvd_category: str | None = None
 
     @property
     def audit_table(self) -> str:
@@ -78,6 +91,7 @@ def _load(path: str, _mtime: int) -> dict[str, Dataset]:
         licence = raw.get("licence") or DEFAULT_LICENCE
         if licence not in LICENCES:
             raise CatalogError(f"{where}: field 'licence' is {licence!r}, expected one of {sorted(LICENCES)}")
+        _check_optional_fields(raw, where)
         if raw["id"] in result:
             raise CatalogError(f"{where}: duplicate dataset id")
         result[raw["id"]] = Dataset(
@@ -90,8 +104,20 @@ def _load(path: str, _mtime: int) -> dict[str, Dataset]:
             geometry=raw.get("geometry"), secrecy=list(raw.get("secrecy") or []),
             personal_columns=tuple(raw.get("personal_columns") or ()), portal=raw.get("portal"),
             columns=raw.get("columns") or {}, publisher=raw.get("publisher"),
+            personal_data=list(raw.get("personal_data") or []), hvd_category=raw.get("hvd_category"),
         )
     return result
+
+
+def _check_optional_fields(raw: dict, where: str) -> None:
+    category = raw.get("hvd_category")
+    if category is not None and category not in HVD_CATEGORIES:
+        raise CatalogError(f"{where}: field 'hvd_category' is {category!r}, expected one of "
+                           f"{', '.join(HVD_CATEGORIES)} (or no field: not a high-value dataset)")
+    for i, rule in enumerate(raw.get("personal_data") or []):
+        if not isinstance(rule, dict) or not {"column", "published_when", "reason"} <= set(rule):
+            raise CatalogError(f"{where}: personal_data #{i + 1}: expected {{column, published_when, reason}}, "
+                               f"got {rule!r}")
 
 
 def load_datasets(path: Path | None = None) -> dict[str, Dataset]:

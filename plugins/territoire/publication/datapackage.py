@@ -1,4 +1,9 @@
-"""`datapackage.json`: a Frictionless (Tabular) Data Package describing the exported files.
+"""`datapackage.json`: a Frictionless Data Package describing the exported files.
+
+Profile `tabular-data-package` when every file is a table (CSV, Parquet), `data-package` when a
+GeoJSON is included (a tabular package may hold tabular resources only). The spreadsheet CSV
+(`-tableur.csv`: `;`, UTF-8 with BOM, decimal comma) is a resource of its own, with the same
+schema but `decimalChar: ","`. The tests validate every package with frictionless.
 
 Written last into the version folder, after the data files, so it can carry their sizes and
 sha256. Field types come from the PostgreSQL types, descriptions from the dbt docs (or
@@ -20,6 +25,7 @@ from territoire.naming import quote_ident
 from territoire.publication import metadata
 
 PROFILE = "tabular-data-package"
+MIXED_PROFILE = "data-package"  # a GeoJSON resource is not tabular
 MEDIA_TYPES = {
     "csv": "text/csv", "parquet": "application/vnd.apache.parquet", "geojson": "application/geo+json",
     "json": "application/json",
@@ -137,26 +143,11 @@ def build(conn, dataset: Dataset, columns: list[tuple[str, str]], folder: Path) 
     schema = table_schema(dataset, columns)
     sources = metadata.sources_of(dataset)
     rows = conn.execute(f"select count(*) from published.{quote_ident(dataset.id)}").fetchone()[0]
-    resources = []
-    for path in sorted(folder.iterdir()):
-        fmt = path.suffix.lstrip(".")
-        if not path.is_file() or fmt not in MEDIA_TYPES or path.name == "datapackage.json":
-            continue
-        size, sha = _file_info(path)
-        resource: dict = {"name": f"{dataset.id}-{fmt}", "path": path.name, "format": fmt,
-                          "mediatype": MEDIA_TYPES[fmt], "bytes": size, "hash": f"sha256:{sha}"}
-        if fmt in ("csv", "parquet"):
-            resource["profile"] = "tabular-data-resource"
-            if fmt == "csv":
-                resource["encoding"] = "utf-8"
-                resource["dialect"] = {"delimiter": ",", "header": True, "lineTerminator": "\n", "quoteChar": '"'}
-            resource["schema"] = schema
-        else:
-            resource["profile"] = "data-resource"
-            resource["encoding"] = "utf-8"
-        resources.append(resource)
+    resources = [_resource(dataset, path, schema) for path in sorted(folder.iterdir())
+                 if path.is_file() and path.suffix.lstrip(".") in MEDIA_TYPES and path.name != "datapackage.json"]
+    tabular = all(r["profile"] == "tabular-data-resource" for r in resources)
     package: dict = {
-        "profile": PROFILE,
+        "profile": PROFILE if tabular else MIXED_PROFILE,
         "name": dataset.id.replace("_", "-"),
         "id": dataset.id,
         "title": dataset.title,
@@ -176,10 +167,65 @@ def build(conn, dataset: Dataset, columns: list[tuple[str, str]], folder: Path) 
     if dataset.personal_columns:
         package["excludedColumns"] = {"personal": sorted(dataset.personal_columns)}
     if dataset.secrecy:
-        package["statisticalSecrecy"] = [
-            {"count_column": r["count_column"], "threshold": r["threshold"],
-             "masked_columns": list(r.get("masked_columns") or [])} for r in dataset.secrecy]
+        package["statisticalSecrecy"] = _secrecy(conn, dataset)
+    if dataset.personal_data:
+        package["personalData"] = [{"column": p["column"], "publishedWhen": p["published_when"],
+                                    "reason": p["reason"]} for p in dataset.personal_data]
+    if dataset.hvd_category:
+        from territoire.datasets import HVD_CATEGORIES
+
+        uri, label = HVD_CATEGORIES[dataset.hvd_category]
+        package["hvdCategory"] = {"uri": uri, "title": label}
     return package
+
+
+def _resource(dataset: Dataset, path: Path, schema: dict) -> dict:
+    from territoire.publication.export import FRENCH_CSV_SUFFIX
+
+    fmt = path.suffix.lstrip(".")
+    french = path.name.endswith(FRENCH_CSV_SUFFIX)
+    size, sha = _file_info(path)
+    # resource names: lowercase letters, digits, `-._/` (Data Package spec)
+    name = dataset.id.replace("_", "-") + ("-tableur" if french else "") + f"-{fmt}"
+    resource: dict = {"name": name, "path": path.name, "format": fmt, "mediatype": MEDIA_TYPES[fmt],
+                      "bytes": size, "hash": f"sha256:{sha}"}
+    if fmt not in ("csv", "parquet"):
+        return {**resource, "profile": "data-resource", "encoding": "utf-8"}
+    if fmt == "parquet":
+        # frictionless reads Parquet through pyarrow, not as bytes, so it cannot check `bytes` and
+        # `hash` there (it reports them as mismatched): the same figures go under `integrity`.
+        resource["integrity"] = {"bytes": resource.pop("bytes"), "hash": resource.pop("hash")}
+    resource["profile"] = "tabular-data-resource"
+    resource["schema"] = schema
+    if french:
+        resource["title"] = "CSV pour tableur (séparateur point-virgule, UTF-8 avec BOM, virgule décimale)"
+        resource["encoding"] = "utf-8-sig"
+        resource["dialect"] = {"delimiter": ";", "header": True, "lineTerminator": "\r\n", "quoteChar": '"'}
+        resource["schema"] = {**schema, "fields": [
+            {**f, "decimalChar": ","} if f["type"] == "number" else f for f in schema["fields"]]}
+    elif fmt == "csv":
+        resource["encoding"] = "utf-8"
+        resource["dialect"] = {"delimiter": ",", "header": True, "lineTerminator": "\n", "quoteChar": '"'}
+    return resource
+
+
+def _secrecy(conn, dataset: Dataset) -> list[dict]:
+    """Each rule, and the cells it hides in this version: key, primary or secondary, why."""
+    from territoire.publication import secrecy
+
+    cells = secrecy.suppressed_cells(conn, dataset)
+    out = []
+    for rule in secrecy.rules(dataset):
+        entry: dict = {"count_column": rule.count_column, "threshold": rule.threshold,
+                       "masked_columns": list(rule.masked_columns)}
+        if rule.group_by:
+            entry["secondary_within"] = list(rule.group_by)
+        if rule.flag_column:
+            entry["flag_column"] = rule.flag_column
+            mine = [c for c in cells if c["colonnes"] == list(rule.masked_columns)]
+            entry["suppressedCells"] = [{k: v for k, v in c.items() if k != "colonnes"} for c in mine]
+        out.append(entry)
+    return out
 
 
 def _source_entry(source) -> dict:
@@ -192,7 +238,8 @@ def _source_entry(source) -> dict:
     synthetic = any(getattr(r.locations.get(profile), "synthetic", False) for r in source.resources)
     if synthetic:
         title += f" : données SYNTHÉTIQUES (profil {profile}), pas celles du producteur"
-    return {"title": title, **({"path": source.homepage} if source.homepage else {}),
+    return {"title": title, "id": source.id, "producer": source.producer,
+            **({"path": source.homepage} if source.homepage else {}),
             **({"synthetic": True} if synthetic else {})}
 
 

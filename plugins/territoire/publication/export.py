@@ -5,6 +5,10 @@ link `<publication>/datasets/<id>` is switched to it with one rename: a reader s
 the new ones, never half-written ones. Output is deterministic (rows sorted by the dataset's key,
 fixed column order, no timestamps inside the files), so unchanged data gives byte-identical files
 and the same version folder.
+
+Beside the standard CSV (`,`, UTF-8, `.` decimals: what tools and the Table Schema expect), a
+`<id>-tableur.csv` for French spreadsheet users: `;` separator, UTF-8 with a byte-order mark (so
+Excel reads the accents), decimal comma, text cells neutralised against formulas (csvsafe).
 """
 
 from __future__ import annotations
@@ -82,6 +86,36 @@ def write_csv(conn, dataset: Dataset, columns: list[str], path: Path) -> int:
     return n
 
 
+FRENCH_CSV_SUFFIX = "-tableur.csv"
+
+
+def _french_value(v) -> object:
+    """A cell of the spreadsheet CSV: decimal comma for numbers, formulas neutralised in text."""
+    if isinstance(v, bool) or v is None:
+        return _csv_value(v)
+    if isinstance(v, (Decimal, float)):
+        return _csv_value(v).replace(".", ",")
+    if isinstance(v, str):
+        return neutralise(v)
+    return _csv_value(v)
+
+
+def write_french_csv(conn, dataset: Dataset, columns: list[tuple[str, str]], folder: Path) -> list[Path]:
+    names = [n for n, _ in columns]
+    order = ", ".join(quote_ident(c) for c in dataset.sort_columns)
+    select = ", ".join(quote_ident(c) for c in names)
+    path = folder / f"{dataset.id}{FRENCH_CSV_SUFFIX}"
+    with open(path, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.writer(f, delimiter=";", lineterminator="\r\n")
+        w.writerow(names)
+        with conn.cursor(name=f"export_fr_{dataset.id}") as cur:
+            cur.itersize = BATCH_ROWS
+            cur.execute(f"select {select} from published.{quote_ident(dataset.id)} order by {order}")
+            for row in cur:
+                w.writerow([_french_value(v) for v in row])
+    return [path]
+
+
 def _arrow_type(pg_type: str):
     import pyarrow as pa
 
@@ -132,7 +166,7 @@ def writers() -> list[Writer]:
     from territoire.publication.datapackage import write_datapackage
     from territoire.publication.geojson import write_geojson
 
-    return [write_geojson, *EXTRA_WRITERS, write_datapackage]
+    return [write_geojson, write_french_csv, *EXTRA_WRITERS, write_datapackage]
 
 
 def _folder_digest(folder: Path) -> str:

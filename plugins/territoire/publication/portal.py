@@ -247,8 +247,9 @@ def push_dataset(dataset_id: str | Dataset, *, config: PortalConfig | None = Non
     if not package_path.is_file():
         raise PortalError(f"{dataset.id}: {package_path} not found: publish the dataset before pushing it")
     package = json.loads(package_path.read_text(encoding="utf-8"))
-    files = [(r["path"], r["format"], r["mediatype"], r["hash"].split(":", 1)[1], r.get("bytes"))
-             for r in package["resources"]]
+    # a Parquet resource keeps its size and hash under `integrity` (datapackage.py)
+    files = [(r["path"], r["format"], r["mediatype"], i["hash"].split(":", 1)[1], i.get("bytes"))
+             for r in package["resources"] for i in [{**r, **r.get("integrity", {})}]]
     files.append(("datapackage.json", "json", "application/json",
                   metadata_sha256(package_path), package_path.stat().st_size))
     payload = dataset_payload(dataset, package, portal["organization"])

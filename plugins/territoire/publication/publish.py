@@ -80,8 +80,11 @@ def publish_table(dataset: Dataset, run_id: str, url: str | None = None, *, over
         if dataset.primary_key:
             pk = ", ".join(quote_ident(c) for c in dataset.primary_key)
             conn.execute(f"alter table published.{name} add primary key ({pk})")
-        comment = f"{dataset.title} (published after quality run {run_id})"
-        conn.execute(f"comment on table published.{name} is {_literal(comment)}")
+        # the French descriptions dbt wrote on audit.<id> (persist_docs), for analysts' tools
+        from territoire.publication.analysts import copy_comments
+
+        copy_comments(conn, f"audit.{name}", f"published.{name}",
+                      table_comment=f"{dataset.title}. {dataset.description} (publié après le contrôle qualité {run_id})")
         role_exists = conn.execute("select 1 from pg_roles where rolname = %s", (ANALYST_ROLE,)).fetchone()
         if role_exists:
             conn.execute(f"grant select on published.{name} to {quote_ident(ANALYST_ROLE)}")

@@ -237,7 +237,8 @@ def coordinate_rules(dataset: Dataset) -> list[Rule]:
 
 
 def secrecy_rules(dataset: Dataset) -> list[Rule]:
-    """Statistical secrecy: below the threshold, the masked columns are empty."""
+    """Statistical secrecy: below the threshold, the masked columns are empty; with a `flag_column`,
+    the flag is set exactly on the masked rows (primary or secondary)."""
     rules = []
     for i, rule in enumerate(dataset.secrecy):
         count, threshold = rule["count_column"], rule["threshold"]
@@ -251,7 +252,48 @@ def secrecy_rules(dataset: Dataset) -> list[Rule]:
             f"Secret statistique : quand « {count} » est inférieur à {threshold}, les colonnes "
             f"{', '.join('« ' + m + ' »' for m in masked)} sont masquées (vides).",
             f"{_ident(count)}::text", column=",".join(masked)))
+        flag = rule.get("flag_column")
+        if flag:
+            rules.append(Rule(
+                f"secret_statistique_{i + 1}_signale", f"({_ident(flag)} is null) = ({shown}) is not true",
+                f"Chaque cellule masquée dit pourquoi (« {flag} » : primaire ou secondaire), et seules les "
+                f"cellules masquées le disent.", f"coalesce({_ident(flag)}, '∅')", column=flag))
     return rules
+
+
+def secondary_secrecy_checks(dataset: Dataset) -> list:
+    """Secondary secrecy: no group total minus its published cells gives back a masked cell."""
+    from territoire.publication.secrecy import rules as secrecy_rules_of
+    from territoire.publication.secrecy import subtraction_query
+    from territoire.quality.expectations import RowRulesExpectation
+
+    out = []
+    for i, rule in enumerate(secrecy_rules_of(dataset)):
+        groups = subtraction_query("{batch}", rule)
+        if not groups:
+            continue
+        keys = ", ".join(rule.group_by)
+        name = f"secret_secondaire_{i + 1}"
+        text = (f"Secret secondaire : dans chaque groupe ({keys}), les cellules masquées sont au moins deux et "
+                f"comptent ensemble au moins {rule.threshold} « {rule.count_column} », pour que le total publié "
+                f"du groupe moins ses cellules publiées ne redonne aucune valeur secrète.")
+        key_text = " || ' ' || ".join(f"coalesce({_ident(c)}::text, '∅')" for c in rule.group_by)
+        query = (f"select {_sql_literal(name)} as regle, count(*) as lignes, "
+                 f"to_jsonb((array_agg(k order by k))[1:5]) as exemples from (select {key_text} as k "
+                 f"from ({groups}) as g) as groupes having count(*) > 0")
+        out.append(explained(RowRulesExpectation(unexpected_rows_query=query, description=name), text,
+                             colonne=",".join(rule.masked_columns), groupe=RULE_GROUP,
+                             regles=[{"regle": name, "colonne": ",".join(rule.masked_columns), "explication": text}]))
+    return out
+
+
+def personal_data_rules(dataset: Dataset) -> list[Rule]:
+    """Columns published only on the rows where a condition holds (a natural person is never named)."""
+    return [Rule(f"{p['column']}_donnee_personnelle",
+                 f"{_ident(p['column'])} is not null and not coalesce(({p['published_when']}), false)",
+                 f"Donnée personnelle : « {p['column']} » n'est publié que si {p['published_when']} ; sinon "
+                 f"il est vide ({p['reason']}).", "'ligne masquée'::text", column=p["column"])
+            for p in dataset.personal_data]
 
 
 def personal_checks(dataset: Dataset) -> list:
@@ -307,13 +349,15 @@ def standard(dataset: Dataset, columns: dict[str, str], rules: list[Rule] | None
              extra: list | None = None) -> list:
     """The checks every published dataset gets, plus the dataset's own rules and expectations."""
     all_rules = [*key_rules(dataset), *territorial_rules(dataset), *coordinate_rules(dataset),
-                 *secrecy_rules(dataset), *(rules or [])]
+                 *secrecy_rules(dataset), *personal_data_rules(dataset), *(rules or [])]
     if not GROUP_RULES:
         return [*schema_checks(dataset, columns), *completeness(dataset), *freshness(dataset),
                 *straightforward_key_checks(dataset), *personal_checks(dataset),
-                *[one_rule_expectation(r) for r in all_rules], *(extra or [])]
+                *[one_rule_expectation(r) for r in all_rules], *secondary_secrecy_checks(dataset),
+                *(extra or [])]
     return [*schema_checks(dataset, columns), *completeness(dataset), *freshness(dataset),
-            *key_checks(dataset), *personal_checks(dataset), *grouped(all_rules), *(extra or [])]
+            *key_checks(dataset), *personal_checks(dataset), *grouped(all_rules),
+            *secondary_secrecy_checks(dataset), *(extra or [])]
 
 
 # The benchmark sets this to False to measure the same checks written the straightforward way: one
@@ -449,7 +493,7 @@ def fct_consommation_electrique(dataset: Dataset) -> list:
         "annee": "integer", "code_iris": "text", "nom_iris": "text", "code_commune": "text", "code_epci": "text",
         "code_departement": "text", "code_region": "text", "code_commune_source": "text",
         "code_commune_iris": "text", "nombre_adresses": "integer", "nombre_logements": "integer",
-        "consommation_totale_mwh": "number", "_loaded_at": "timestamp",
+        "consommation_totale_mwh": "number", "secret_statistique": "text", "_loaded_at": "timestamp",
     }
     rules = [
         # Enedis masks the IRIS of small areas itself (`69388XXXX`): a known form, not an error
@@ -468,7 +512,8 @@ def indicateurs_territoriaux(dataset: Dataset) -> list:
     columns = {
         "niveau": "text", "code_territoire": "text", "indicateur": "text", "categorie": "text", "annee": "integer",
         "valeur": "number", "unite": "text", "source": "text", "numerateur": "number", "denominateur": "number",
-        "population": "integer", "part_population_couverte": "number", "millesime_population": "text",
+        "population": "integer", "part_population_couverte": "number", "couverture": "text",
+        "millesime_population": "text",
     }
     rules = [
         Rule("niveau_connu", "\"niveau\" not in ('commune', 'epci', 'departement', 'region')",
@@ -488,9 +533,252 @@ def indicateurs_territoriaux(dataset: Dataset) -> list:
              '"denominateur"::text', column="denominateur"),
         between_rule("part_population_couverte", 0, 1,
                      "La part de la population couverte par les données est comprise entre 0 et 100 %."),
+        Rule("couverture_connue", "\"couverture\" is distinct from case when \"part_population_couverte\" >= 1 "
+             "then 'complete' else 'partielle' end",
+             "Chaque valeur dit si la source couvre tout le territoire (complete : un zéro est un vrai zéro) "
+             "ou une partie seulement (partielle).", '"couverture"', column="couverture"),
         # no sign rule on `valeur`: some budget aggregates are legitimately negative (OFGL)
     ]
     return standard(dataset, columns, rules)
+
+
+TERRITORY_COLUMNS = {"code_commune": "text", "code_epci": "text", "code_departement": "text", "code_region": "text"}
+# Balance aggregates of the OFGL base (savings, net debt flow, working capital...): a difference of
+# two flows, legitimately negative. Every other aggregate is a flow or a stock and is never negative.
+OFGL_BALANCES = (
+    "Capacité ou besoin de financement", "Epargne brute", "Epargne de gestion", "Epargne nette",
+    "Flux net de dette", "Fonds de roulement", "Variation du fonds de roulement",
+    # a commune may pay more to its EPCI than it receives (negative attribution de compensation)
+    "Fiscalité reversée",
+)
+SIRET = r"^[0-9]{14}$"
+
+
+@suite("fct_stations_recharge")
+def fct_stations_recharge(dataset: Dataset) -> list:
+    columns = {
+        "id_station_itinerance": "text", "nom_station": "text", **TERRITORY_COLUMNS,
+        "nombre_points_de_charge": "integer", "puissance_totale_kw": "number", "puissance_maximale_kw": "number",
+        "condition_acces": "text", "acces_libre": "boolean", "nom_operateur": "text", "nom_amenageur": "text",
+        "longitude": "number", "latitude": "number", "coordonnees_concordantes": "boolean",
+        "coordonnees_verifiees": "boolean", "date_mise_en_service": "date", "date_maj": "date",
+        "_loaded_at": "timestamp",
+    }
+    rules = [
+        between_rule("nombre_points_de_charge", 1, 500,
+                     "Une station a au moins un point de recharge, et au plus quelques centaines."),
+        nonnegative("puissance_totale_kw", "La puissance totale d'une station"),
+        Rule("puissance_maximale_dans_totale", '"puissance_maximale_kw" > "puissance_totale_kw"',
+             "La plus forte puissance d'un point ne dépasse pas la puissance totale de sa station.",
+             '"id_station_itinerance"', column="puissance_maximale_kw"),
+        between_rule("puissance_maximale_kw", 0, 1000,
+                     "La puissance d'un point de recharge est comprise entre 0 et 1 000 kW.", level="warning"),
+        Rule("coordonnees_si_concordantes", '"coordonnees_concordantes" and ("longitude" is null or "latitude" is null)',
+             "Une station dont les points concordent a des coordonnées.", '"id_station_itinerance"',
+             column="longitude,latitude"),
+    ]
+    return standard(dataset, columns, rules)
+
+
+@suite("fct_arrets_transport")
+def fct_arrets_transport(dataset: Dataset) -> list:
+    columns = {"stop_id": "text", "nom_arret": "text", **TERRITORY_COLUMNS, "latitude": "number",
+               "longitude": "number", "methode_localisation": "text"}
+    rules = [
+        Rule("coordonnees_renseignees", '"longitude" is null or "latitude" is null',
+             "Chaque arrêt a des coordonnées.", '"stop_id"', column="longitude,latitude"),
+        Rule("methode_localisation_connue",
+             "\"methode_localisation\" not in ('contour_commune', 'departement_commune_unique', "
+             "'contour_departement', 'hors_contours') or \"methode_localisation\" is null",
+             "La façon dont l'arrêt a été placé est connue.", '"stop_id"', column="methode_localisation"),
+        Rule("arret_place", "\"methode_localisation\" = 'hors_contours'",
+             "Chaque arrêt tombe dans un contour de commune ou de département.", '"stop_id"', level="warning",
+             column="methode_localisation"),
+    ]
+    return standard(dataset, columns, rules)
+
+
+@suite("fct_departs_transport")
+def fct_departs_transport(dataset: Dataset) -> list:
+    columns = {"trip_id": "text", "stop_sequence": "integer", "stop_id": "text", "route_id": "text",
+               "type_ligne": "integer", "service_id": "text", "heure_depart": "text", "depart_secondes": "integer",
+               "jours_par_semaine": "integer", "date_debut_service": "date", **TERRITORY_COLUMNS}
+    rules = [
+        between_rule("jours_par_semaine", 0, 7, "Une course circule de 0 à 7 jours par semaine type."),
+        # GTFS allows times past midnight (25:30:00) for a service day's late trips, not beyond 48 h
+        between_rule("depart_secondes", 0, 48 * 3600,
+                     "L'heure de départ est comprise entre 00:00:00 et 48:00:00 du jour de service (GTFS)."),
+        nonnegative("stop_sequence", "Le rang d'un arrêt dans sa course"),
+        Rule("arret_connu", '"stop_id" not in (select stop_id from audit.fct_arrets_transport)',
+             "Chaque départ a lieu à un arrêt du jeu des arrêts.", '"stop_id"', column="stop_id"),
+    ]
+    return standard(dataset, columns, rules)
+
+
+@suite("fct_tonnages_dechets")
+def fct_tonnages_dechets(dataset: Dataset) -> list:
+    columns = {"annee": "integer", "code_departement_source": "text", "code_type_dechet": "text",
+               "type_dechet": "text", "code_departement": "text", "code_region": "text", "tonnage_t": "number",
+               "_loaded_at": "timestamp"}
+    rules = [
+        nonnegative("tonnage_t", "Un tonnage"),
+        # the largest département totals are a few hundred thousand tonnes a year (SINOE 2009-2021)
+        between_rule("tonnage_t", 0, 2_000_000,
+                     "Le tonnage annuel d'un type de déchet dans un département est plausible (moins de "
+                     "2 millions de tonnes)."),
+        between_rule("annee", 1990, 2100, "L'année est plausible (entre 1990 et 2100)."),
+    ]
+    return standard(dataset, columns, rules)
+
+
+@suite("fct_budgets_communes")
+def fct_budgets_communes(dataset: Dataset) -> list:
+    columns = {"exercice": "integer", "siret_budget": "text", "agregat": "text", **TERRITORY_COLUMNS,
+               "code_commune_source": "text", "libelle_budget": "text", "type_budget": "text",
+               "est_budget_principal": "boolean", "nomenclature": "text", "montant_euros": "number",
+               "_loaded_at": "timestamp"}
+    balances = ", ".join(_sql_literal(a) for a in OFGL_BALANCES + ("Encours de dette",))
+    rules = [
+        Rule("montant_positif_hors_soldes", f'"montant_euros" < 0 and "agregat" not in ({balances})',
+             "Seuls les soldes (épargne, flux net de dette, fonds de roulement, capacité ou besoin de "
+             "financement, fiscalité reversée, encours) peuvent être négatifs ; les recettes, dépenses et "
+             "autres flux ne le sont jamais.", '"agregat" || \' : \' || "montant_euros"::text', column="montant_euros"),
+        # a negative debt stock is an accounting anomaly of the producer, worth a look, not a wrong file
+        Rule("encours_dette_positif", "\"agregat\" = 'Encours de dette' and \"montant_euros\" < 0",
+             "Un encours de dette n'est pas négatif : un encours négatif signale une anomalie comptable du "
+             "budget, à vérifier auprès du producteur.",
+             '"libelle_budget" || \' : \' || "montant_euros"::text', level="warning", column="montant_euros"),
+        # Paris's budget is about 10 billion euros: a commune's aggregate above 20 billion is a unit error
+        between_rule("montant_euros", -20e9, 20e9,
+                     "Les montants sont plausibles (moins de 20 milliards d'euros en valeur absolue)."),
+        regex_rule("siret_budget", SIRET, "Le SIRET d'un budget a 14 chiffres."),
+        between_rule("exercice", 2000, 2100, "L'exercice est plausible (entre 2000 et 2100)."),
+    ]
+    return standard(dataset, columns, rules)
+
+
+@suite("fct_mesures_qualite_air")
+def fct_mesures_qualite_air(dataset: Dataset) -> list:
+    columns = {"code_station": "text", "polluant": "text", "periodicite": "text", "debut_periode": "timestamp",
+               "fin_periode": "timestamp", "annee": "integer", "nom_station": "text", "typologie": "text",
+               "influence": "text", **TERRITORY_COLUMNS, "code_commune_source": "text", "valeur": "number",
+               "unite": "text", "valeur_ug_m3": "number", "est_validee": "boolean", "longitude": "number",
+               "latitude": "number", "_loaded_at": "timestamp"}
+    rules = [
+        nonnegative("valeur", "Une concentration de polluant"),
+        nonnegative("valeur_ug_m3", "Une concentration de polluant (µg/m³)"),
+        # the highest hourly peaks in France stay below a few thousand µg/m³; an annual or monthly mean
+        # above 5,000 µg/m³ is a unit error
+        between_rule("valeur_ug_m3", 0, 5000,
+                     "Les concentrations moyennes sont plausibles (moins de 5 000 µg/m³)."),
+        Rule("unite_connue", "\"valeur_ug_m3\" is null and \"valeur\" is not null",
+             "L'unité publiée est connue (µg/m³ ou mg/m³), la concentration est donc comparable.",
+             '"unite"', column="unite"),
+        Rule("periodicite_connue", "\"periodicite\" not in ('annuelle', 'mensuelle')",
+             "La période est annuelle ou mensuelle.", '"periodicite"', column="periodicite"),
+        Rule("periode_ordonnee", '"fin_periode" <= "debut_periode"', "La fin de la période suit son début.",
+             '"debut_periode"::text', column="fin_periode"),
+        Rule("mesure_validee", "not \"est_validee\"",
+             "Les mesures publiées sont validées par Atmo ; les mesures provisoires restent signalées "
+             "(est_validee faux).", '"code_station" || \' \' || "polluant" || \' \' || "debut_periode"::date',
+             level="warning", column="est_validee"),
+    ]
+    return standard(dataset, columns, rules)
+
+
+@suite("fct_comptages_velo")
+def fct_comptages_velo(dataset: Dataset) -> list:
+    columns = {"source": "text", "id_compteur": "text", "debut_periode": "timestamp", "fin_periode": "timestamp",
+               "granularite": "text", "comptage": "number", **TERRITORY_COLUMNS, "methode_localisation": "text",
+               "_loaded_at": "timestamp"}
+    rules = [
+        nonnegative("comptage", "Un comptage de vélos"),
+        # the busiest French counters see a few thousand bikes an hour, a few tens of thousands a day
+        Rule("comptage_plausible",
+             "(\"granularite\" = 'heure' and \"comptage\" > 5000) or (\"granularite\" = 'jour' and \"comptage\" > 50000)",
+             "Les comptages sont plausibles (moins de 5 000 vélos par heure, 50 000 par jour).",
+             '"id_compteur" || \' \' || "comptage"::text', column="comptage"),
+        Rule("periode_ordonnee", '"fin_periode" <= "debut_periode"', "La fin de la période suit son début.",
+             '"debut_periode"::text', column="fin_periode"),
+    ]
+    return standard(dataset, columns, rules)
+
+
+@suite("fct_subventions")
+def fct_subventions(dataset: Dataset) -> list:
+    columns = {"fichier": "text", "ligne_source": "integer", "nom_attribuant": "text", "id_attribuant": "text",
+               "siren_attribuant": "text", "nom_beneficiaire": "text", "id_beneficiaire": "text",
+               "nom_beneficiaire_masque": "boolean", "objet": "text", "montant_euros": "number", "nature": "text",
+               "date_convention": "date", "annee": "integer", "debut_versement": "date", "fin_versement": "date",
+               "code_departement": "text", "code_region": "text", "_loaded_at": "timestamp"}
+    rules = [
+        Rule("montant_positif", '"montant_euros" <= 0', "Le montant d'une subvention est strictement positif.",
+             '"montant_euros"::text', column="montant_euros"),
+        # the largest departmental subsidies are a few million euros
+        between_rule("montant_euros", 0, 50_000_000,
+                     "Le montant d'une subvention est plausible (moins de 50 millions d'euros).", level="warning"),
+        Rule("nature_scdl",
+             "\"nature\" not in ('aide en numéraire', 'aide en nature', 'aide en numéraire;aide en nature', "
+             "'aide en nature;aide en numéraire')",
+             "La nature de l'aide est une valeur du schéma SCDL.", '"nature"', level="warning", column="nature"),
+        regex_rule("id_attribuant", SIRET, "Le SIRET de l'attribuant a 14 chiffres."),
+        Rule("periode_versement_ordonnee", '"fin_versement" < "debut_versement"',
+             "La fin de la période de versement suit son début.", '"debut_versement"::text',
+             level="warning", column="fin_versement"),
+    ]
+    return standard(dataset, columns, rules)
+
+
+@suite("dim_epci")
+def dim_epci(dataset: Dataset) -> list:
+    columns = {"code_epci": "text", "nom_epci": "text", "type_epci": "text", "mode_financement": "text",
+               "nombre_communes": "integer", "population_municipale": "integer", "nombre_departements": "integer"}
+    rules = [
+        regex_rule("code_epci", EPCI, "Les codes EPCI sont des SIREN à 9 chiffres."),
+        Rule("type_epci_connu", "\"type_epci\" not in ('CC', 'CA', 'CU', 'METRO', 'MET69')",
+             "La nature de l'EPCI est CC, CA, CU, METRO ou MET69.", '"type_epci"', column="type_epci"),
+        between_rule("nombre_communes", 1, 300, "Un EPCI compte de 1 à quelques centaines de communes."),
+        between_rule("population_municipale", 0, 8_000_000,
+                     "La population d'un EPCI est plausible (la plus peuplée, la Métropole du Grand Paris, compte "
+                     "environ 7 millions d'habitants)."),
+    ]
+    return standard(dataset, columns, rules)
+
+
+@suite("dim_departement")
+def dim_departement(dataset: Dataset) -> list:
+    import great_expectations.expectations as gxe
+
+    columns = {"code_departement": "text", "nom_departement": "text", "code_region": "text",
+               "code_commune_chef_lieu": "text", "nombre_communes": "integer", "population_municipale": "integer",
+               "superficie_km2": "number"}
+    rules = [
+        regex_rule("code_departement", DEPARTEMENT, "Les codes département sont valides (01 à 95, 2A, 2B, 971 à 976)."),
+        regex_rule("code_region", REGION, "Les codes région ont deux chiffres."),
+        between_rule("nombre_communes", 1, 1000, "Un département compte de 1 à un millier de communes."),
+        between_rule("population_municipale", 0, 3_000_000, "La population d'un département est plausible."),
+        between_rule("superficie_km2", 50, 90_000,
+                     "La superficie d'un département est plausible (Paris : 105 km², Guyane : 84 000 km²)."),
+    ]
+    extra = [explained(gxe.ExpectTableRowCountToBeBetween(min_value=101, max_value=101),
+                       "La France compte 101 départements (dont 5 d'outre-mer).")]
+    return standard(dataset, columns, rules, extra)
+
+
+@suite("dim_region")
+def dim_region(dataset: Dataset) -> list:
+    import great_expectations.expectations as gxe
+
+    columns = {"code_region": "text", "nom_region": "text", "code_commune_chef_lieu": "text",
+               "nombre_departements": "integer", "nombre_communes": "integer", "population_municipale": "integer"}
+    rules = [
+        regex_rule("code_region", REGION, "Les codes région ont deux chiffres."),
+        between_rule("nombre_departements", 1, 15, "Une région compte de 1 à 13 départements."),
+        between_rule("population_municipale", 0, 15_000_000, "La population d'une région est plausible."),
+    ]
+    extra = [explained(gxe.ExpectTableRowCountToBeBetween(min_value=18, max_value=18),
+                       "La France compte 18 régions (13 en métropole, 5 outre-mer).")]
+    return standard(dataset, columns, rules, extra)
 
 
 def scaffold(dataset_ids: list[str] | None = None, url: str | None = None, *,

@@ -26,7 +26,8 @@ def test_export_writes_every_format_with_metadata(fresh_database, publication_di
     folder = publication_dir / "datasets" / ds.id
     assert folder.is_symlink() and result.rows == 3
     assert sorted(p.name for p in folder.iterdir()) == [
-        "datapackage.json", "pub_test_points.csv", "pub_test_points.geojson", "pub_test_points.parquet"]
+        "datapackage.json", "pub_test_points-tableur.csv", "pub_test_points.csv", "pub_test_points.geojson",
+        "pub_test_points.parquet"]
 
     with open(folder / "pub_test_points.csv", encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f))
@@ -49,7 +50,7 @@ def test_export_writes_every_format_with_metadata(fresh_database, publication_di
     assert "contact_email" not in by_id["P1"]["properties"]
 
     pkg = json.loads((folder / "datapackage.json").read_text(encoding="utf-8"))
-    assert pkg["profile"] == "tabular-data-package"
+    assert pkg["profile"] == "data-package"  # a GeoJSON resource is not tabular
     assert pkg["licenses"][0]["name"] == "etalab-2.0"
     assert pkg["temporal"] == {"start": "2021-01-15", "end": "2024-06-30"}
     assert pkg["spatial"]["bbox"] == [4.8694, 43.2965, 5.3698, 45.7339]
@@ -57,9 +58,11 @@ def test_export_writes_every_format_with_metadata(fresh_database, publication_di
     assert pkg["accrualPeriodicityUri"].endswith("/frequency/WEEKLY")
     assert any("IRVE" in s["title"] or "recharge" in s["title"] for s in pkg["sources"])
     by_name = {r["path"]: r for r in pkg["resources"]}
-    assert set(by_name) == {"pub_test_points.csv", "pub_test_points.parquet", "pub_test_points.geojson"}
+    assert set(by_name) == {"pub_test_points.csv", "pub_test_points-tableur.csv", "pub_test_points.parquet",
+                            "pub_test_points.geojson"}
     for path, res in by_name.items():
         data = (folder / path).read_bytes()
+        res = {**res, **res.get("integrity", {})}  # Parquet: size and hash apart (frictionless cannot check them)
         assert res["bytes"] == len(data) and res["hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
     schema = by_name["pub_test_points.csv"]["schema"]
     fields = {f["name"]: f for f in schema["fields"]}
@@ -72,6 +75,20 @@ def test_export_writes_every_format_with_metadata(fresh_database, publication_di
     assert fields["date_mise_en_service"]["type"] == "date"
     assert fields["consommation_mwh"]["unit"] == "MWh" and "secret" in fields["consommation_mwh"]["secrecy"]
     assert pkg["excludedColumns"] == {"personal": ["contact_email"]}
+
+    # the spreadsheet CSV: BOM, `;`, decimal comma, same rows; and frictionless validates the package
+    french = (folder / "pub_test_points-tableur.csv").read_bytes()
+    assert french.startswith(b"\xef\xbb\xbf" + ";".join(header).encode())
+    french_rows = list(csv.reader(french.decode("utf-8-sig").splitlines(), delimiter=";"))
+    assert len(french_rows) == len(rows)
+    p1 = french_rows[1][header.index("puissance_kw")]
+    assert p1 == "7,4" and rows[1][header.index("puissance_kw")] == "7.4"
+    tableur = by_name["pub_test_points-tableur.csv"]
+    assert tableur["dialect"]["delimiter"] == ";" and tableur["encoding"] == "utf-8-sig"
+    from frictionless import Package
+
+    report = Package(str(folder / "datapackage.json")).validate()
+    assert report.valid, report.flatten(["resourcePath", "rowNumber", "fieldName", "type", "note"])
 
 
 def test_reexport_is_byte_identical_and_change_switches_version(fresh_database, publication_dir, points):

@@ -13,7 +13,8 @@ from territoire.publication.portal import PortalConfig, PortalError, _from_conne
 pytestmark = pytest.mark.integration
 
 PORTAL = {"dataset": "points-de-test-synthetique", "organization": "org-territoire"}
-FILES = ["pub_test_points.csv", "pub_test_points.geojson", "pub_test_points.parquet", "datapackage.json"]
+FILES = ["pub_test_points.csv", "pub_test_points-tableur.csv", "pub_test_points.geojson", "pub_test_points.parquet",
+         "datapackage.json"]
 
 
 def test_push_creates_then_updates_without_duplicates(fresh_database, publication_dir, points, udata_portal):

@@ -22,15 +22,18 @@ select * from (values ('69123', '200046977', '69', '84'), ('69001', '200046977',
 create table audit.fct_consommation_electrique (
     annee integer, code_iris text, nom_iris text, code_commune text, code_epci text, code_departement text,
     code_region text, code_commune_source text, code_commune_iris text, nombre_adresses bigint,
-    nombre_logements bigint, consommation_totale_mwh numeric, _loaded_at timestamptz);
+    nombre_logements bigint, consommation_totale_mwh numeric, secret_statistique text, _loaded_at timestamptz);
 insert into audit.fct_consommation_electrique
 select %(year)s, '69123' || lpad(i::text, 4, '0'), 'IRIS synthétique ' || i, '69123', '200046977', '69', '84',
-       '69123', '69123', 5, 10 + i, 100.5 + i, now()
+       '69123', '69123', 5, 10 + i, 100.5 + i, null, now()
 from generate_series(1, 40) as i;
--- below the secrecy threshold, masked as the dbt macro does
+-- below the secrecy threshold (primary), and the smallest other IRIS of the commune (secondary), masked
+-- as int_consommation_iris_secret does: the commune total minus the published IRIS gives only their sum
 insert into audit.fct_consommation_electrique
 values (%(year)s, '691230099', 'IRIS synthétique masqué', '69123', '200046977', '69', '84', '69123', '69123',
-        2, 4, null, now());
+        2, 4, null, 'primaire', now());
+update audit.fct_consommation_electrique set consommation_totale_mwh = null, secret_statistique = 'secondaire'
+where code_iris = '691230001';
 """
 
 
@@ -58,12 +61,24 @@ def test_secrecy_and_personal_columns(gate_env):
     context = get_context(url)
     assert audit("fct_consommation_electrique", url, context=context).verdict == "passed"
 
+    with warehouse.transaction(url) as conn:  # secondary suppression forgotten: recomputable by subtraction
+        conn.execute("update audit.fct_consommation_electrique set consommation_totale_mwh = 101.5, "
+                     "secret_statistique = null where code_iris = '691230001'")
+    outcome = audit("fct_consommation_electrique", url, context=context)
+    assert outcome.verdict == "blocked" and failing(outcome) == {"secret_secondaire_1": "error"}
+    assert outcome.failed[0].unexpected_count == 1 and "total publié" in outcome.failed[0].explication
+    with warehouse.transaction(url) as conn:
+        conn.execute("update audit.fct_consommation_electrique set consommation_totale_mwh = null, "
+                     "secret_statistique = 'secondaire' where code_iris = '691230001'")
+
     with warehouse.transaction(url) as conn:  # a model that forgot the secrecy macro
         conn.execute("update audit.fct_consommation_electrique set consommation_totale_mwh = 12.5 "
                      "where code_iris = '691230099'")
     outcome = audit("fct_consommation_electrique", url, context=context)
-    assert outcome.verdict == "blocked" and failing(outcome) == {"secret_statistique_1": "error"}
-    check = outcome.failed[0]
+    # shown below the threshold; flagged but shown; and the secondary cell is now alone, recomputable
+    assert outcome.verdict == "blocked" and failing(outcome) == {
+        "secret_statistique_1": "error", "secret_statistique_1_signale": "error", "secret_secondaire_1": "error"}
+    check = next(c for c in outcome.failed if c.name == "secret_statistique_1")
     assert check.unexpected_count == 1 and check.examples == ["4"] and "secret statistique" in check.explication.lower()
 
     with warehouse.transaction(url) as conn:  # masked again, but the address column leaked into the mart

@@ -1,9 +1,14 @@
 {#- The additive measures the indicators are built from, in one long table at the finest level
     each source allows: `niveau_source` commune or departement. Rows without a territorial code
     (reported in territoire_codes_non_resolus) are left out. `categorie` splits a measure (waste
-    type, pollutant); 'total' when it has none. -#}
+    type, pollutant); 'total' when it has none.
+
+    Electricity: the commune totals are the TRUE sums (masked IRIS included), which the secondary
+    suppression of int_consommation_iris_secret makes safe to publish; a commune below the secrecy
+    threshold as a whole is left out, at its own level and in the totals above it. -#}
 with consommation as (
-    select * from {{ ref('fct_consommation_electrique') }}
+    select * from {{ ref('int_consommation_iris_secret') }}
+    where not commune_sous_seuil
 ),
 
 points_de_charge as (

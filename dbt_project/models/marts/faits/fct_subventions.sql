@@ -1,6 +1,11 @@
 {#- One row per subsidy of the SCDL files. The territory is the département of the publishing
     platform (seed subventions_fichiers): the files give the attributor's SIRET, not a commune code,
-    and the SIREN -> INSEE correspondence is not in the shipped reference data. -#}
+    and the SIREN -> INSEE correspondence is not in the shipped reference data.
+
+    Personal data (SCDL, loi pour une République numérique): a subsidy to a natural person must not
+    publish the person's name. Only a beneficiary identified by a SIRET (14 digits: an establishment
+    registered in SIRENE) keeps its name; without one, the beneficiary may be a person and the name
+    is left empty (`nom_beneficiaire_masque` says so). -#}
 with subventions as (
     select * from {{ ref('stg_subventions__haute_garonne') }}
     union all
@@ -22,8 +27,11 @@ final as (
         subventions.nom_attribuant,
         subventions.id_attribuant,
         left(subventions.id_attribuant, 9) as siren_attribuant,
-        subventions.nom_beneficiaire,
+        case when subventions.id_beneficiaire ~ '^[0-9]{14}$' then subventions.nom_beneficiaire end
+            as nom_beneficiaire,
         subventions.id_beneficiaire,
+        subventions.id_beneficiaire is null or subventions.id_beneficiaire !~ '^[0-9]{14}$'
+            as nom_beneficiaire_masque,
         subventions.objet,
         subventions.montant_euros,
         subventions.nature,

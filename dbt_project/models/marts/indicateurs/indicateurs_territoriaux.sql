@@ -122,6 +122,12 @@ final as (
         denominateur,
         population,
         round((population_territoires_sources / nullif(population, 0))::numeric, 4) as part_population_couverte,
+        -- zero versus no data: a row exists only where the source has data; `couverture` says whether
+        -- that data covers the whole territory (then 0 is a real zero) or part of it only
+        case
+            when round((population_territoires_sources / nullif(population, 0))::numeric, 4) >= 1 then 'complete'
+            else 'partielle'
+        end as couverture,
         'populations légales du COG {{ var("cog_millesime") }}' as millesime_population
     from calcul
     where denominateur is not null and denominateur <> 0
