@@ -130,7 +130,9 @@ def summary(url: str) -> bool:
             files = ", ".join(sorted(p.name for p in folder.iterdir()))
             say(f"  {folder}/  ({files})")
     for label, path in (("Quality report (managers, French)", pub / "qualite" / "rapport.html"),
-                        ("Great Expectations Data Docs", pub / "qualite" / "data_docs" / "index.html"),
+                        ("Detail of each quality run (works offline)", pub / "qualite" / "controles"),
+                        ("Great Expectations Data Docs (load their assets from the network)",
+                         pub / "qualite" / "data_docs" / "index.html"),
                         ("DCAT catalogue", pub / "catalogue.jsonld"),
                         ("dbt docs (analysts)", pub / "docs" / "index.html")):
         if path.exists():
