@@ -69,9 +69,12 @@ def test_stale_validate_scratch_databases_are_dropped_by_the_next_run(admin_url,
                 conn.execute(f'drop database if exists "{name}"')
 
 
-def test_a_file_loaded_with_file_is_archived_and_recorded(warehouse_url, tmp_path, monkeypatch):
+def test_a_file_loaded_with_file_is_archived_and_recorded(fresh_database, tmp_path, monkeypatch):
     from territoire import cli
 
+    warehouse_url = fresh_database  # a ledger of its own: no earlier batch of the session is read back
+    monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)
+    monkeypatch.delenv("TERRITOIRE_CATALOG", raising=False)  # the project's catalog, whatever ran before
     landing = tmp_path / "landing"
     monkeypatch.setenv("TERRITOIRE_LANDING_DIR", str(landing))
     given = PROJECT / "data" / "samples" / "territorial" / "insee_cog_2026" / "regions.csv"

@@ -1,4 +1,4 @@
-"""create_app() serves the portal's router (territoire.portal.router) beside the API when it exists."""
+"""create_app() serves the portal's router (territoire.portal.router) beside the API."""
 
 from __future__ import annotations
 
@@ -26,10 +26,3 @@ def test_the_portal_router_is_served_beside_the_api(monkeypatch):
     client = TestClient(create_app(CONFIG, datasets={}))
     assert client.get("/").text == "<h1>Portail</h1>"
     assert client.get("/api/openapi.json").status_code == 200
-
-
-def test_without_the_portal_the_api_still_serves(monkeypatch):
-    monkeypatch.setitem(sys.modules, "territoire.portal", None)  # import fails as if absent
-    client = TestClient(create_app(CONFIG, datasets={}))
-    assert client.get("/api/openapi.json").status_code == 200
-    assert client.get("/").status_code == 404

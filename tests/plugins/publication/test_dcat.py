@@ -96,7 +96,7 @@ def test_default_base_url_is_the_publication_folder(fresh_database, publication_
 
 
 def test_command_line_rebuilds_an_empty_catalogue(publication_dir, capsys):
-    from territoire.publication.__main__ import main
+    from territoire.cli import main
 
     assert main(["catalogue"]) == 0
     g = Graph().parse(publication_dir / "catalogue.ttl", format="turtle")
