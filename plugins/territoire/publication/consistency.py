@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import psycopg
 
-from territoire import settings, warehouse
+from territoire import processes, settings, warehouse
 from territoire.datasets import Dataset
 
 log = logging.getLogger(__name__)
@@ -120,13 +119,8 @@ def _dead_or_old(path: Path, now: float) -> bool:
     except FileNotFoundError:
         return False
     m = _PID.search(path.name)
-    if m and int(m.group(1)) != os.getpid():
-        try:
-            os.kill(int(m.group(1)), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            pass
+    if m and not processes.alive(int(m.group(1))):
+        return True
     return age > STALE_AFTER
 
 
