@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -11,6 +15,20 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 def _path(env: str, default: Path) -> Path:
     value = os.environ.get(env)
     return Path(value).expanduser().resolve() if value else default
+
+
+def env_number(name: str, default: N, parse: Callable[[str], N] = float, expected: str = "a number") -> N:
+    """The number in environment variable `name` read with `parse` (int or float), or `default` when the
+    variable is unset or empty. A value that does not parse raises ValueError naming the variable, its
+    value and what is `expected` ("a whole number of connections"), so a typo in a deployment's
+    settings stops the process with a message saying what to fix."""
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}={value!r}: {expected} is expected") from exc
 
 
 def var_dir() -> Path:
@@ -54,21 +72,14 @@ def load_parallelism() -> int:
     """How many connections COPY one large CSV file at once (`TERRITOIRE_LOAD_PARALLELISM`; default: the
     client's cores, at most 4). 1 turns parallel COPY off. Each one is a PostgreSQL backend parsing its
     part of the file: on a warehouse with fewer cores than this machine, lower it."""
-    value = os.environ.get("TERRITOIRE_LOAD_PARALLELISM")
-    if value:
-        try:
-            return max(1, int(value))
-        except ValueError as exc:
-            raise ValueError(f"TERRITOIRE_LOAD_PARALLELISM={value!r}: a whole number of connections is expected"
-                             ) from exc
-    return max(1, min(4, os.cpu_count() or 1))
+    default = max(1, min(4, os.cpu_count() or 1))
+    return max(1, env_number("TERRITOIRE_LOAD_PARALLELISM", default, int, "a whole number of connections"))
 
 
 def load_parallel_min_bytes() -> int:
     """Files smaller than this are COPYed by one connection (`TERRITOIRE_LOAD_PARALLEL_MIN_BYTES`, default
     32 MiB): below it, opening connections costs more than it saves."""
-    value = os.environ.get("TERRITOIRE_LOAD_PARALLEL_MIN_BYTES")
-    return int(value) if value else 32 << 20
+    return env_number("TERRITOIRE_LOAD_PARALLEL_MIN_BYTES", 32 << 20, int, "a whole number of bytes")
 
 
 def quarantine_rows_kept() -> int:

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import psycopg
 from psycopg import sql
 
-from territoire import settings
+from territoire import processes, settings
 
 log = logging.getLogger(__name__)
 
@@ -247,16 +247,7 @@ def _process_alive(scratch: str) -> bool:
     parts = scratch[len(SCRATCH_PREFIX):].split("_")
     if not parts or not parts[0].isdigit():
         return False
-    pid = int(parts[0])
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return processes.alive(int(parts[0]))
 
 
 @contextmanager

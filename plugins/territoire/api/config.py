@@ -6,25 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-
-def _int(env: str, default: int) -> int:
-    value = os.environ.get(env)
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ValueError(f"{env}={value!r}: a whole number is expected") from exc
-
-
-def _float(env: str, default: float) -> float:
-    value = os.environ.get(env)
-    if not value:
-        return default
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ValueError(f"{env}={value!r}: a number is expected") from exc
+from territoire.settings import env_number
 
 
 @dataclass
@@ -62,10 +44,10 @@ class ApiConfig:
         return cls(
             database_url=os.environ.get("TERRITOIRE_API_DATABASE_URL") or None,
             datasets_path=Path(path) if path else None,
-            pool_size=_int("TERRITOIRE_API_POOL_SIZE", 8),
-            max_exports=_int("TERRITOIRE_API_MAX_EXPORTS", 3),
-            rate=_float("TERRITOIRE_API_RATE", 10.0),
-            burst=_int("TERRITOIRE_API_BURST", 60),
-            version_ttl=_float("TERRITOIRE_API_VERSION_TTL", 5.0),
+            pool_size=env_number("TERRITOIRE_API_POOL_SIZE", 8, int, "a whole number"),
+            max_exports=env_number("TERRITOIRE_API_MAX_EXPORTS", 3, int, "a whole number"),
+            rate=env_number("TERRITOIRE_API_RATE", 10.0),
+            burst=env_number("TERRITOIRE_API_BURST", 60, int, "a whole number"),
+            version_ttl=env_number("TERRITOIRE_API_VERSION_TTL", 5.0),
             public_url=os.environ.get("TERRITOIRE_API_PUBLIC_URL") or None,
         )

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from territoire import settings
+from territoire import processes, settings
 
 CHUNK = 1024 * 1024
 STATE_FILE = "state.json"
@@ -104,7 +104,7 @@ def sweep(d: Path) -> list[Path]:
     now = time.time()
     for p in d.glob(".*-*"):
         m = _TEMP.match(p.name)
-        if not m or (_alive(int(m.group(2))) and now - p.lstat().st_mtime < STALE_TEMP_SECONDS):
+        if not m or (processes.alive(int(m.group(2))) and now - p.lstat().st_mtime < STALE_TEMP_SECONDS):
             continue
         if p.is_dir() and not p.is_symlink():
             shutil.rmtree(p, ignore_errors=True)
@@ -112,18 +112,6 @@ def sweep(d: Path) -> list[Path]:
             p.unlink(missing_ok=True)
         removed.append(p)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def extension(original_name: str) -> str:

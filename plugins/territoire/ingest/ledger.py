@@ -6,7 +6,6 @@ when the next load of its table starts belongs to a process that died (the table
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -131,11 +130,3 @@ def quarantine_summary(conn, batch_id: int) -> list[dict]:
 def table_exists(conn, schema: str, table: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (f"{quote_ident(schema)}.{quote_ident(table)}",)
                         ).fetchone()[0]
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()

@@ -39,7 +39,8 @@ from territoire.catalog import Resource
 from territoire.ingest import checking, fastcopy, guards, header, ledger, locks, parsing, recovery, staging
 from territoire.ingest import rules as business_rules
 from territoire.ingest.inputs import InputError, open_input
-from territoire.ingest.ledger import ensure_ingest_tables, file_sha256, rejection_summary  # noqa: F401 - public
+from territoire.ingest.landing import sha256_file as file_sha256
+from territoire.ingest.ledger import ensure_ingest_tables, rejection_summary  # noqa: F401 - public
 from territoire.ingest.run import LoadRun, Progress
 from territoire.ingest.schema import SchemaError, build_fast_check, build_plan, key_columns, load_schema
 from territoire.ingest.swap import swap_into_place

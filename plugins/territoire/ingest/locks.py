@@ -26,11 +26,14 @@ from pathlib import Path
 
 import psycopg
 
+from territoire.settings import env_number
+
 log = logging.getLogger(__name__)
 
 LOCKS_SQL = (Path(__file__).with_name("locks.sql")).read_text(encoding="utf-8")
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_ATTEMPTS = 3
+EXPECTED = "a number of seconds or attempts"  # what a bad TERRITOIRE_LOCK_* value is told
 PAUSE = 1.0  # between attempts: a holder about to finish gets the time to commit
 
 
@@ -57,24 +60,14 @@ class Holder:
                 f"{self.state or '?'} since {self.since or '?'}, last query {query!r})")
 
 
-def _env_number(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(f"{name}={value!r}: a number of seconds or attempts is expected") from None
-
-
 def lock_timeout() -> float:
     """Seconds one attempt waits for a lock (TERRITOIRE_LOCK_TIMEOUT, default 5)."""
-    return max(0.1, _env_number("TERRITOIRE_LOCK_TIMEOUT", DEFAULT_TIMEOUT))
+    return max(0.1, env_number("TERRITOIRE_LOCK_TIMEOUT", DEFAULT_TIMEOUT, float, EXPECTED))
 
 
 def lock_attempts() -> int:
     """Attempts before giving up on a lock (TERRITOIRE_LOCK_ATTEMPTS, default 3)."""
-    return max(1, int(_env_number("TERRITOIRE_LOCK_ATTEMPTS", DEFAULT_ATTEMPTS)))
+    return max(1, int(env_number("TERRITOIRE_LOCK_ATTEMPTS", DEFAULT_ATTEMPTS, float, EXPECTED)))
 
 
 def longest_wait(timeout: float | None = None, attempts: int | None = None) -> float:

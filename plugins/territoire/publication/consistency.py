@@ -18,10 +18,8 @@ declared in datapackage.json and in the catalogue) and is what the tests assert.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import tempfile
@@ -30,8 +28,9 @@ from pathlib import Path
 
 import psycopg
 
-from territoire import settings, warehouse
+from territoire import processes, settings, warehouse
 from territoire.datasets import Dataset
+from territoire.ingest.landing import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +119,8 @@ def _dead_or_old(path: Path, now: float) -> bool:
     except FileNotFoundError:
         return False
     m = _PID.search(path.name)
-    if m and int(m.group(1)) != os.getpid():
-        try:
-            os.kill(int(m.group(1)), 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            pass
+    if m and not processes.alive(int(m.group(1))):
+        return True
     return age > STALE_AFTER
 
 
@@ -169,14 +163,6 @@ def _remove(p: Path) -> None:
 
 # --- the check ----------------------------------------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def check(dataset: Dataset, url: str | None = None, publication: Path | None = None) -> list[str]:
     """What disagrees between `published.<id>`, its files and the catalogue (empty: consistent)."""
     from territoire.publication.export import exported_columns, write_csv
@@ -188,9 +174,9 @@ def check(dataset: Dataset, url: str | None = None, publication: Path | None = N
     with tempfile.TemporaryDirectory() as tmp, warehouse.connect(url) as conn:
         fresh = Path(tmp) / "fresh.csv"
         write_csv(conn, dataset, [n for n, _ in exported_columns(conn, dataset)], fresh)
-        table_sha = _sha256(fresh)
+        table_sha = sha256_file(fresh)
     problems = []
-    files_sha = _sha256(csv_path)
+    files_sha = sha256_file(csv_path)
     if files_sha != table_sha:
         problems.append(f"{dataset.id}: the CSV file (sha256 {files_sha[:12]}) is not the published table "
                         f"(sha256 {table_sha[:12]})")

@@ -14,13 +14,13 @@ byte-identical metadata.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from territoire.datasets import Dataset
+from territoire.ingest.landing import sha256_file
 from territoire.naming import quote_ident
 from territoire.publication import metadata
 
@@ -129,11 +129,7 @@ def spatial_coverage(conn, dataset: Dataset, column_names: list[str]) -> dict:
 
 
 def _file_info(path: Path) -> tuple[int, str]:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return path.stat().st_size, h.hexdigest()
+    return path.stat().st_size, sha256_file(path)
 
 
 def build(conn, dataset: Dataset, columns: list[tuple[str, str]], folder: Path) -> dict:

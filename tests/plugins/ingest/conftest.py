@@ -12,6 +12,7 @@ from territoire.ingest.loader import Loader
 
 @pytest.fixture(autouse=True)
 def landing_dir(tmp_path, monkeypatch) -> Path:
+    """Each test archives into its own landing zone."""
     d = tmp_path / "landing"
     monkeypatch.setenv("TERRITOIRE_LANDING_DIR", str(d))
     return d

@@ -6,7 +6,6 @@ uvicorn bound to a loopback port (for the browser tests)."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import sys
 import threading
@@ -17,6 +16,7 @@ import psycopg
 import pytest
 
 from territoire import dbt, settings, warehouse
+from tests.support.gate import use_expectations_copy
 
 sys.path.insert(0, str(settings.PROJECT_ROOT / "tests" / "dbt"))
 from demo_loading import load_demo  # noqa: E402
@@ -62,10 +62,7 @@ def portal_site(admin_url, tmp_path_factory):
         mp.setenv("TERRITOIRE_PUBLICATION_DIR", str(tmp / "publication"))
         mp.delenv("TERRITOIRE_PUBLIC_BASE_URL", raising=False)
         mp.delenv("AIRFLOW_CONN_TERRITOIRE_ALERTS", raising=False)
-        # GX writes validations under its context: a copy, never the repository's.
-        shutil.copytree(settings.expectations_dir(), tmp / "expectations",
-                        ignore=shutil.ignore_patterns("validations", "data_docs"))
-        mp.setenv("TERRITOIRE_EXPECTATIONS_DIR", str(tmp / "expectations"))
+        use_expectations_copy(mp, tmp)
         mp.setenv("WAREHOUSE_URL", url)
         mp.delenv("TERRITOIRE_PORTAL_DATABASE_URL", raising=False)
         warehouse.ensure_schemas(url)

@@ -5,11 +5,10 @@ one row is broken on purpose."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from territoire import settings, warehouse
+from territoire import warehouse
+from tests.support.gate import failing
 
 pytestmark = pytest.mark.integration
 
@@ -42,19 +41,10 @@ insert into audit.fct_subventions values
 
 
 @pytest.fixture
-def gate_env(fresh_database, tmp_path, monkeypatch):
-    monkeypatch.setenv("TERRITOIRE_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("TERRITOIRE_PUBLICATION_DIR", str(tmp_path / "var" / "publication"))
-    shutil.copytree(settings.expectations_dir(), tmp_path / "expectations",
-                    ignore=shutil.ignore_patterns("validations", "data_docs"))
-    monkeypatch.setenv("TERRITOIRE_EXPECTATIONS_DIR", str(tmp_path / "expectations"))
+def gate_env(fresh_database, gate_workspace):
     with warehouse.transaction(fresh_database) as conn:
         conn.execute(SYNTHETIC)
     return fresh_database
-
-
-def failing(outcome) -> dict[str, str]:
-    return {c.name: c.level for c in outcome.failed}
 
 
 def test_negative_concentration_and_named_person_are_blocked(gate_env):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import shutil
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +19,7 @@ import psycopg
 import pytest
 
 from territoire import settings, warehouse
+from tests.support.gate import use_expectations_copy
 
 pytestmark = pytest.mark.integration
 
@@ -48,9 +48,7 @@ def env(admin_url, tmp_path_factory):
         mp.setenv("TERRITOIRE_VAR_DIR", str(tmp / "var"))
         mp.setenv("TERRITOIRE_PUBLICATION_DIR", str(tmp / "var" / "publication"))
         # GX writes validations and Data Docs under the context: use a copy, never the repository's.
-        shutil.copytree(settings.expectations_dir(), tmp / "expectations",
-                        ignore=shutil.ignore_patterns("validations", "data_docs"))
-        mp.setenv("TERRITOIRE_EXPECTATIONS_DIR", str(tmp / "expectations"))
+        use_expectations_copy(mp, tmp)
         mp.delenv("AIRFLOW_CONN_TERRITOIRE_ALERTS", raising=False)
         warehouse.ensure_schemas(url)
         loader = Loader(url, progress=lambda _m: None)

@@ -6,12 +6,12 @@ and checkpoint are the committed ones of `fct_consommation_electrique`.
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 
 import pytest
 
-from territoire import settings, warehouse
+from territoire import warehouse
+from tests.support.gate import failing
 
 pytestmark = pytest.mark.integration
 
@@ -38,19 +38,10 @@ where code_iris = '691230001';
 
 
 @pytest.fixture
-def gate_env(fresh_database, tmp_path, monkeypatch):
-    monkeypatch.setenv("TERRITOIRE_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("TERRITOIRE_PUBLICATION_DIR", str(tmp_path / "var" / "publication"))
-    shutil.copytree(settings.expectations_dir(), tmp_path / "expectations",
-                    ignore=shutil.ignore_patterns("validations", "data_docs"))
-    monkeypatch.setenv("TERRITOIRE_EXPECTATIONS_DIR", str(tmp_path / "expectations"))
+def gate_env(fresh_database, gate_workspace):
     with warehouse.transaction(fresh_database) as conn:
         conn.execute(SYNTHETIC.replace("%(year)s", str(date.today().year - 1)))
     return fresh_database
-
-
-def failing(outcome) -> dict[str, str]:
-    return {c.name: c.level for c in outcome.failed}
 
 
 def test_secrecy_and_personal_columns(gate_env):

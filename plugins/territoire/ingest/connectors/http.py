@@ -29,7 +29,6 @@ import functools
 import hashlib
 import json
 import logging
-import os
 import random
 import re
 import ssl
@@ -61,6 +60,7 @@ from territoire.ingest.connectors.base import (
     UnexpectedContentError,
     UnsafeArchiveError,
 )
+from territoire.settings import env_number
 
 log = logging.getLogger("territoire.ingest.connectors")
 
@@ -81,16 +81,6 @@ EXTENSION = {"csv": "csv", "json": "json", "ndjson": "ndjson", "geojson": "geojs
              "tsv": "tsv", "xlsx": "xlsx", "xls": "xls", "ods": "ods"}
 
 T = TypeVar("T")
-
-
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={value!r} must be a number") from None
 
 
 @dataclass(frozen=True)
@@ -118,11 +108,11 @@ class RetryPolicy:
         """Defaults, overridable with TERRITOIRE_HTTP_ATTEMPTS / _BACKOFF / _TIMEOUT / _MAX_RETRY_AFTER."""
         d = cls()
         return cls(
-            attempts=int(_env_float("TERRITOIRE_HTTP_ATTEMPTS", d.attempts)),
-            backoff=_env_float("TERRITOIRE_HTTP_BACKOFF", d.backoff),
-            read_timeout=_env_float("TERRITOIRE_HTTP_TIMEOUT", d.read_timeout),
-            max_retry_after=_env_float("TERRITOIRE_HTTP_MAX_RETRY_AFTER", d.max_retry_after),
-            deadline=_env_float("TERRITOIRE_HTTP_DEADLINE", d.deadline),
+            attempts=int(env_number("TERRITOIRE_HTTP_ATTEMPTS", d.attempts)),
+            backoff=env_number("TERRITOIRE_HTTP_BACKOFF", d.backoff),
+            read_timeout=env_number("TERRITOIRE_HTTP_TIMEOUT", d.read_timeout),
+            max_retry_after=env_number("TERRITOIRE_HTTP_MAX_RETRY_AFTER", d.max_retry_after),
+            deadline=env_number("TERRITOIRE_HTTP_DEADLINE", d.deadline),
         )
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
@@ -144,7 +134,7 @@ RATIO_FLOOR = 16 * 1024**2
 
 
 def max_ratio() -> float:
-    return _env_float("TERRITOIRE_MAX_COMPRESSION_RATIO", DEFAULT_MAX_RATIO)
+    return env_number("TERRITOIRE_MAX_COMPRESSION_RATIO", DEFAULT_MAX_RATIO)
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,6 @@ from support.http_server import LocalHTTPServer, Reply, http_server  # noqa: E40
 from territoire.ingest.connectors import RetryPolicy  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def landing_dir(tmp_path, monkeypatch) -> Path:
-    """Each test archives into its own landing zone."""
-    d = tmp_path / "landing"
-    monkeypatch.setenv("TERRITOIRE_LANDING_DIR", str(d))
-    return d
-
-
 @pytest.fixture
 def fast() -> RetryPolicy:
     """Real retries with tiny delays, so fault tests stay fast."""
