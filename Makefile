@@ -60,7 +60,7 @@ dbt-build: env ## dbt build against the warehouse (WAREHOUSE_URL, or the embedde
 dbt-docs: env ## Generate dbt docs into the publication folder (<publication>/docs/index.html)
 	$(BIN)/python -c "from territoire.publication.dbt_docs import publish_dbt_docs; print(publish_dbt_docs())"
 
-bench: bench-loader bench-gate bench-pipeline ## Run the benchmarks (figures as `bench <name>: <value> <unit>`)
+bench: bench-loader bench-gate bench-pipeline bench-api ## Run the benchmarks (figures as `bench <name>: <value> <unit>`)
 
 bench-loader: env ## Loader vs psql \copy vs pandas.to_sql on 1,000,000 synthetic rows, and a 200 MB all-rows-bad file
 	$(BIN)/python bench/bench_loader.py
