@@ -242,13 +242,7 @@ def run(rows: int, admin_url: str, workdir: Path, methods: list[str], label: str
         generate(path, rows)
         print(f"  generated {path} ({path.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s",
               file=sys.stderr)
-    schema_path = workdir / "energie_synthetique.schema.json"
-    schema_path.write_text(json.dumps(SCHEMA, ensure_ascii=False, indent=1), encoding="utf-8")
-    db = f"territoire_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{db}"')
-    p = warehouse.parse_url(admin_url)
-    url = warehouse.ConnectionParts(p.host, p.port, p.user, p.password, db).url()
+    schema_path, db, url = scratch_setup(workdir, admin_url)
     results = {}
     try:
         warehouse.ensure_schemas(url)
@@ -285,13 +279,7 @@ def run_bad(megabytes: float, admin_url: str, workdir: Path) -> None:
     rows = generate_bad(path, megabytes)
     print(f"  generated {path} ({path.stat().st_size / 1e6:.0f} MB, {rows:,} rows, all bad; synthetic)",
           file=sys.stderr)
-    schema_path = workdir / "energie_synthetique.schema.json"
-    schema_path.write_text(json.dumps(SCHEMA, ensure_ascii=False, indent=1), encoding="utf-8")
-    db = f"territoire_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{db}"')
-    p = warehouse.parse_url(admin_url)
-    url = warehouse.ConnectionParts(p.host, p.port, p.user, p.password, db).url()
+    schema_path, db, url = scratch_setup(workdir, admin_url)
     try:
         warehouse.ensure_schemas(url)
         r = run_child("loader_bad", url, path, schema_path)
@@ -305,6 +293,21 @@ def run_bad(megabytes: float, admin_url: str, workdir: Path) -> None:
     figure("loader_bad_rows_rows_rejected", r["rejected"], "rows")
     figure("loader_bad_rows_quarantine_rows_kept", r["kept"], "rows")
 
+
+
+def scratch_setup(workdir: Path, admin_url: str) -> tuple[Path, str, str]:
+    """The synthetic file's schema beside it, and a scratch database on the server: (schema, db, url)."""
+    import psycopg
+
+    from territoire import warehouse
+
+    schema_path = workdir / "energie_synthetique.schema.json"
+    schema_path.write_text(json.dumps(SCHEMA, ensure_ascii=False, indent=1), encoding="utf-8")
+    db = f"territoire_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'create database "{db}"')
+    p = warehouse.parse_url(admin_url)
+    return schema_path, db, warehouse.ConnectionParts(p.host, p.port, p.user, p.password, db).url()
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
