@@ -406,19 +406,15 @@ def main() -> None:
     args = parser.parse_args()
     print(f"bench api_load_average_before: {os.getloadavg()[0]:.2f} (1 min, {os.cpu_count()} cores)")
     admin = os.environ.get("BENCH_ADMIN_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
-    p = warehouse.parse_url(admin)
     name = f"bench_api_{os.getpid()}_{uuid.uuid4().hex[:4]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    url = warehouse.ConnectionParts(p.host, p.port, p.user, p.password, name).url()
+    url = warehouse.create_database(admin, name)
     warehouse.ensure_schemas(url)
     try:
         with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
             run(url, Path(tmp), args)
     finally:
         if not args.keep:
-            with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'drop database if exists "{name}" with (force)')
+            warehouse.drop_database(admin, name)
     print(f"bench api_load_average_after: {os.getloadavg()[0]:.2f} (1 min, {os.cpu_count()} cores)")
 
 

@@ -232,7 +232,6 @@ def figure(name: str, value: float, unit: str) -> None:
 
 
 def run(rows: int, admin_url: str, workdir: Path, methods: list[str], label: str) -> dict:
-    import psycopg
 
     from territoire import warehouse
 
@@ -259,8 +258,7 @@ def run(rows: int, admin_url: str, workdir: Path, methods: list[str], label: str
             for k, v in (r.get("timings") or {}).items():
                 figure(f"{label}{method}_phase_{k}", v, "s")
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{db}" with (force)')
+        warehouse.drop_database(admin_url, db)
     if "loader" in results and "psql" in results:
         figure(f"{label}loader_vs_psql_copy", results["psql"]["seconds"] / results["loader"]["seconds"], "x")
     if "loader" in results and "pandas" in results:
@@ -271,7 +269,6 @@ def run(rows: int, admin_url: str, workdir: Path, methods: list[str], label: str
 def run_bad(megabytes: float, admin_url: str, workdir: Path) -> None:
     """The loader on a file where every row is bad: its peak memory must stay flat (< 300 MB at 200 MB),
     the load must stop and the quarantine keep the content of at most 1,000 rows per column and rule."""
-    import psycopg
 
     from territoire import warehouse
 
@@ -284,8 +281,7 @@ def run_bad(megabytes: float, admin_url: str, workdir: Path) -> None:
         warehouse.ensure_schemas(url)
         r = run_child("loader_bad", url, path, schema_path)
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{db}" with (force)')
+        warehouse.drop_database(admin_url, db)
     figure("loader_bad_rows_file_size", path.stat().st_size / 1e6, "MB (synthetic, every row bad)")
     figure("loader_bad_rows_peak_rss", r["peak_rss_mb"], "MB")
     figure("loader_bad_rows_seconds", r["seconds"], "s")
@@ -297,17 +293,13 @@ def run_bad(megabytes: float, admin_url: str, workdir: Path) -> None:
 
 def scratch_setup(workdir: Path, admin_url: str) -> tuple[Path, str, str]:
     """The synthetic file's schema beside it, and a scratch database on the server: (schema, db, url)."""
-    import psycopg
 
     from territoire import warehouse
 
     schema_path = workdir / "energie_synthetique.schema.json"
     schema_path.write_text(json.dumps(SCHEMA, ensure_ascii=False, indent=1), encoding="utf-8")
     db = f"territoire_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{db}"')
-    p = warehouse.parse_url(admin_url)
-    return schema_path, db, warehouse.ConnectionParts(p.host, p.port, p.user, p.password, db).url()
+    return schema_path, db, warehouse.create_database(admin_url, db)
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -51,16 +51,7 @@ def admin_url() -> str:
 
 
 def fresh_database(admin: str, label: str) -> str:
-    name = f"territoire_bench_{label}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    p = warehouse.parse_url(admin)
-    return warehouse.ConnectionParts(p.host, p.port, p.user, p.password, name).url()
-
-
-def drop_database(admin: str, url: str) -> None:
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{warehouse.parse_url(url).dbname}" with (force)')
+    return warehouse.create_database(admin, f"territoire_bench_{label}_{uuid.uuid4().hex[:6]}")
 
 
 def run(cmd: list[str], env: dict, log: Path) -> None:
@@ -121,7 +112,7 @@ def main() -> int:
     finally:
         if not args.keep:
             for url in urls:
-                drop_database(admin, url)
+                warehouse.drop_database(admin, warehouse.parse_url(url).dbname)
     return 0
 
 

@@ -42,18 +42,6 @@ def _admin_url(tmp_root: Path) -> str:
     return server.get_uri()
 
 
-def create_database(admin_url: str, name: str) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    p = warehouse.parse_url(admin_url)
-    return warehouse.ConnectionParts(p.host, p.port, p.user, p.password, name).url()
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-
-
 @pytest.fixture(scope="session")
 def admin_url(tmp_path_factory) -> str:
     return _admin_url(tmp_path_factory.mktemp("embedded"))
@@ -63,7 +51,7 @@ def admin_url(tmp_path_factory) -> str:
 def warehouse_url(admin_url) -> str:
     """A fresh warehouse database for this test session, with the platform's schemas."""
     name = f"territoire_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    url = create_database(admin_url, name)
+    url = warehouse.create_database(admin_url, name)
     previous = os.environ.get("WAREHOUSE_URL")
     os.environ["WAREHOUSE_URL"] = url
     warehouse.ensure_schemas(url)
@@ -72,14 +60,14 @@ def warehouse_url(admin_url) -> str:
         os.environ.pop("WAREHOUSE_URL", None)
     else:
         os.environ["WAREHOUSE_URL"] = previous
-    drop_database(admin_url, name)
+    warehouse.drop_database(admin_url, name)
 
 
 @pytest.fixture
 def fresh_database(admin_url):
     """A database of its own for one test (for tests that need an empty warehouse)."""
     name = f"territoire_t_{uuid.uuid4().hex[:10]}"
-    url = create_database(admin_url, name)
+    url = warehouse.create_database(admin_url, name)
     warehouse.ensure_schemas(url)
     yield url
-    drop_database(admin_url, name)
+    warehouse.drop_database(admin_url, name)

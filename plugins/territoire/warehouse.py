@@ -214,6 +214,20 @@ def _env_password() -> str:
         return ""
 
 
+def create_database(admin_url: str, name: str) -> str:
+    """Create database `name` on `admin_url`'s server and return its URL (same host, port, credentials)."""
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    p = parse_url(admin_url)
+    return ConnectionParts(p.host, p.port, p.user, p.password, name).url()
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop database `name` on `admin_url`'s server, ending the sessions still connected to it."""
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+        conn.execute(sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name)))
+
+
 SCRATCH_PREFIX = "territoire_validate_"
 
 

@@ -29,20 +29,6 @@ pytestmark = pytest.mark.integration
 SAMPLES = settings.PROJECT_ROOT / "data" / "samples"
 
 
-def create_database(admin_url: str, name: str) -> str:
-    # Not imported from tests/conftest.py: `from conftest import` resolves to whichever conftest
-    # module was loaded last when the whole suite runs.
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    p = warehouse.parse_url(admin_url)
-    return warehouse.ConnectionParts(p.host, p.port, p.user, p.password, name).url()
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
-
-
 def read_csv(path: Path, delimiter: str = ",") -> list[dict[str, str]]:
     with open(path, encoding="utf-8-sig", newline="") as f:
         return list(csv.DictReader(f, delimiter=delimiter))
@@ -57,14 +43,14 @@ def built(tmp_path_factory, admin_url):
     own so that parallel dbt runs in the checkout do not collide.
     """
     name = f"territoire_t_{uuid.uuid4().hex[:10]}"
-    url = create_database(admin_url, name)
+    url = warehouse.create_database(admin_url, name)
     warehouse.ensure_schemas(url)
     target = tmp_path_factory.mktemp("dbt_target")
     loaded = load_demo(url)
     add_hand_made_feed(url, tmp_path_factory.mktemp("feed"))
     proc = dbt.run(["build"], url, capture=True, target_path=target)
     yield url, loaded, proc.stdout
-    drop_database(admin_url, name)
+    warehouse.drop_database(admin_url, name)
 
 
 def query(url: str, sql: str, params=()) -> list[tuple]:

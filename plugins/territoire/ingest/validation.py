@@ -62,16 +62,14 @@ def scratch_database() -> Iterator[str]:
     admin_url = warehouse.ConnectionParts(admin.host, admin.port, admin.user, admin.password, admin.dbname).url()
     warehouse.drop_stale_scratch_databases(admin_url)  # those of `validate` runs that died
     try:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'create database "{name}"')
+        url = warehouse.create_database(admin_url, name)
     except psycopg.Error as exc:
         raise ValidationSetupError(f"cannot create the scratch database {name} on the warehouse server ({exc}); "
                                    f"`territoire validate` needs the CREATEDB privilege") from exc
     try:
-        yield warehouse.ConnectionParts(admin.host, admin.port, admin.user, admin.password, name).url()
+        yield url
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+        warehouse.drop_database(admin_url, name)
 
 
 def copy_warehouse_references(url: str, resource: Resource) -> list[str]:

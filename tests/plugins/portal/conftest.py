@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 
-import psycopg
 import pytest
 
 from territoire import dbt, settings, warehouse
@@ -52,10 +51,7 @@ def portal_site(admin_url, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("portal")
     name = f"territoire_portal_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    p = warehouse.parse_url(admin_url)
-    url = warehouse.ConnectionParts(p.host, p.port, p.user, p.password, name).url()
+    url = warehouse.create_database(admin_url, name)
     mp = pytest.MonkeyPatch()
     try:
         mp.setenv("TERRITOIRE_VAR_DIR", str(tmp / "var"))
@@ -75,8 +71,7 @@ def portal_site(admin_url, tmp_path_factory):
         yield {"url": url, "verdicts": verdicts, "publication": tmp / "publication", "datasets": datasets}
     finally:
         mp.undo()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+        warehouse.drop_database(admin_url, name)
 
 
 def portal_app():

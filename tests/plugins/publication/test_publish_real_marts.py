@@ -38,10 +38,7 @@ SPECS = settings.PROJECT_ROOT.parent / "shared" / "specs" / "dcat-ap"
 def published(admin_url, tmp_path_factory):
     """Demo samples loaded, marts built, every declared dataset published and exported."""
     name = f"territoire_t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    p = warehouse.parse_url(admin_url)
-    url = warehouse.ConnectionParts(p.host, p.port, p.user, p.password, name).url()
+    url = warehouse.create_database(admin_url, name)
     folder = tmp_path_factory.mktemp("publication")
     mp = pytest.MonkeyPatch()
     mp.setenv("TERRITOIRE_PUBLICATION_DIR", str(folder))
@@ -60,8 +57,7 @@ def published(admin_url, tmp_path_factory):
         yield url, folder, datasets, results
     finally:
         mp.undo()
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{name}" with (force)')
+        warehouse.drop_database(admin_url, name)
 
 
 def test_every_dataset_is_exported_with_consistent_metadata(published):

@@ -15,7 +15,6 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from territoire import settings, warehouse
@@ -40,10 +39,7 @@ def env(admin_url, tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("quality")
     name = f"territoire_q_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'create database "{name}"')
-    p = warehouse.parse_url(admin_url)
-    url = warehouse.ConnectionParts(p.host, p.port, p.user, p.password, name).url()
+    url = warehouse.create_database(admin_url, name)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TERRITOIRE_VAR_DIR", str(tmp / "var"))
         mp.setenv("TERRITOIRE_PUBLICATION_DIR", str(tmp / "var" / "publication"))
@@ -59,8 +55,7 @@ def env(admin_url, tmp_path_factory):
         dbt.run(["run", "--select", "+dim_territoire", "+fct_points_de_charge"], url, capture=True,
                 target_path=tmp / "dbt_target")
         yield {"url": url, "tmp": tmp}
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'drop database if exists "{name}" with (force)')
+    warehouse.drop_database(admin_url, name)
 
 
 def table_digest(url: str, table: str) -> str:
