@@ -60,11 +60,11 @@ def _schema(resource: Resource):
     """The resource's Table Schema, or None (none declared, or unreadable: the loader reports that itself)."""
     if not resource.schema:
         return None
-    from territoire.ingest import tableschema
+    from territoire.ingest.schema import SchemaError, load_schema
 
     try:
-        return tableschema.load_schema(resource.schema_path())
-    except (tableschema.SchemaError, OSError):
+        return load_schema(resource.schema_path())
+    except (SchemaError, OSError):
         return None
 
 

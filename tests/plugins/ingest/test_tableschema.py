@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from ingest_helpers import SCHEMAS, fetch_all, make_resource, rejections, write_schema
 
-from territoire.ingest import tableschema
+from territoire.ingest import schema as tableschema
 from territoire.ingest.loader import LoadError
 
 pytestmark = pytest.mark.integration
