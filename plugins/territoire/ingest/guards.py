@@ -26,15 +26,19 @@ def last_good_rows(conn: psycopg.Connection, raw_table: str) -> tuple[int, int] 
            order by batch_id desc limit 1""", (raw_table,)).fetchone()
 
 
-def check_row_count(conn: psycopg.Connection, raw_table: str, new_rows: int, *,
-                    tolerance: float = DEFAULT_MAX_ROW_DROP, force: bool = False) -> None:
-    """Raise `RowCountDrop` when `new_rows` is below `(1 - tolerance)` of the last good batch's rows."""
+def check_row_count(conn: psycopg.Connection, raw_table: str, new_rows: int, *, tolerance: float | None = None,
+                    resource=None, force: bool = False) -> None:
+    """Raise `RowCountDrop` when `new_rows` is below `(1 - tolerance)` of the last good batch's rows.
+    Without `tolerance`, `resource`'s (`max_row_drop`), read only when there is a last good batch:
+    reading the catalog costs a fresh process 0.3 s."""
     if force:
         return
     last = last_good_rows(conn, raw_table)
     if last is None or not last[1]:
         return
     batch_id, old_rows = last
+    if tolerance is None:
+        tolerance = max_row_drop(resource) if resource is not None else DEFAULT_MAX_ROW_DROP
     if new_rows >= old_rows * (1 - tolerance):
         return
     drop = 1 - new_rows / old_rows

@@ -417,7 +417,7 @@ def decide(run: LoadRun) -> bool:
 def swap(run: LoadRun) -> None:
     header.check_raw_table(run)
     guards.check_row_count(run.conn, run.table, run.rows_read - run.rows_rejected,  # a snapshot that lost most rows
-                           tolerance=guards.max_row_drop(run.resource), force=run.force)
+                           resource=run.resource, force=run.force)
     swap_into_place(run.conn, run.new, run.table)
     run.lap("swap")
 
