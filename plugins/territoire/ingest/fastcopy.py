@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterator
 import psycopg
 
 from territoire import warehouse
-from territoire.ingest import checking, parsing, staging
+from territoire.ingest import checking, parsing, proofs, staging
 from territoire.ingest.ledger import parts_table
 from territoire.ingest.run import LoadRun
-from territoire.ingest.schema import FastCheck, build_fast_check
+from territoire.ingest.schema import FastCheck, build_fast_check, client_proofs
 from territoire.naming import quote_ident
 
 
@@ -52,13 +52,34 @@ class _RolledBack(Exception):
         self.clean, self.refused = clean, refused
 
 
-def check_for(run: LoadRun) -> FastCheck | None:
+def check_for(run: LoadRun, watcher: proofs.Watcher | None = None) -> FastCheck | None:
     """The one-scan check over number columns already rewritten by the client; None when the attempt
-    is not worth it or not possible."""
+    is not worth it or not possible. After the COPY, `watcher` leaves out what the client proved."""
     if run.staged.decimal_point_chunks is None:
         return None
+    proved = {run.staged.columns[i] for i in watcher.proved_columns()} if watcher else set()
     return build_fast_check(run.schema, run.staged.columns, strict=run.strict,
-                            pattern_ok=lambda p: checking.regex_ok(run.conn, p), decimal_points_rewritten=True)
+                            pattern_ok=lambda p: checking.regex_ok(run.conn, p), decimal_points_rewritten=True,
+                            proved=proved, no_empty_record=bool(watcher and watcher.no_empty_record()))
+
+
+def watcher_for(run: LoadRun) -> proofs.Watcher:
+    """What the client tries to prove while it streams the file: the rules of every column it can
+    (schema.client_proofs) and that no key repeats."""
+    columns = run.staged.columns
+    return proofs.Watcher(client_proofs(run.schema, columns, strict=run.strict),
+                          [[columns.index(c) for c in key] for key in run.keys],
+                          run.staged.description.get("encoding") or "utf-8", len(columns))
+
+
+def _record_proofs(run: LoadRun, watcher: proofs.Watcher) -> None:
+    """What the client proved, said and kept for the ledger (`details.client_proofs`)."""
+    columns = [run.staged.columns[i] for i in sorted(watcher.proved_columns())]
+    keys = [key for key, distinct in zip(run.keys, watcher.distinct_keys(), strict=True) if distinct]
+    run.client_proofs = {"columns": columns, "keys": keys, "not_proved": watcher.reason or watcher.keys_reason}
+    run.progress.say(f"the client proved the rules of {len(columns)} of {len(run.staged.columns)} columns"
+                     + (f" and that {len(keys)} of {len(run.keys)} keys never repeat" if run.keys else "")
+                     + (f" ({watcher.reason or watcher.keys_reason})" if watcher.reason or watcher.keys_reason else ""))
 
 
 def number_positions(run: LoadRun, check: FastCheck | None) -> list[int]:
@@ -73,9 +94,10 @@ def attempt(run: LoadRun, check: FastCheck, numbers: list[int], parts: list[tupl
     (None, clean, refused): clean False when a rule is broken, None when the bytes could not be
     rewritten; refused when PostgreSQL refused the file (the careful path follows)."""
     width = len(run.staged.columns)
+    watcher = watcher_for(run)
 
     def chunks(start=None, end=None, unquoted=False):
-        return run.staged.decimal_point_chunks(numbers, width, start, end, unquoted)
+        return run.staged.decimal_point_chunks(numbers, width, start, end, unquoted, watcher)
 
     try:
         with run.conn.transaction():
@@ -87,11 +109,13 @@ def attempt(run: LoadRun, check: FastCheck, numbers: list[int], parts: list[tupl
             if run.shifted:  # cannot happen (no quotes were seen), but then the published values are needed
                 raise _RolledBack(clean=None, refused=False)
             run.copied = copied
-            clean = checking.fast_clean(run, check)
+            _record_proofs(run, watcher)
+            clean = checking.fast_clean(run, check_for(run, watcher))
             run.lap("check")
             if not clean:
                 run.progress.say("the file breaks some rules: reading it again as published for the detailed check")
                 raise _RolledBack(clean=False, refused=False)
+            run.keys_distinct = run.client_proofs["keys"]
             return copied, True, False
     except parsing.NotRewritable as exc:
         run.progress.say(f"the client cannot split the lines into fields ({exc}): PostgreSQL parses the file "

@@ -39,7 +39,8 @@ class StagedInput:
     # Rows known bad before reading (lines in another encoding): (line, rule, message, raw line).
     pre_rejected: list[tuple[int, str, str, str]] = field(default_factory=list)
     # fast_chunks with `,` -> `.` in the fields at the given positions (of a row of the given width),
-    # optionally of a byte range only (start, end, unquoted: see parsing.iter_decimal_point_chunks);
+    # optionally of a byte range only (start, end, unquoted: see parsing.iter_decimal_point_chunks), the
+    # lines shown to a proofs.Watcher (watcher);
     # raises parsing.NotRewritable when the bytes do not allow it. None when not even to be tried.
     decimal_point_chunks: Callable[..., Iterator[bytes]] | None = None
     # Temporary files the reader made (a spreadsheet's CSV): removed by `close()`, or when the
@@ -143,9 +144,9 @@ def _csv_input(path: Path, resource: Resource, line_of: Sequence[int] | None = N
         description=description,
         header_lines=parsing.header_line_count(path),
         pre_rejected=_mixed_encoding_rejects(path, dialect) if dialect.bad_lines else [],
-        decimal_point_chunks=(lambda columns, width, start=None, end=None, unquoted=False:
+        decimal_point_chunks=(lambda columns, width, start=None, end=None, unquoted=False, watcher=None:
                               parsing.iter_decimal_point_chunks(path, dialect, columns, width, start, end,
-                                                                unquoted))
+                                                                unquoted, watcher))
         if not dialect.bad_lines and parsing.can_rewrite_decimal_points(dialect, len(columns)) else None,
     )
 

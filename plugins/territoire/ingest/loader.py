@@ -385,9 +385,11 @@ def quarantine(run: LoadRun) -> None:
 
 
 def keys(run: LoadRun) -> None:
-    """Rows repeating a key already seen on an earlier line into quarantine (rule `unique`)."""
+    """Rows repeating a key already seen on an earlier line into quarantine (rule `unique`), unless the
+    client proved that the key never repeats (proofs.py)."""
     for key in run.keys:
-        run.rows_rejected += checking.quarantine_duplicates(run, key)
+        if key not in run.keys_distinct:
+            run.rows_rejected += checking.quarantine_duplicates(run, key)
     run.lap("keys")
 
 
@@ -447,7 +449,7 @@ def _details(run: LoadRun) -> dict:
             "schema": run.resource.schema, "checks_skipped": plan.skipped,
             "columns_missing": plan.missing_optional, "columns_unknown": plan.extra_columns,
             "header_warnings": run.warnings, "rejections": run.rejections, "stopped": run.stopped,
-            "business_rules": run.rules}
+            "business_rules": run.rules, "client_proofs": run.client_proofs}
 
 
 def _threshold_message(run: LoadRun) -> str:

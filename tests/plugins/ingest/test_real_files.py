@@ -124,11 +124,12 @@ def test_catalog_resources_load_with_their_schemas(fresh_database, tmp_path, mon
 def test_fast_copy_changes_no_verdict(fresh_database, tmp_path, monkeypatch):
     """Every catalog resource with a Table Schema and a local CSV file, loaded once with the fast COPY
     (territoire.ingest.fastcopy: decimal commas rewritten by the client, parallel parts) and once without
-    it: the same rows, values and line numbers, the same quarantine."""
+    it: the same rows, values and line numbers, the same quarantine. With the fast COPY, the client proves
+    what it can of the rules (territoire.ingest.proofs): that changes who decides, never the verdict."""
     monkeypatch.setenv("TERRITOIRE_PROFILE", "demo")
     proving = Loader(fresh_database, progress=lambda m: None, reports=False)
     checking = Loader(fresh_database, progress=lambda m: None, reports=False, fast_copy=False)
-    compared, proved = [], 0
+    compared, proved, client_proved = [], 0, 0
     for source in load_catalog():
         for r in source.resources:
             loc = r.locations.get("demo")
@@ -155,8 +156,9 @@ def test_fast_copy_changes_no_verdict(fresh_database, tmp_path, monkeypatch):
             assert tables[0] == tables[1] and quarantines[0] == quarantines[1], f"{source.id}/{r.name}"
             assert details[1]["decimal_commas"] != "rewritten while streaming"
             proved += details[0]["decimal_commas"] == "rewritten while streaming"
+            client_proved += bool((details[0].get("client_proofs") or {}).get("columns"))
             compared.append(f"{source.id}/{r.name}")
-    assert len(compared) >= 5 and proved >= 1, (compared, proved)
+    assert len(compared) >= 5 and proved >= 1 and client_proved >= 1, (compared, proved, client_proved)
 
 
 def test_independent_count_helper_sees_quoted_newlines(tmp_path):

@@ -11,10 +11,17 @@ from pathlib import Path
 from territoire.ingest.schema.constraints import STRING_FORMATS, digit_code_lengths
 from territoire.ingest.schema.constraints import explain as explain_rule
 from territoire.ingest.schema.model import Field, Schema, SchemaError, load_schema
-from territoire.ingest.schema.plan import FastCheck, Plan, build_fast_check, build_plan, key_columns
+from territoire.ingest.schema.plan import (
+           FastCheck,
+           Plan,
+           build_fast_check,
+           build_plan,
+           client_proofs,
+           key_columns,
+)
 from territoire.ingest.schema.types import TYPES, field_type
 
 FUNCTIONS_SQL = (Path(__file__).parent / "functions.sql").read_text(encoding="utf-8")
 
 __all__ = ["FUNCTIONS_SQL", "STRING_FORMATS", "TYPES", "FastCheck", "Field", "Plan", "Schema", "SchemaError",
-           "build_fast_check", "build_plan", "digit_code_lengths", "explain_rule", "field_type", "key_columns", "load_schema"]
+           "build_fast_check", "build_plan", "client_proofs", "digit_code_lengths", "explain_rule", "field_type", "key_columns", "load_schema"]

@@ -13,6 +13,7 @@ import re
 import sys
 from dataclasses import dataclass
 
+from territoire.ingest import proofs
 from territoire.ingest.schema.model import Field
 from territoire.ingest.schema.sqltext import DIGITS, anchored, lit
 from territoire.ingest.schema.types import (
@@ -141,6 +142,11 @@ class Constraint:
         """Over `col` (the published text); None when the one-scan check cannot decide it."""
         return None
 
+    def client_proof(self, c: Column) -> proofs.Proof | None:
+        """What the client can prove of it while it streams a clean CSV (ingest/proofs.py); None:
+        PostgreSQL's one-scan check decides."""
+        return None
+
 
 class Required(Constraint):
     rule = "required"
@@ -158,6 +164,9 @@ class Required(Constraint):
     def aggregates(self, c: Column, col: str) -> list[Aggregate] | None:
         return []  # every required column is counted by one aggregate (plan.build_fast_check)
 
+    def client_proof(self, c: Column) -> proofs.Proof | None:
+        return proofs.filled
+
 
 class TypeConstraint(Constraint):
     """The value must be readable as the field's type (rule `type:<name>`, explained by the type itself)."""
@@ -170,6 +179,9 @@ class TypeConstraint(Constraint):
     def violations(self, c: Column) -> list[Violation]:
         return [Violation(c.field.column, f"type:{c.field.type}", f"(not {c.absent} and {c.parsed} is null)",
                           c.type.message(c.field))]
+
+    def client_proof(self, c: Column) -> proofs.Proof | None:
+        return c.type.client_proof(c.field)
 
 
 class StringFormat(Constraint):
@@ -223,6 +235,10 @@ class Pattern(Constraint):
     def aggregates(self, c: Column, col: str) -> list[Aggregate] | None:
         return [(f"bool_or({col} <> '' and {_pattern_broken_fast(c.field.pattern, col)})", zero)]
 
+    def client_proof(self, c: Column) -> proofs.Proof | None:
+        lengths = digit_code_lengths(c.field.pattern)
+        return proofs.digit_code(*lengths) if lengths and c.field.type == "string" else None
+
 
 class Enum(Constraint):
     rule = "enum"
@@ -244,6 +260,9 @@ class Enum(Constraint):
         if c.field.type != "string":
             return None  # compared after reading: the detailed check does it
         return [(f"bool_or({col} <> '' and {col} not in ({', '.join(lit(v) for v in c.field.enum)}))", zero)]
+
+    def client_proof(self, c: Column) -> proofs.Proof | None:
+        return proofs.one_of(c.field.enum) if c.field.type == "string" else None
 
 
 class Length(Constraint):
@@ -299,6 +318,9 @@ class Bound(Constraint):
 
     def aggregates(self, c: Column, col: str) -> list[Aggregate] | None:
         return []  # the type's aggregates (min/max) carry the bounds
+
+    def client_proof(self, c: Column) -> proofs.Proof | None:
+        return proofs.anything  # the type's proof carries the bounds
 
 
 # In the order the detailed check lists them.

@@ -12,10 +12,11 @@ Two checks, which accept exactly the same values:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any
 
+from territoire.ingest import proofs
 from territoire.ingest.schema.constraints import CONSTRAINTS, Column, Violation
 from territoire.ingest.schema.model import Schema
 from territoire.ingest.schema.sqltext import anchored, lit
@@ -154,23 +155,26 @@ class FastCheck:
 
 
 def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool = False,
-                     pattern_ok: Callable[[str], bool] | None = None,
-                     decimal_points_rewritten: bool = False) -> FastCheck | None:
+                     pattern_ok: Callable[[str], bool] | None = None, decimal_points_rewritten: bool = False,
+                     proved: Collection[str] = (), no_empty_record: bool = False) -> FastCheck | None:
     """The one-scan "is anything wrong?" check of `schema`, or None when a rule cannot be decided cheaply
     (strict reading, missingValues, a type or constraint without an aggregate).
 
     `decimal_points_rewritten`: the number columns already hold `replace(published, ',', '.')` (the
     client rewrote them while streaming, see fastcopy.py), so there is no hidden published column; None
-    when a check needs the published text of a number (its pattern, enum or lengths)."""
+    when a check needs the published text of a number (its pattern, enum or lengths).
+
+    `proved`: columns whose every rule the client proved while streaming (client_proofs), left out;
+    `no_empty_record`: the client saw no empty record."""
     if schema is None:
-        return FastCheck([], [], needs_empty_filter=True)
+        return FastCheck([], [], needs_empty_filter=not no_empty_record)
     if strict or [m for m in schema.missing_values if m != ""]:
         return None
     check = FastCheck([], [], needs_empty_filter=True)
     required: list[str] = []  # one aggregate for all required columns: cheap comparisons, one count
     for i, c in enumerate(columns):
         described = _column(schema, c, i, strict)
-        if described is None:
+        if described is None or c in proved:
             continue
         column = described[0]
         if not _add_fast(check, column, i, decimal_points_rewritten, pattern_ok, required):
@@ -179,7 +183,29 @@ def build_fast_check(schema: Schema | None, columns: list[str], *, strict: bool 
         check.aggregates.append(f"count(*) filter (where {' or '.join(required)})")
         check.oks.append(zero)
         check.needs_empty_filter = False
+    check.needs_empty_filter = check.needs_empty_filter and not no_empty_record
     return check
+
+
+def client_proofs(schema: Schema | None, columns: list[str], *, strict: bool = False) -> dict[int, list[proofs.Proof]]:
+    """Per column position, the proofs of its rules (ingest/proofs.py) that the client checks while it
+    streams a clean CSV; a column with a rule the client cannot prove is left out (PostgreSQL checks it).
+    {} when the one-scan check itself would not run (strict reading, missingValues)."""
+    if schema is None:
+        return {i: [] for i in range(len(columns))}
+    if strict or [m for m in schema.missing_values if m != ""]:
+        return {}
+    found: dict[int, list[proofs.Proof]] = {}
+    for i, c in enumerate(columns):
+        described = _column(schema, c, i, strict)
+        if described is None:
+            found[i] = []
+            continue
+        column = described[0]
+        rules = [constraint.client_proof(column) for constraint in CONSTRAINTS if constraint.applies(column)]
+        if all(proof is not None for proof in rules):
+            found[i] = rules
+    return found
 
 
 def _add_fast(check: FastCheck, c: Column, i: int, rewritten: bool, pattern_ok, required: list[str]) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from territoire.ingest import proofs
 from territoire.ingest.schema.model import Field
 from territoire.ingest.schema.sqltext import DIGITS, MAX_DIGITS, lit
 
@@ -81,6 +82,11 @@ class FieldType:
         """The one-scan check of the type and of its bounds; None when it cannot be decided cheaply."""
         return []
 
+    def client_proof(self, f: Field) -> proofs.Proof | None:
+        """What the client can prove of the type and its bounds while it streams a clean CSV
+        (ingest/proofs.py); None: PostgreSQL's one-scan check decides."""
+        return None
+
     def message(self, f: Field) -> str:
         return f"« {f.name} » doit être {self.label_fr} : {self.fix_fr}"
 
@@ -126,6 +132,9 @@ class IntegerType(_Normalised):
         # since every aggregate evaluates its cast again.
         return _number_bounds(f"nullif({col}, '')::int8", f, integer=True)
 
+    def client_proof(self, f: Field) -> proofs.Proof | None:
+        return proofs.plain_integers(f.minimum, f.maximum)
+
 
 @dataclass(frozen=True)
 class NumberType(_Normalised):
@@ -152,6 +161,11 @@ class NumberType(_Normalised):
         if f.decimal_char or f.group_char:
             return None
         return _number_bounds(f"nullif({num_col}, '')::float8", f, integer=False)
+
+    def client_proof(self, f: Field) -> proofs.Proof | None:
+        if f.decimal_char or f.group_char:
+            return None
+        return proofs.plain_decimals(f.minimum, f.maximum)
 
 
 def _number_bounds(num: str, f: Field, *, integer: bool) -> list[Aggregate]:
