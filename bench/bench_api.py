@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -129,6 +130,39 @@ def start_server(api_url: str, datasets_path: Path, port: int, log: Path) -> sub
     raise RuntimeError(f"the API did not start: {server_log(log)}")
 
 
+def start_floor(bodies: Path, port: int, log: Path) -> subprocess.Popen:
+    """The HTTP floor: this script as a bare Starlette app on uvicorn, answering each file of `bodies`."""
+    server = subprocess.Popen([sys.executable, __file__, "--floor-server", str(port), str(bodies)],
+                              stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    server.kill()
+    raise RuntimeError(f"the floor server did not start: {server_log(log)}")
+
+
+def serve_floor(port: int, bodies: Path) -> None:
+    """One route per file of `bodies` answering its bytes as JSON: no middleware, no parameter, no query.
+    uvicorn.run as `territoire serve` calls it (httptools and uvloop when installed, logs at warning)."""
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    def answer(body: bytes):
+        async def endpoint(request):
+            return Response(body, media_type="application/json")
+        return endpoint
+
+    routes = [Route(f"/{path.name}", answer(path.read_bytes())) for path in bodies.iterdir()]
+    routes.append(Route("/ready", answer(b"{}")))
+    uvicorn.run(Starlette(routes=routes), host="127.0.0.1", port=port, log_level="warning")
+
+
 def server_log(log: Path) -> str:
     return log.read_text(encoding="utf-8", errors="replace")[-3000:]
 
@@ -186,38 +220,57 @@ class LeanClient:
         self.connection.close()
 
 
-def api_and_sql(base: str, url: str, make_path, make_statement, requests: int, seconds: float
-                ) -> tuple[list[float], list[float], list[float]]:
+@dataclass
+class Paired:
+    """Latencies (ms) of one client's rounds: the API, the SQL, the SQL plus the API's JSON, the floor."""
+    api: list[float] = field(default_factory=list)
+    sql: list[float] = field(default_factory=list)
+    sql_json: list[float] = field(default_factory=list)
+    floor: list[float] = field(default_factory=list)
+
+
+def api_and_sql(base: str, url: str, make_path, make_statement, requests: int, seconds: float,
+                floor: tuple[str, str] | None = None) -> Paired:
     """One client: each API request followed by the same SQL run directly with psycopg on one
-    connection, as the API's pool keeps its connections. Latencies (ms) of the API, of the SQL, and
-    of the SQL plus the JSON document the API answers with, built the API's way (`json_text`)."""
-    api, direct, direct_json = [], [], []
+    connection, as the API's pool keeps its connections, then (`floor`: base URL and path) the same
+    body from the bare floor server. Latencies of the API, of the SQL, of the SQL plus the JSON
+    document the API answers with, built the API's way (`json_text`), and of the floor."""
+    out = Paired()
     client = LeanClient(base)
+    floor_client = LeanClient(floor[0]) if floor else None
     with psycopg.connect(url, autocommit=True) as conn:
         for _ in range(3):
             client.get(make_path())
             conn.execute(*make_statement()[:2]).fetchall()
+            if floor_client:
+                floor_client.get(floor[1])
         deadline = time.perf_counter() + seconds
         for _ in range(requests):
             if time.perf_counter() > deadline:
                 break
             t0 = time.perf_counter()
             client.get(make_path())
-            api.append((time.perf_counter() - t0) * 1000)
+            out.api.append((time.perf_counter() - t0) * 1000)
             statement, params, columns = make_statement()
             t0 = time.perf_counter()
             fetched = conn.execute(statement, params).fetchall()
             t1 = time.perf_counter()
             json_text(columns, fetched)
-            direct.append((t1 - t0) * 1000)
-            direct_json.append((time.perf_counter() - t0) * 1000)
+            out.sql.append((t1 - t0) * 1000)
+            out.sql_json.append((time.perf_counter() - t0) * 1000)
+            if floor_client:
+                t0 = time.perf_counter()
+                floor_client.get(floor[1])
+                out.floor.append((time.perf_counter() - t0) * 1000)
     client.close()
-    return api, direct, direct_json
+    if floor_client:
+        floor_client.close()
+    return out
 
 
-def json_text(columns: list[Column], fetched: list) -> str:
-    """The rows as the API's JSON (`territoire.api.values.json_rows`, then `json.dumps` as the API does)."""
-    return json.dumps(values.json_rows(columns, fetched), ensure_ascii=False, separators=(",", ":"), default=str)
+def json_text(columns: list[Column], fetched: list) -> bytes:
+    """The rows as the API's JSON (`territoire.api.values.row_objects`, then `values.dumps` as the API does)."""
+    return values.dumps(values.row_objects(columns, fetched), columns)
 
 
 def table_for_queries(url: str, datasets_path: Path) -> Table:
@@ -270,22 +323,29 @@ class Scenarios:
         return *query.grouping_query(g), output
 
 
-def report(name: str, api: list[float], sql: list[float] | None = None, rps: float | None = None,
-           target: str = "", sql_json: list[float] | None = None) -> None:
+def report(name: str, api: list[float], rps: float | None = None, target: str = "") -> None:
     p50, p95 = statistics.median(api), percentile(api, 0.95)
     print(f"bench api_{name}_requests: {len(api)} requests")
-    print(f"bench api_{name}_p50: {p50:.1f} ms")
-    print(f"bench api_{name}_p95: {p95:.1f} ms{target}")
+    print(f"bench api_{name}_p50: {p50:.2f} ms")
+    print(f"bench api_{name}_p95: {p95:.2f} ms{target}")
     if rps is not None:
         print(f"bench api_{name}_throughput: {rps:.1f} requests/s (all scenarios of the run)")
-    if sql:
-        s50 = statistics.median(sql)
-        print(f"bench api_{name}_sql_p50: {s50:.1f} ms")
-        print(f"bench api_{name}_vs_sql_p50_ratio: {p50 / s50:.2f} x (target <= 2)")
-    if sql_json:
-        j50 = statistics.median(sql_json)
-        print(f"bench api_{name}_sql_json_p50: {j50:.1f} ms (the SQL, then the same rows as the API's JSON)")
-        print(f"bench api_{name}_vs_sql_json_p50_ratio: {p50 / j50:.2f} x (what HTTP and the framework cost)")
+
+
+def report_paired(name: str, paired: Paired, target: str = "") -> None:
+    report(name, paired.api, target=target)
+    p50, s50, j50 = (statistics.median(x) for x in (paired.api, paired.sql, paired.sql_json))
+    print(f"bench api_{name}_sql_p50: {s50:.2f} ms")
+    print(f"bench api_{name}_vs_sql_p50_ratio: {p50 / s50:.2f} x (target <= 2)")
+    print(f"bench api_{name}_sql_json_p50: {j50:.2f} ms (the SQL, then the same rows as the API's JSON)")
+    print(f"bench api_{name}_vs_sql_json_p50_ratio: {p50 / j50:.2f} x (what HTTP and the framework cost)")
+    if paired.floor:
+        f50 = statistics.median(paired.floor)
+        print(f"bench api_{name}_http_floor_p50: {f50:.2f} ms (the same body from a bare Starlette endpoint)")
+        print(f"bench api_{name}_floor_plus_sql_vs_sql_ratio: {(f50 + s50) / s50:.2f} x "
+              "(the least an API over HTTP can reach against this SQL)")
+        print(f"bench api_{name}_vs_floor_plus_sql_p50_ratio: {p50 / (f50 + s50):.2f} x "
+              "(what the API adds to HTTP and the SQL)")
 
 
 def download_rate(path: str) -> tuple[int, float]:
@@ -357,7 +417,7 @@ def run(url: str, tmp: Path, args) -> None:
     log = tmp / "server.log"
     server = start_server(role_url(url, role), datasets_path, port, log)
     try:
-        measure(url, datasets_path, f"http://127.0.0.1:{port}", args)
+        measure(url, datasets_path, f"http://127.0.0.1:{port}", tmp, args)
     except Exception:
         state = "running" if server.poll() is None else f"exited with {server.returncode}"
         print(f"the API server ({state}) wrote:\n{server_log(log)}", file=sys.stderr)
@@ -368,20 +428,48 @@ def run(url: str, tmp: Path, args) -> None:
         drop_api_role(url, role)
 
 
-def measure(url: str, datasets_path: Path, base: str, args) -> None:
+def floor_bodies(base: str, scenarios: Scenarios, directory: Path) -> None:
+    """The API's own answers to the paired scenarios, written for the floor server to answer."""
+    directory.mkdir()
+    for name, path in (("filtered", scenarios.filtered_path()), ("deep", scenarios.deep_path()),
+                       ("group", scenarios.group_path())):
+        response = httpx.get(base + path, timeout=120)
+        response.raise_for_status()
+        (directory / name).write_bytes(response.content)
+
+
+def measure(url: str, datasets_path: Path, base: str, tmp: Path, args) -> None:
     table = table_for_queries(url, datasets_path)
     with psycopg.connect(url) as conn:
         deep_key = conn.execute(f"select id_pdc_itinerance from published.{DATASET} order by 1 offset %s limit 1",
                                 (int(args.rows * 0.9) - 1,)).fetchone()[0]
     s = Scenarios(table, query.encode_cursor([deep_key]), deep_key)
+    floor_bodies(base, s, tmp / "floor")
+    port = free_port()
+    floor_server = start_floor(tmp / "floor", port, tmp / "floor.log")
+    try:
+        paired_runs(url, base, f"http://127.0.0.1:{port}", s, args)
+    finally:
+        floor_server.terminate()
+        floor_server.wait(timeout=30)
+    load_runs(base, s, args)
+    export_vs_copy(base, url, table)
+
+
+def paired_runs(url: str, base: str, floor: str, s: Scenarios, args) -> None:
     n, secs = args.requests, args.seconds
     target = " (target < 50 ms at 1 client)"
-    api, sql, sql_json = api_and_sql(base, url, s.filtered_path, s.filtered_sql, n, secs)
-    report("filtered_page_paired_c1", api, sql, target=target, sql_json=sql_json)
-    api, sql, sql_json = api_and_sql(base, url, s.deep_path, s.deep_sql, n, secs)
-    report("deep_page_paired_c1", api, sql, sql_json=sql_json)
-    api, sql, sql_json = api_and_sql(base, url, s.group_path, s.group_sql, max(10, n // 10), secs)
-    report("group_by_paired_c1", api, sql, sql_json=sql_json)
+    paired = api_and_sql(base, url, s.filtered_path, s.filtered_sql, n, secs, (floor, "/filtered"))
+    report_paired("filtered_page_paired_c1", paired, target=target)
+    paired = api_and_sql(base, url, s.deep_path, s.deep_sql, n, secs, (floor, "/deep"))
+    report_paired("deep_page_paired_c1", paired)
+    paired = api_and_sql(base, url, s.group_path, s.group_sql, max(10, n // 10), secs, (floor, "/group"))
+    report_paired("group_by_paired_c1", paired)
+
+
+def load_runs(base: str, s: Scenarios, args) -> None:
+    n, secs = args.requests, args.seconds
+    target = " (target < 50 ms at 1 client)"
     for concurrency in (1, 50):
         suffix = f"c{concurrency}"
         count = n if concurrency == 1 else n * 2
@@ -394,10 +482,12 @@ def measure(url: str, datasets_path: Path, base: str, args) -> None:
               f"{statistics.median(got['deep']) / statistics.median(got['first']):.2f} x (target <= 2)")
         got, rps = asyncio.run(load(base, {"group": s.group_path}, concurrency, max(10, count // 10), secs))
         report(f"group_by_{suffix}", got["group"], rps=rps)
-    export_vs_copy(base, url, table)
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["--floor-server"]:  # the floor server's own process (start_floor)
+        serve_floor(int(sys.argv[2]), Path(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=200, help="requests per scenario at 1 client (x2 at 50)")

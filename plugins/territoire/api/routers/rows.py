@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
 from typing import Annotated, Literal
@@ -17,7 +16,7 @@ from territoire.api.http import cache_headers, is_head, not_modified
 from territoire.api.models import NOT_MODIFIED, PROBLEMS, AggregateResult, RowsPage
 from territoire.api.problems import ProblemError, bad_parameter, too_large
 from territoire.api.state import ApiState, State, base_url
-from territoire.api.values import json_rows, to_json
+from territoire.api.values import dumps, row_objects
 
 router = APIRouter(prefix="/api/datasets", tags=["lignes"], responses={**PROBLEMS, **NOT_MODIFIED})
 
@@ -40,9 +39,8 @@ def _single(request: Request, name: str) -> None:
                             f"Parameter {name} is given more than once.")
 
 
-def _json(body: dict, headers: dict[str, str]) -> Response:
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), default=str)
-    return Response(text, media_type="application/json", headers=headers)
+def _json(body: dict, headers: dict[str, str], columns: list | None = None) -> Response:
+    return Response(dumps(body, columns), media_type="application/json", headers=headers)
 
 
 def _table(state: ApiState, dataset_id: str) -> Table:
@@ -71,7 +69,7 @@ def rows(request: Request, state: State, dataset_id: DatasetId,
     statement, params = query.page_query(page)
     with state.pool.connection() as conn:
         fetched = conn.execute(statement, params).fetchall()
-    return _json(_page_body(request, state, page, fetched), cache_headers(table.version))
+    return _json(_page_body(request, state, page, fetched), cache_headers(table.version), page.columns)
 
 
 def _page_body(request: Request, state: ApiState, page: query.Page, fetched: list) -> dict:
@@ -85,7 +83,7 @@ def _page_body(request: Request, state: ApiState, page: query.Page, fetched: lis
         next_link = f"{base_url(request, state)}{request.url.path}?{urlencode(params)}"
     sort = [("-" if page.sort.descending else "") + c.name for c in page.key]
     return {
-        "data": json_rows(page.columns, rows),
+        "data": row_objects(page.columns, rows),
         "meta": {"dataset": page.table.id, "page_size": page.size, "returned": len(rows), "sort": sort,
                  "filters": [f.describe() for f in page.filters], "version": page.table.version.etag.strip('"')},
         "links": {"self": str(request.url), "next": next_link},
@@ -126,7 +124,7 @@ def aggregate(request: Request, state: State, dataset_id: DatasetId,
                         "fewer columns.")
     names = grouping.output
     body = {
-        "data": [{n: to_json(v) for n, v in zip(names, row, strict=True)} for row in fetched],
+        "data": [dict(zip(names, row, strict=True)) for row in fetched],
         "meta": {"dataset": table.id, "group_by": [c.name for c in grouping.group_by],
                  "aggregates": [a.alias for a in grouping.aggregates],
                  "filters": [f.describe() for f in grouping.filters], "groups": len(fetched),
