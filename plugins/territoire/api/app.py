@@ -15,7 +15,7 @@ from territoire.api.db import Pool
 from territoire.api.http import HeadAsGet, RateLimit
 from territoire.api.routers import datasets as dataset_routes
 from territoire.api.routers import problems as problem_routes
-from territoire.api.routers import rows, territories
+from territoire.api.routers import reference, rows, territories
 from territoire.api.state import ApiState
 from territoire.datasets import Dataset, load_datasets
 
@@ -51,10 +51,10 @@ def create_app(config: ApiConfig | None = None, datasets: dict[str, Dataset] | N
         pool.close()
 
     app = FastAPI(title="territoire — API des données publiées", version="1.0.0", description=DESCRIPTION,
-                  openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None, lifespan=lifespan)
+                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.api = state
     problems.install(app)
-    for router in (dataset_routes.router, rows.router, territories.router, problem_routes.router):
+    for router in (dataset_routes.router, rows.router, territories.router, problem_routes.router, reference.router):
         app.include_router(router)
     _include_portal(app)
     _document_dataset_ids(app, sorted(datasets))

@@ -28,7 +28,7 @@ STATIC_FILES = {"territoire.css": "text/css; charset=utf-8"}
 SECURITY_HEADERS = {"Content-Security-Policy": "frame-ancestors 'none'", "X-Content-Type-Options": "nosniff",
                     "Referrer-Policy": "same-origin"}
 NAV = (("/", "Accueil"), ("/jeux-de-donnees/", "Jeux de données"), ("/territoires/", "Ma commune en chiffres"),
-       ("/qualite/", "Qualité des données"), ("/glossaire", "Glossaire"))
+       ("/qualite/", "Qualité des données"), ("/api/docs", "API"), ("/glossaire", "Glossaire"))
 
 
 def _nav(current: str) -> list[dict]:
