@@ -132,7 +132,6 @@ CASES = [
     Case("wrong_encoding_declared_utf8", file="cp1252_short.csv", schema=False, options={"encoding": "utf-8"},
          error=r"(?i)not utf-8.*byte offset|Re-save the file in UTF-8"),
     Case("utf16_instead_of_utf8", file="utf16_le.csv", error=r"(?i)header lacks required column|encoding|UTF-16"),
-    Case("mixed_encodings", file="mixed_encoding.csv", schema=False, rule="encoding"),
     Case("wrong_delimiter", file="comma_instead_of_semicolon.csv", options={"delimiter": ";"},
          error=r"line 1: the header lacks required column\(s\) code .*found: code,valeur"),
     Case("ragged_rows", file="ragged_rows.csv", schema=False, rule="field-count"),

@@ -36,8 +36,10 @@ class StagedInput:
     rows: Callable[[], Iterator[tuple[int, list[str | None] | parsing.BadRecord]]]
     description: dict
     header_lines: int = 1
-    # Rows known bad before reading (lines in another encoding): (line, rule, message, raw line).
+    # Rows known bad before reading (a line in no known encoding): (line, rule, message, raw line).
     pre_rejected: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # Rows read but reported (a line in the file's other encoding, read in it): same shape, level warning.
+    read_warnings: list[tuple[int, str, str, str]] = field(default_factory=list)
     # fast_chunks with `,` -> `.` in the fields at the given positions (of a row of the given width),
     # optionally of a byte range only (start, end, unquoted: see parsing.iter_decimal_point_chunks), the
     # lines shown to a proofs.Watcher (watcher);
@@ -94,19 +96,29 @@ def _nul_problem(values: list, headers: list[str], text: set[int], line: int) ->
 # CSV, TSV
 
 
-def _mixed_encoding_rejects(path: Path, dialect: parsing.CsvDialect) -> list[tuple[int, str, str, str]]:
+def _mixed_encoding_lines(path: Path, dialect: parsing.CsvDialect
+                          ) -> tuple[list[tuple[int, str, str, str]], list[tuple[int, str, str, str]]]:
+    """(lines quarantined, lines reported) of a file mixing encodings: a line in the other encoding is read
+    in it and reported (level warning: its row is loaded); one that decodes in neither is quarantined."""
     wanted = set(dialect.bad_lines)
     ranges = parsing.line_ranges(dialect.bad_lines)
-    pre = []
+    other, usual = dialect.other_encoding, dialect.encoding.replace("utf-8-sig", "utf-8")
+    rejected, reported = [], []
     with open(path, "rb") as f:
         for n, raw in enumerate(f, start=1):
-            if n in wanted:
-                pre.append((n, "encoding",
-                            f"ligne {n} : écrite en {dialect.other_encoding} alors que le reste du fichier est en "
-                            f"{dialect.encoding} (lignes en {dialect.other_encoding} : {ranges}) ; ré-enregistrer "
-                            f"le fichier dans un seul encodage (UTF-8)",
-                            raw.decode(dialect.other_encoding or "utf-8", errors="replace").rstrip("\r\n")[:2000]))
-    return pre
+            if n not in wanted:
+                continue
+            text = parsing.other_encoding_line(raw, dialect)
+            if text is None:
+                rejected.append((n, "encoding", f"ligne {n} : ni en {usual} ni en {other} (lignes dans un autre "
+                                 f"encodage : {ranges}) ; ré-enregistrer le fichier dans un seul encodage (UTF-8)",
+                                 raw.decode(other or "utf-8", errors="replace").rstrip("\r\n")[:2000]))
+            else:
+                reported.append((n, "encoding", f"ligne {n} : écrite en {other} alors que le reste du fichier est en "
+                                 f"{usual} (lignes en {other} : {ranges}) ; lue dans son propre encodage. "
+                                 f"Ré-enregistrer le fichier dans un seul encodage (UTF-8)",
+                                 text.rstrip("\r\n")[:2000]))
+    return rejected, reported
 
 
 def _csv_input(path: Path, resource: Resource, line_of: Sequence[int] | None = None,
@@ -134,6 +146,7 @@ def _csv_input(path: Path, resource: Resource, line_of: Sequence[int] | None = N
                         "other_encoding": dialect.other_encoding}
     if dialect.header_encoding != dialect.encoding:
         description["header_encoding"] = dialect.header_encoding
+    rejected, reported = _mixed_encoding_lines(path, dialect) if dialect.bad_lines else ([], [])
     return StagedInput(
         columns=columns, headers=dialect.header,
         # A file mixing encodings cannot be converted by PostgreSQL as one stream: careful path only.
@@ -143,7 +156,7 @@ def _csv_input(path: Path, resource: Resource, line_of: Sequence[int] | None = N
         rows=rows,
         description=description,
         header_lines=parsing.header_line_count(path),
-        pre_rejected=_mixed_encoding_rejects(path, dialect) if dialect.bad_lines else [],
+        pre_rejected=rejected, read_warnings=reported,
         decimal_point_chunks=(lambda columns, width, start=None, end=None, unquoted=False, watcher=None:
                               parsing.iter_decimal_point_chunks(path, dialect, columns, width, start, end,
                                                                 unquoted, watcher))

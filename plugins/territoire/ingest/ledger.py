@@ -93,17 +93,18 @@ def record_outcome(conn, batch_id: int, *, status: str, rows_read: int, rows_loa
     )
 
 
-def insert_rejections(conn, rows: Iterable[tuple]) -> None:
-    """(batch_id, source_id, resource, line, column, rule, value, message, raw_line) rows into quarantine."""
+def insert_rejections(conn, rows: Iterable[tuple], level: str = "error") -> None:
+    """(batch_id, source_id, resource, line, column, rule, value, message, raw_line) rows into quarantine;
+    level `warning`: the rows are loaded, and reported."""
     rows = list(rows)
     if not rows:
         return
     with conn.cursor().copy(
         "copy ingest.rejected_rows (batch_id, source_id, resource, line_number, column_name, rule, value, message, "
-        "raw_line) from stdin"
+        "raw_line, level) from stdin"
     ) as cp:
         for r in rows:
-            cp.write_row(r)
+            cp.write_row((*r, level))
 
 
 def rejection_summary(conn, batch_id: int) -> list[dict]:

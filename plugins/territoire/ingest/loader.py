@@ -275,11 +275,12 @@ class Loader:
         """The records into the staging table: the fast COPY attempt (fastcopy.py) when on and useful,
         else PostgreSQL's COPY of the bytes as published, else row by row."""
         staged = run.staged
-        kept = staged.pre_rejected[:settings.quarantine_rows_kept()]
-        ledger.insert_rejections(run.conn, [(run.batch_id, run.resource.source_id, run.resource.name, line, None,
-                                             rule, None, msg, raw) for line, rule, msg, raw in kept])
-        for line, rule, msg, _ in staged.pre_rejected[:1]:
-            run.add_rejections(None, rule, len(staged.pre_rejected), line, None, msg)
+        for found, level in ((staged.pre_rejected, "error"), (staged.read_warnings, "warning")):
+            kept = found[:settings.quarantine_rows_kept()]
+            ledger.insert_rejections(run.conn, [(run.batch_id, run.resource.source_id, run.resource.name, line, None,
+                                                 rule, None, msg, raw) for line, rule, msg, raw in kept], level=level)
+            for line, rule, msg, _ in found[:1]:
+                run.add_rejections(None, rule, len(found), line, None, msg, level=level)
         run.early_rejects = len(staged.pre_rejected)
         copied, refused = self._fast_copy(run) if self.fast_copy else (None, False)
         if copied is None:

@@ -36,7 +36,8 @@ class CsvDialect:
     delimiter: str
     header: list[str]
     has_bom: bool = False
-    # A file mixing encodings: the physical lines written in `other_encoding` (quarantined by the loader).
+    # A file mixing encodings: the physical lines written in `other_encoding` (each read in its own
+    # encoding and reported; one that does not decode in it either is quarantined).
     bad_lines: tuple[int, ...] = ()
     other_encoding: str | None = None
     # The header record's own encoding: in a file mixing encodings the header may be in the other one.
@@ -248,9 +249,19 @@ def _header_encoding(info: EncodingInfo) -> str:
     return "utf-8" if info.other_encoding == "utf-8" else "cp1252"
 
 
+def other_encoding_line(raw: bytes, dialect: CsvDialect) -> str | None:
+    """A line of a mixed file written in the other encoding, decoded in it; None when it does not decode
+    there either (bytes CP1252 leaves undefined): then the loader quarantines it."""
+    try:
+        return raw.decode(dialect.other_encoding or "utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
 def _mixed_lines(path: Path, dialect: CsvDialect) -> Iterator[str]:
-    """Physical lines decoded with the file's encoding; lines in the other encoding become blank
-    (the loader quarantines them by number), so csv line numbers stay exact."""
+    """Physical lines, each decoded in its own encoding: the file's, or the other one for the lines
+    written in it (a line that decodes in neither becomes blank: the loader quarantines it by number),
+    so csv line numbers stay exact."""
     bad = set(dialect.bad_lines)
     header_lines = header_line_count(path)
     with open(path, "rb") as f:
@@ -258,7 +269,8 @@ def _mixed_lines(path: Path, dialect: CsvDialect) -> Iterator[str]:
             if n == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[3:]
             if n in bad:
-                yield "\n"
+                text = other_encoding_line(raw, dialect)
+                yield "\n" if text is None else text
             else:
                 yield raw.decode(dialect.header_encoding or dialect.encoding if n <= header_lines
                                  else dialect.encoding.replace("utf-8-sig", "utf-8"))

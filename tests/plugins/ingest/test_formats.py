@@ -330,11 +330,14 @@ def test_a_header_in_the_minority_encoding_is_never_a_data_row(loader, warehouse
     path.write_bytes(b"\n".join(lines) + b"\n")
     r = make_resource(path)
     result = loader.load(r, path, quarantine_threshold=0.5)
-    got = fetch_all(warehouse_url, "select line_number, rule, message from ingest.rejected_rows where batch_id = %s "
-                                   "order by 1", (result.batch_id,))
-    assert [(line, rule) for line, rule, _ in got] == [(5, "encoding"), (6, "encoding"), (8, "encoding")]
-    assert "lignes en cp1252 : 5-6, 8" in got[0][2]
-    assert (result.rows_loaded, result.rows_rejected) == (6, 3)
+    got = fetch_all(warehouse_url, "select line_number, rule, level, message from ingest.rejected_rows "
+                                   "where batch_id = %s order by 1", (result.batch_id,))
+    assert [(line, rule, level) for line, rule, level, _ in got] == [
+        (5, "encoding", "warning"), (6, "encoding", "warning"), (8, "encoding", "warning")]
+    assert "lignes en cp1252 : 5-6, 8" in got[0][3]
+    assert (result.rows_loaded, result.rows_rejected) == (9, 0)
+    assert fetch_all(warehouse_url, f'select ville from raw."{r.raw_table}" where _line_number in (5, 8) order by 1') \
+        == [("Besançon",), ("Nîmes",)]
     assert fetch_all(warehouse_url, f'select column_name from information_schema.columns where table_name = '
                                     f"'{r.raw_table}' and column_name not like '\\_%%' order by ordinal_position") \
         == [("libelle",), ("ville",)]

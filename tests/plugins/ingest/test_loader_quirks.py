@@ -106,15 +106,32 @@ def test_ragged_rows_go_to_quarantine_with_their_line(loader, warehouse_url, mes
         ("1", "2", "3", 2), ("10", "11", "12", 5), ("x,y", "13", "14", 6)]
 
 
-def test_mixed_encoding_lines_are_quarantined_and_named(loader, warehouse_url):
+def test_mixed_encoding_lines_are_read_in_their_own_encoding_and_named(loader, warehouse_url):
+    """A UTF-8 file whose lines 4 and 6 are CP1252: every row is loaded, each line decoded in its own
+    encoding, and those lines are reported (level warning) with the ranges, for the producer."""
     r = make_resource(MALFORMED / "mixed_encoding.csv")
-    result = loader.load(r, MALFORMED / "mixed_encoding.csv", quarantine_threshold=0.5)
-    got = fetch_all(warehouse_url, "select line_number, rule, raw_line, message from ingest.rejected_rows "
+    result = loader.load(r, MALFORMED / "mixed_encoding.csv", quarantine_threshold=0.0)
+    assert (result.rows_loaded, result.rows_rejected) == (6, 0)
+    got = fetch_all(warehouse_url, "select line_number, rule, level, raw_line, message from ingest.rejected_rows "
                                    "where batch_id = %s order by 1", (result.batch_id,))
-    assert [(g[0], g[1], g[2]) for g in got] == [(4, "encoding", "Théâtre;Besançon"), (6, "encoding", "Bœuf;Pézenas")]
-    assert "ligne 4" in got[0][3] and "cp1252" in got[0][3]
+    assert [g[:4] for g in got] == [(4, "encoding", "warning", "Théâtre;Besançon"),
+                                    (6, "encoding", "warning", "Bœuf;Pézenas")]
+    assert "ligne 4" in got[0][4] and "cp1252" in got[0][4] and "4, 6" in got[0][4]
     assert fetch_all(warehouse_url, f'select nom, ville, _line_number from raw."{r.raw_table}" order by 3') == [
-        ("École", "Lyon", 2), ("Café", "Nîmes", 3), ("Musée", "Orléans", 5), ("Gare", "Sète", 7)]
+        ("École", "Lyon", 2), ("Café", "Nîmes", 3), ("Théâtre", "Besançon", 4), ("Musée", "Orléans", 5),
+        ("Bœuf", "Pézenas", 6), ("Gare", "Sète", 7)]
+
+
+def test_a_line_in_no_encoding_of_the_file_is_quarantined(loader, warehouse_url, tmp_path):
+    path = tmp_path / "melange.csv"  # SYNTHETIC: UTF-8, line 3 in CP1252, line 4 holds 0x81 (undefined in CP1252)
+    path.write_bytes("nom;ville\nÉcole;Lyon\n".encode() + "Café;Nîmes\n".encode("cp1252") + b"Gare\x81;S\xe8te\n"
+                     + "Musée;Orléans\n".encode())
+    r = make_resource(path)
+    result = loader.load(r, path, quarantine_threshold=0.5)
+    assert (result.rows_loaded, result.rows_rejected) == (3, 1)
+    got = fetch_all(warehouse_url, "select line_number, rule, level from ingest.rejected_rows where batch_id = %s "
+                                   "order by 1", (result.batch_id,))
+    assert got == [(3, "encoding", "warning"), (4, "encoding", "error")]
 
 
 def test_ndjson_like_file_with_blank_lines(loader, warehouse_url):
