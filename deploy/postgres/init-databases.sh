@@ -22,6 +22,9 @@ revoke all on database :"airflow_db" from public;
 -- (territoire.publication.roles); CREATEDB: `territoire validate` checks a file in a scratch database
 -- of its own, dropped after. It needs no superuser.
 create role :"warehouse_user" login createrole createdb password :'warehouse_password';
+-- The analysts' watchdog (the platform_maintenance DAG) cancels their queries past the limits and
+-- ends their idle transactions: it must see other roles' queries and signal their backends.
+grant pg_signal_backend, pg_read_all_stats to :"warehouse_user";
 create database :"warehouse_db" owner :"warehouse_user";
 revoke all on database :"warehouse_db" from public;
 SQL

@@ -36,6 +36,8 @@ from compose_checks import (
     variables,
 )
 
+from territoire import warehouse
+
 COMPOSE = PROJECT_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
 AIRFLOW_SERVICES = (
@@ -381,6 +383,7 @@ def test_postgres_init_script_creates_both_databases():
             # scratch databases (CREATEDB), and is no superuser.
             assert conn.execute("select rolcreaterole, rolcreatedb, rolsuper from pg_roles where rolname = %s",
                                 (names["WAREHOUSE_DB_USER"],)).fetchone() == (True, True, False)
+        _the_warehouse_role_can_stop_another_roles_query(env, names)
         # Without a password the script refuses to run, and says which variable is missing.
         env.pop("WAREHOUSE_DB_PASSWORD")
         refused = subprocess.run(
@@ -397,6 +400,26 @@ def test_postgres_init_script_creates_both_databases():
                 conn.execute(f'drop database if exists "{names[key]}" with (force)')
             for key in ("AIRFLOW_DB_USER", "WAREHOUSE_DB_USER"):
                 conn.execute(f'drop role if exists "{names[key]}"')
+
+
+def _the_warehouse_role_can_stop_another_roles_query(env: dict, names: dict) -> None:
+    """What the analysts' watchdog needs (platform_maintenance): logged in as the warehouse role, see the
+    query of a session of another role (pg_read_all_stats) and end it (pg_signal_backend)."""
+    def url(user: str, password: str, db: str) -> str:
+        return warehouse.ConnectionParts("127.0.0.1", 5432, user, password, db).url()
+
+    other = psycopg.connect(url(names["AIRFLOW_DB_USER"], env["AIRFLOW_DB_PASSWORD"], names["AIRFLOW_DB_NAME"]),
+                            autocommit=True)
+    try:
+        other.execute("select 'a query of another role'")
+        pid = other.info.backend_pid
+        with psycopg.connect(url(names["WAREHOUSE_DB_USER"], env["WAREHOUSE_DB_PASSWORD"], names["WAREHOUSE_DB_NAME"]),
+                             autocommit=True) as platform:
+            seen = platform.execute("select query from pg_stat_activity where pid = %s", (pid,)).fetchone()
+            assert seen == ("select 'a query of another role'",)
+            assert platform.execute("select pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+    finally:
+        other.close()
 
 
 def test_compose_file_uses_no_host_specific_path():
