@@ -47,6 +47,10 @@ def catalog(tmp_path) -> Path:
                 format: gtfs
                 location:
                   demo: {{connector: gtfs, path: {tmp_path}/nowhere.zip}}
+                rules:
+                  checks:
+                    - {{rule: references, table: stop_times, column: stop_id, to: raw.bus__stops, to_column: stop_id}}
+                    - {{rule: references, table: stop_times, column: trip_id, to: raw.bus__trips, to_column: trip_id}}
           - id: cog
             domain: territoire
             title: Régions (archive)
@@ -85,6 +89,11 @@ def test_load_file_takes_a_gtfs_zip_or_folder_and_archives_it(warehouse_url, cat
     (n,), = fetch_all(warehouse_url, "select count(*) from ingest.load_batches where source_id = 'bus' "
                                      "and status = 'succeeded' and location like %s", (f"%{feed.name}",))
     assert n >= 5
+    # The files load after those they refer to: on this first load, stop_times is checked against the
+    # stops and trips of the same feed (the rules ran, none was skipped for a missing table).
+    (rules,), = fetch_all(warehouse_url, "select details -> 'business_rules' from ingest.load_batches "
+                                         "where raw_table = 'bus__stop_times' order by batch_id limit 1")
+    assert rules["not_run"] == [] and len(rules["applied"]) == 2 and rules["errors"] == 0
     # The same feed as a folder of .txt files.
     folder = run("--catalog", str(catalog), "load", "bus", "--file", str(SAMPLES / "transport" / "synthetic_gtfs"),
                  "--force", env=env, check=0)

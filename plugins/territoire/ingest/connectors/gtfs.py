@@ -32,10 +32,21 @@ OPTIONAL = (
     "locations.geojson", "booking_rules.txt", "translations.txt", "feed_info.txt", "attributions.txt",
 )
 GTFS_FILES = frozenset(REQUIRED + CALENDARS + OPTIONAL)
+# The order the files are loaded in: each after the files it refers to, so that the catalog's
+# `references` rules check stop_times against the trips and stops of the same feed (not of the
+# previous one, nor skip them on a first load); the other files follow, by name.
+LOAD_ORDER = ("agency.txt", "stops.txt", "routes.txt", "calendar.txt", "calendar_dates.txt", "shapes.txt",
+              "trips.txt", "stop_times.txt")
 
 
 def stem(file_name: str) -> str:
     return PurePosixPath(file_name).stem
+
+
+def load_rank(file_name: str) -> tuple[int, str]:
+    """Sort key of a feed file in LOAD_ORDER."""
+    name = PurePosixPath(file_name).name
+    return (LOAD_ORDER.index(name) if name in LOAD_ORDER else len(LOAD_ORDER), name)
 
 
 def _feed_members(zf, zip_path: Path | str, dest_dir: Path, *, source_id: str, resource: str,
@@ -61,7 +72,7 @@ def _feed_members(zf, zip_path: Path | str, dest_dir: Path, *, source_id: str, r
     if extras and log_extras:
         log.info("%s/%s: GTFS feed %s: ignoring non-GTFS file(s): %s", source_id, resource, zip_path,
                  ", ".join(extras))
-    return [names[n] for n in sorted(names) if n in GTFS_FILES]
+    return [names[n] for n in sorted(names, key=load_rank) if n in GTFS_FILES]
 
 
 def check_feed(zip_path: Path | str, *, source_id: str = "-", resource: str = "-",
@@ -131,4 +142,5 @@ def extract_landed(landed: LandedFile, *, source_id: str, resource: str,
 
 
 def _listing(folder: Path) -> dict[str, Path]:
-    return {stem(p.name): p for p in sorted(folder.iterdir()) if p.is_file() and p.name in GTFS_FILES}
+    return {stem(p.name): p for p in sorted(folder.iterdir(), key=lambda p: load_rank(p.name))
+            if p.is_file() and p.name in GTFS_FILES}
