@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ingest_helpers import MALFORMED, SAMPLES, SHARED, fetch_all, make_resource, rejections, write_schema
+from ingest_helpers import MALFORMED, PROJECT, SAMPLES, SHARED, fetch_all, make_resource, rejections, write_schema
 from sheet_writers import write_ods, write_xlsx
 
 from territoire.ingest import detect, parsing
@@ -126,7 +126,14 @@ def _schema(tmp_path: Path) -> Path:
     ])
 
 
-@pytest.mark.parametrize("writer,suffix", [(write_xlsx, ".xlsx"), (write_ods, ".ods")])
+def _xls_fixture(path: Path, sheets: dict) -> Path:
+    """The .xls of the same sheets, written once (tests/fixtures/spreadsheets/README.md)."""
+    assert sheets == {"Lisez-moi": [["Notes"]], "Données": TITLE_AND_TABLE}
+    shutil.copyfile(PROJECT / "tests" / "fixtures" / "spreadsheets" / "subventions.xls", path)
+    return path
+
+
+@pytest.mark.parametrize("writer,suffix", [(write_xlsx, ".xlsx"), (write_ods, ".ods"), (_xls_fixture, ".xls")])
 def test_a_spreadsheet_loads_like_a_csv_with_the_producers_row_numbers(writer, suffix, loader, warehouse_url, tmp_path):
     path = writer(tmp_path / f"subventions{suffix}", {"Lisez-moi": [["Notes"]], "Données": TITLE_AND_TABLE})
     r = make_resource(path, fmt=suffix[1:], schema=_schema(tmp_path), options={"sheet": "Données"})
