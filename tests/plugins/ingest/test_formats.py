@@ -10,7 +10,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ingest_helpers import MALFORMED, PROJECT, SAMPLES, SHARED, fetch_all, make_resource, rejections, write_schema
+from ingest_helpers import (
+    MALFORMED,
+    PROJECT,
+    SAMPLES,
+    SHARED,
+    fetch_all,
+    make_resource,
+    rejections,
+    write_schema,
+)
 from sheet_writers import write_ods, write_xlsx
 
 from territoire.ingest import detect, parsing
