@@ -119,30 +119,27 @@ def start_server(api_url: str, datasets_path: Path, port: int, log: Path) -> sub
            "TERRITOIRE_API_RATE": "0", "PYTHONPATH": str(ROOT / "plugins")}
     server = subprocess.Popen([sys.executable, "-m", "territoire.cli", "-q", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.DEVNULL, stderr=log.open("wb"))
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/datasets", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    server.kill()
-    raise RuntimeError(f"the API did not start: {server_log(log)}")
+    return _ready(server, f"http://127.0.0.1:{port}/api/datasets", log, "the API")
 
 
 def start_floor(bodies: Path, port: int, log: Path) -> subprocess.Popen:
     """The HTTP floor: this script as a bare Starlette app on uvicorn, answering each file of `bodies`."""
     server = subprocess.Popen([sys.executable, __file__, "--floor-server", str(port), str(bodies)],
                               stdout=subprocess.DEVNULL, stderr=log.open("wb"))
+    return _ready(server, f"http://127.0.0.1:{port}/ready", log, "the floor server")
+
+
+def _ready(server: subprocess.Popen, url: str, log: Path, what: str) -> subprocess.Popen:
+    """`server` once `url` answers 200 (at most 60 s); killed otherwise, with its log in the error."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return server
         except httpx.HTTPError:
             time.sleep(0.3)
     server.kill()
-    raise RuntimeError(f"the floor server did not start: {server_log(log)}")
+    raise RuntimeError(f"{what} did not start: {server_log(log)}")
 
 
 def serve_floor(port: int, bodies: Path) -> None:

@@ -4,14 +4,12 @@ from another host, accessible (axe-core) at desktop and phone widths."""
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 
 import pytest
 
 from territoire.api import create_app
 from tests.support.accessibility import heading_problems
+from tests.support.asgi_server import serve
 from tests.support.browser import axe_violations, open_page, scrolls_sideways
 
 
@@ -37,21 +35,8 @@ def test_the_reference_lists_every_operation_with_its_parameters_and_an_example(
 @pytest.fixture(scope="module")
 def api_server(api_config):
     """The whole API app (portal and reference included) on a real uvicorn on a loopback port."""
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(api_config), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start within 20 s"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(api_config)) as base:
+        yield base
 
 
 @pytest.mark.integration

@@ -6,15 +6,13 @@ uvicorn bound to a loopback port (for the browser tests)."""
 
 from __future__ import annotations
 
-import socket
 import sys
-import threading
-import time
 import uuid
 
 import pytest
 
 from territoire import dbt, settings, warehouse
+from tests.support.asgi_server import serve
 from tests.support.gate import use_expectations_copy
 
 sys.path.insert(0, str(settings.PROJECT_ROOT / "tests" / "dbt"))
@@ -92,25 +90,8 @@ def client(portal_site):
         yield c
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def portal_server(portal_site):
     """The portal on a real uvicorn, 127.0.0.1:<free port>; yields its base URL."""
-    import uvicorn
-
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(portal_app(), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start within 20 s"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(portal_app()) as base:
+        yield base
