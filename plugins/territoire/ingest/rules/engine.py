@@ -69,9 +69,15 @@ class Context:
              **identifiers: str) -> int:
         """Run `sql/<sql_name>.sql` (a select of line_number, column_name, value, message) and keep its rows
         as violations of the current declaration. `identifiers` fill `{name}` with quoted column names,
-        `fragments` with SQL the caller built from quoted names."""
+        `fragments` with SQL the caller built from quoted names; a fragment may itself use the other
+        placeholders (a CTE shared by several rules' files), filled first."""
         subs = {"table": self.table, **(fragments or {}), **{k: quote_ident(v) for k, v in identifiers.items()}}
-        text = _PLACEHOLDER.sub(lambda m: subs.get(m.group(1), m.group(0)), sql_text(sql_name))
+
+        def fill(text: str) -> str:
+            return _PLACEHOLDER.sub(lambda m: subs.get(m.group(1), m.group(0)), text)
+
+        subs.update({k: fill(v) for k, v in (fragments or {}).items()})
+        text = fill(sql_text(sql_name))
         return self.hits_query(text, params)
 
     def hits_query(self, query: str, params: dict | None = None) -> int:

@@ -1,5 +1,11 @@
--- (Included by the commune rules as `{judged}`.) Each distinct code of `v`, once: is it a current commune
--- (or municipal arrondissement), a former commune code? Hash joins on distinct sets, whatever the size.
+-- (Included by the commune rules as `with {judged}`.) `v`: the non-empty values of the column, with the
+-- code read from each and the row's postal code; `judged`: each distinct code of `v`, once: is it a
+-- current commune (or municipal arrondissement), a former commune code? Hash joins on distinct sets.
+v as (
+    select _line_number, {column} as val, {code} as code, {postal} as postal
+    from {table}
+    where nullif(btrim({column}), '') is not null
+),
 current_codes as (
     select distinct com as code from raw.cog__communes where typecom in ('COM', 'ARM')
 ),

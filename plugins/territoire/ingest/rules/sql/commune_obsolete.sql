@@ -1,11 +1,6 @@
 -- Former commune codes, with the current code that replaced them and since when (the last movement
 -- of the chain of mergers; the warehouse maps them the same way).
-with recursive v as (
-    select _line_number, {column} as val, {code} as code, {postal} as postal
-    from {table}
-    where nullif(btrim({column}), '') is not null
-),
-{judged},
+with recursive {judged},
 former as (
     select distinct v.code from judged as v
     where not v.is_current and v.is_former and not {postal_strong}

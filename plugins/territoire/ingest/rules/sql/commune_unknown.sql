@@ -1,11 +1,6 @@
 -- Commune codes that are neither current (COG: communes and municipal arrondissements, overseas
 -- collectivities when loaded), nor a known former code, nor a postal code.
-with v as (
-    select _line_number, {column} as val, {code} as code, {postal} as postal
-    from {table}
-    where nullif(btrim({column}), '') is not null
-),
-{judged}
+with {judged}
 select v._line_number, %(column_name)s::text, v.val,
        format('le code %%s n''existe pas dans le Code officiel géographique (ni actuel, ni ancien)', v.val)
 from judged as v
