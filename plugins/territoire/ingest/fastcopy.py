@@ -115,7 +115,6 @@ def attempt(run: LoadRun, check: FastCheck, numbers: list[int], parts: list[tupl
             if not clean:
                 run.progress.say("the file breaks some rules: reading it again as published for the detailed check")
                 raise _RolledBack(clean=False, refused=False)
-            run.keys_distinct = run.client_proofs["keys"]
             return copied, True, False
     except parsing.NotRewritable as exc:
         run.progress.say(f"the client cannot split the lines into fields ({exc}): PostgreSQL parses the file "
@@ -123,6 +122,7 @@ def attempt(run: LoadRun, check: FastCheck, numbers: list[int], parts: list[tupl
         return None, None, False
     except _RolledBack as back:
         run.copy_connections = 1
+        run.client_proofs = None  # the detailed path checks every rule and key itself
         return None, back.clean, back.refused
 
 

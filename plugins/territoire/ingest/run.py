@@ -51,8 +51,7 @@ class LoadRun:
     plan: Plan | None = None
     fast: FastCheck | None = None             # the one-scan check over the values as published
     keys: list[list[str]] = field(default_factory=list)
-    keys_distinct: list[list[str]] = field(default_factory=list)  # keys the client proved never repeat
-    client_proofs: dict | None = None          # what the client proved while streaming (proofs.py)
+    client_proofs: dict | None = None          # what the client proved of a kept fast COPY (proofs.py)
     warnings: list[dict] = field(default_factory=list)  # header drift and other non-blocking findings
     # -- what happened ---------------------------------------------------------------------------
     copied: int = 0                           # records in the staging table
